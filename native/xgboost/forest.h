@@ -1,0 +1,107 @@
+// A validated XGBoost forest in the layout the prediction kernels walk.
+//
+// Evaluation follows XGBoost's CPU predictor (src/predictor/cpu_predictor.cc in 1.7): split tests
+// `fvalue < split_condition` in float32, NaN takes the default child, leaf values are added in
+// float32 in tree order onto the base margin of the tree's output group, then the transform.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::xgb {
+
+enum class Transform : int32_t {
+  kIdentity = 0,  // reg:squarederror, binary:logitraw, rank:*
+  kSigmoid = 1,   // reg:logistic, binary:logistic
+  kExp = 2,       // count:poisson, reg:gamma, reg:tweedie
+  kSoftmax = 3,   // multi:softprob: one probability per class
+  kArgmax = 4,    // multi:softmax: the class index, as a float
+};
+
+// The model as the TypeScript parser hands it over: XGBoost's own per-tree arrays, concatenated.
+// Node indices in left/right are local to their tree; -1 marks a leaf. Nothing here is trusted.
+struct ForestInput {
+  int32_t numFeatures = 0;
+  int32_t numGroups = 0;
+  Transform transform = Transform::kIdentity;
+  const float* baseMargin = nullptr;  // numGroups values, already in margin space
+  int32_t numTrees = 0;
+  const int32_t* treeNodeOffset = nullptr;  // numTrees + 1
+  const int32_t* treeGroup = nullptr;       // numTrees
+  const float* treeWeight = nullptr;        // numTrees; 1 for gbtree, weight_drop for dart
+  int32_t numNodes = 0;
+  const int32_t* left = nullptr;
+  const int32_t* right = nullptr;
+  const int32_t* splitIndex = nullptr;
+  const float* splitCondition = nullptr;  // the leaf value for leaves, as XGBoost stores it
+  const uint8_t* defaultLeft = nullptr;
+  // Categorical splits: catNodeStart[node] .. catNodeStart[node + 1] indexes catValues; a node
+  // with a non-empty range (or isCategorical set) splits on category membership.
+  const uint8_t* isCategorical = nullptr;    // numNodes
+  const int32_t* catNodeStart = nullptr;     // numNodes + 1
+  const int32_t* catValues = nullptr;
+};
+
+// One node as the kernels read it: 16 bytes, so a node is one aligned load and the SIMD kernel
+// can gather its fields with a scale of 4 from one base.
+struct Node {
+  int32_t featFlags;  // feature index; bit 31 set = NaN goes left
+  float threshold;    // NaN on leaves: with bit 31 set, every value goes "left", i.e. stays put
+  int32_t left;       // absolute index of the left child; right is left + 1; leaves point to self
+  float leaf;         // leaf value times the tree weight; 0 on inner nodes
+};
+constexpr int32_t kDefaultLeftBit = INT32_MIN;
+constexpr int32_t kFeatureMask = INT32_MAX;
+
+struct Tree {
+  int32_t root;      // absolute node index
+  int32_t depth;     // levels to walk from the root to the deepest leaf
+  int32_t group;     // output group the leaf adds to
+  int32_t catBegin;  // into Forest::catNodes for categorical trees, -1 otherwise
+};
+
+// Category membership of one categorical node, as a bitset over category values.
+struct CatSplit {
+  uint32_t bitOffset;  // into Forest::catBits, in 32-bit words
+  uint32_t numBits;    // capacity of the set; categories at or past it take the default child
+};
+
+class Forest {
+ public:
+  // Validates everything a kernel relies on (indices in range, trees acyclic, finite thresholds
+  // and leaves). On failure returns false and sets *error to a message naming tree and node.
+  static bool Build(const ForestInput& in, Forest* out, std::string* error);
+
+  int32_t numFeatures() const { return numFeatures_; }
+  int32_t numGroups() const { return numGroups_; }
+  int32_t numOutputs() const { return transform_ == Transform::kArgmax ? 1 : numGroups_; }
+
+  // rows: nRows x numFeatures, row-major, NaN = missing. out: nRows x numOutputs.
+  void Predict(const float* rows, size_t nRows, float* out) const;
+  // Raw margins before the transform: nRows x numGroups.
+  void PredictMargin(const float* rows, size_t nRows, float* margins) const;
+
+ private:
+  void PredictBlock(const float* rows, size_t nRows, float* acc) const;
+  void ApplyTransform(const float* margins, size_t nRows, float* out) const;
+
+  int32_t numFeatures_ = 0;
+  int32_t numGroups_ = 0;
+  Transform transform_ = Transform::kIdentity;
+  std::vector<float> baseMargin_;
+  std::vector<Node> nodes_;
+  std::vector<Tree> trees_;
+  std::vector<CatSplit> catSplits_;  // per node of categorical trees, indexed by absolute node
+  std::vector<uint8_t> isCat_;       // per node; empty when the forest has no categorical split
+  std::vector<uint32_t> catBits_;
+};
+
+// Kernels, chosen at run time (forest_kernels.cc, forest_avx2.cc).
+// Adds each tree's leaf for rows [0, nRows) into acc[row * numGroups + group], in tree order.
+void AccumulateNumericTree(const Node* nodes, const Tree& tree, const float* rows, size_t nRows,
+                           int32_t numFeatures, int32_t numGroups, float* acc);
+bool Avx2Available();
+void AccumulateNumericTreeAvx2(const Node* nodes, const Tree& tree, const float* rows, size_t nRows,
+                               int32_t numFeatures, int32_t numGroups, float* acc);
+
+}  // namespace sluice::xgb

@@ -1,0 +1,36 @@
+// Every error sluice raises on purpose is a SluiceError with a stable code. The message names the
+// file, the place inside it and what was expected, so the user knows what to fix.
+
+export type ErrorCode =
+  | 'SLUICE_CONFIG_INVALID' // job file: unknown key, wrong type, bad value
+  | 'SLUICE_USAGE' // bad command-line invocation
+  | 'SLUICE_MODEL_INVALID' // model file unreadable, malformed or unsupported
+  | 'SLUICE_MODEL_INPUT' // rows given to a model do not fit it
+  | 'SLUICE_CSV_INVALID' // `sluice score` input
+  | 'SLUICE_TDIGEST_INVALID' // t-digest bytes or arguments
+  | 'SLUICE_NATIVE_MISSING' // the addon is not built
+  | 'SLUICE_RUNTIME'; // failure while a job runs
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+  }
+}
+
+export const configError = (message: string) => new SluiceError('SLUICE_CONFIG_INVALID', message);
+export const usageError = (message: string) => new SluiceError('SLUICE_USAGE', message);
+
+/** `file: what is wrong`, the one-line shape every model error has. */
+export const modelError = (file: string, message: string, cause?: unknown) =>
+  new SluiceError('SLUICE_MODEL_INVALID', `${file}: ${message}`, { cause });
+
+export const isSluiceError = (e: unknown): e is SluiceError => e instanceof SluiceError;
+
+/** Exit code for the CLI (SPEC §3): 2 for bad invocations and invalid inputs, 1 for the rest. */
+export function exitCodeFor(e: unknown): 1 | 2 {
+  if (!isSluiceError(e)) return 1;
+  return e.code === 'SLUICE_RUNTIME' || e.code === 'SLUICE_NATIVE_MISSING' ? 1 : 2;
+}
