@@ -22,6 +22,8 @@ export interface SuiteResult {
 }
 
 export interface BenchContext {
+  /** The repository root, for files a suite reads or builds (bench/peers, bench/models). */
+  rootDir: string;
   /** Directory for generated inputs (models, data) that are too big to commit; reused across runs. */
   cacheDir: string;
   /** Reports progress of a long run (drawn as a bar on a TTY, nothing otherwise). */

@@ -57,8 +57,33 @@ struct Tree {
   int32_t root;      // absolute node index
   int32_t depth;     // levels to walk from the root to the deepest leaf
   int32_t group;     // output group the leaf adds to
-  int32_t catBegin;  // into Forest::catNodes for categorical trees, -1 otherwise
+  int32_t catBegin;  // >= 0 for trees with a categorical split (walked by the general path)
+  int32_t perfect;   // into Forest::perfect_ when the tree also has a perfect layout, else -1
 };
+
+// A numeric tree of depth D laid out as a perfect binary tree in heap order: the children of slot
+// i are 2i+1 and 2i+2, so the kernels compute the next index instead of loading it. Leaves above
+// the last level become pass-through slots (threshold NaN, NaN-goes-left: every value goes left)
+// and their value sits at the leftmost bottom slot below them. Slots: 2^D - 1 splits, 2^D leaves.
+struct Split {
+  int32_t featFlags;  // as Node::featFlags
+  float threshold;
+};
+struct PerfectTree {
+  uint32_t splitBegin;  // into Forest::splits_
+  uint32_t leafBegin;   // into Forest::leaves_
+  int32_t depth;
+  int32_t group;
+};
+// The first kTopLevels levels (at most 8 slots each) again, one level per row of 8, features and
+// thresholds apart: the SIMD kernel picks them with a register permute instead of a gather.
+constexpr int32_t kTopLevels = 4;
+struct PerfectTop {
+  int32_t feat[kTopLevels][8];
+  float threshold[kTopLevels][8];
+};
+// Deeper trees would waste too much memory on padding; they use the Node layout.
+constexpr int32_t kPerfectMaxDepth = 12;
 
 // Category membership of one categorical node, as a bitset over category values.
 struct CatSplit {
@@ -94,9 +119,19 @@ class Forest {
   std::vector<CatSplit> catSplits_;  // per node of categorical trees, indexed by absolute node
   std::vector<uint8_t> isCat_;       // per node; empty when the forest has no categorical split
   std::vector<uint32_t> catBits_;
+  std::vector<PerfectTree> perfect_;
+  std::vector<PerfectTop> perfectTop_;  // parallel to perfect_
+  std::vector<Split> splits_;
+  std::vector<float> leaves_;
 };
 
 // Kernels, chosen at run time (forest_kernels.cc, forest_avx2.cc).
+// Adds the tree's leaf for each row to acc[row * numGroups + group]. Rows are walked together.
+void AccumulatePerfectTree(const Split* splits, const float* leaves, const PerfectTree& tree, const float* rows,
+                           size_t nRows, int32_t numFeatures, int32_t numGroups, float* acc);
+void AccumulatePerfectTreeAvx2(const Split* splits, const float* leaves, const PerfectTree& tree,
+                               const PerfectTop& top, const float* rows, size_t nRows, int32_t numFeatures,
+                               int32_t numGroups, float* acc);
 // Adds each tree's leaf for rows [0, nRows) into acc[row * numGroups + group], in tree order.
 void AccumulateNumericTree(const Node* nodes, const Tree& tree, const float* rows, size_t nRows,
                            int32_t numFeatures, int32_t numGroups, float* acc);

@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+# Benchmark models for sluice's XGBoost evaluator: `/usr/bin/python3 bench/models/make_bench_models.py OUT_DIR`
+# writes d6x100.json, d8x500.json (binary:logistic, 32 features) and rows.f32 into OUT_DIR.
+# Outputs are large and NOT committed; bench runs generate them into a cache dir.
+"""
+Outputs (all deterministic: numpy seed 20240501, xgboost seed 0):
+  d6x100.json        max_depth 6, 100 trees, 32 features, binary:logistic, hist
+  d8x500.json        max_depth 8, 500 trees, 32 features, binary:logistic, hist
+  rows.f32           10,000 rows x 32 float32, little-endian, row-major, ~2% NaN
+  <model>.pred.f32   xgboost 1.7.4's predictions (probabilities) for rows.f32, float32 LE,
+                     one per row - lets a bench sanity-check its evaluator output.
+Trained on 20,000 synthetic rows with min_child_weight 0, gamma 0, small lambda, so trees are
+close to full (up to 2^depth leaves).  Needs Debian's python3-xgboost 1.7.4 (/usr/bin/python3).
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+import xgboost as xgb
+
+N_TRAIN = 20_000
+N_ROWS = 10_000
+N_FEAT = 32
+SEED = 20240501
+
+
+def make_data(rng, n):
+    X = np.empty((n, N_FEAT), dtype=np.float32)
+    for j in range(N_FEAT):
+        k = j % 4
+        if k == 0:
+            X[:, j] = rng.normal(size=n)
+        elif k == 1:
+            X[:, j] = rng.uniform(-1, 1, size=n)
+        elif k == 2:
+            X[:, j] = rng.integers(0, 50, size=n)
+        else:
+            X[:, j] = rng.exponential(2.0, size=n)
+    X[rng.random(X.shape) < 0.02] = np.nan
+    return X
+
+
+def label(rng, X):
+    Z = np.nan_to_num(X.astype(np.float64), nan=0.0)
+    s = (np.sin(Z[:, 0] * 2) + Z[:, 1] * Z[:, 4] + 0.05 * Z[:, 2] - 0.3 * Z[:, 3]
+         + np.cos(Z[:, 5] * Z[:, 8]) + 0.5 * np.tanh(Z[:, 9:20].sum(1) / 3)
+         + 0.2 * (Z[:, 20:32] > 0.5).sum(1) - 1.2)
+    p = 1 / (1 + np.exp(-s))
+    return (rng.random(len(X)) < p).astype(np.float32)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: /usr/bin/python3 %s OUT_DIR" % sys.argv[0], file=sys.stderr)
+        return 2
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    X = make_data(rng, N_TRAIN)
+    y = label(rng, X)
+    dtrain = xgb.DMatrix(X, label=y, missing=np.nan, nthread=2)
+    rows = make_data(rng, N_ROWS)
+    rows.astype("<f4").tofile(os.path.join(out, "rows.f32"))
+    drows = xgb.DMatrix(rows, missing=np.nan, nthread=2)
+    base = {"objective": "binary:logistic", "tree_method": "hist", "nthread": 2, "seed": 0,
+            "min_child_weight": 0, "gamma": 0, "lambda": 0.01, "eta": 0.05, "max_bin": 256,
+            "verbosity": 0}
+    for name, depth, rounds in (("d6x100", 6, 100), ("d8x500", 8, 500)):
+        t0 = time.time()
+        b = xgb.train(dict(base, max_depth=depth), dtrain, rounds)
+        path = os.path.join(out, name + ".json")
+        b.save_model(path)
+        pred = b.predict(drows).astype("<f4")
+        pred.tofile(os.path.join(out, name + ".pred.f32"))
+        dump = b.get_dump()
+        leaves = sum(t.count("leaf=") for t in dump)
+        print("%s: %d trees, %.1f leaves/tree (max %d), %.1f MB, trained in %.1fs" % (
+            name, len(dump), leaves / len(dump), 2 ** depth, os.path.getsize(path) / 1e6,
+            time.time() - t0))
+    print("rows.f32: %d x %d float32, %.1f%% NaN" % (N_ROWS, N_FEAT, 100 * np.isnan(rows).mean()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

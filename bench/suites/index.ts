@@ -1,0 +1,6 @@
+// Every suite `sluice bench` knows, in the order a bare `sluice bench` runs them.
+
+import type { Suite } from '../harness';
+import { xgboostSuite } from './xgboost';
+
+export const suites: Suite[] = [xgboostSuite];

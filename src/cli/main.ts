@@ -1,0 +1,46 @@
+// The `sluice` command (SPEC §3). Exit codes: 0 ok, 1 runtime failure, 2 bad invocation or input.
+import { Command, CommanderError } from 'commander';
+import { exitCodeFor, isSluiceError } from '../errors';
+import { score } from './score';
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  let action: Promise<number> | null = null;
+  const program = new Command('sluice')
+    .description('Real-time ML scoring on streams')
+    .option('--verbose', 'print stack traces with errors')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('score')
+    .description('batch-score CSV rows with a model')
+    .requiredOption('--model <file>', 'XGBoost model (.json or .ubj)')
+    .option('--input <csv>', 'CSV with a header row of feature names; - for stdin', '-')
+    .option('--output <file>', 'where scores go; - for stdout', '-')
+    .action((o: { model: string; input: string; output: string }) => {
+      action = score(o).then(() => 0);
+    });
+
+  program
+    .command('bench')
+    .description('run the benchmark suites (all when none is named)')
+    .argument('[suite...]', 'suites to run')
+    .option('--quick', 'a short smoke run')
+    .action(async (suites: string[], o: { quick?: boolean }) => {
+      // Loaded lazily: the bench pulls in peers and data generators the other commands never need.
+      const { runBench } = await import('../../bench/run');
+      action = runBench(suites, { quick: o.quick });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return action ? await action : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const message = isSluiceError(e) ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`;
+    process.stderr.write(`sluice: ${message}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    return exitCodeFor(e);
+  }
+}

@@ -1,0 +1,13 @@
+// loadModel (SPEC §8): XGBoost or ONNX, chosen by the file name, or by `opts.format`.
+import { modelError } from '../errors';
+import type { LoadModelOptions, Model } from './model';
+import { XGBoostModel } from './xgboost/xgboost-model';
+
+export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<Model> {
+  if (typeof path !== 'string' || path === '') throw modelError(String(path), 'expected a model file path');
+  const format = opts.format ?? (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
+  if (format === 'onnx') {
+    throw modelError(path, 'ONNX models are not supported in this build yet; use an XGBoost .json or .ubj model');
+  }
+  return XGBoostModel.load(path);
+}
