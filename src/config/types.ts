@@ -1,0 +1,92 @@
+// The job file (SPEC §4) after validation and defaults: every field present, units in names.
+// Nothing here imports from above src/config.
+
+export type SourceConfig = KafkaSourceConfig | FileSourceConfig | GeneratorSourceConfig;
+
+interface SourceCommon {
+  /** Field path (dots for nesting) of the window key. */
+  key: string;
+  /** Field path of the event time (epoch ms number or ISO-8601 string); "$kafka" = record timestamp. */
+  timestamp: string;
+  format: 'json';
+}
+
+export interface KafkaSourceConfig extends SourceCommon {
+  type: 'kafka';
+  brokers: string[];
+  topic: string;
+  groupId: string;
+  startFrom: 'committed' | 'earliest' | 'latest';
+  bounded: boolean;
+  /** Client settings passed through to kafkajs unchecked. */
+  kafka: Record<string, unknown>;
+}
+
+export interface FileSourceConfig extends SourceCommon {
+  type: 'file';
+  /** One path per source partition; a single `path:` string becomes a list of one. */
+  paths: string[];
+}
+
+export interface GeneratorSourceConfig extends SourceCommon {
+  type: 'generator';
+  events: number;
+  keys: number;
+  seed: number;
+  eventTimeStepMs: number;
+  outOfOrderMs: number;
+  partitions: number;
+  /** Epoch ms of the first event. */
+  startTimeMs: number;
+  /** Share of keys that get fraud bursts, 0..1. */
+  fraudShare: number;
+}
+
+export interface WatermarkConfig {
+  maxOutOfOrdernessMs: number;
+  idleTimeoutMs: number;
+}
+
+export type WindowConfig =
+  | { type: 'tumbling'; sizeMs: number; allowedLatenessMs: number }
+  | { type: 'sliding'; sizeMs: number; slideMs: number; allowedLatenessMs: number }
+  | { type: 'session'; gapMs: number; allowedLatenessMs: number };
+
+export type FeatureConfig =
+  | { name: string; agg: 'count' }
+  | { name: string; agg: 'sum' | 'mean' | 'min' | 'max' | 'stddev'; field: string }
+  /** pNN or pNN.N: q = NN/100, 0 < q < 1. */
+  | { name: string; agg: 'percentile'; field: string; q: number; compression: number };
+
+export interface ModelConfig {
+  type: 'xgboost' | 'onnx';
+  path: string;
+  /** Feature names fed to the model, in order; defaults to the features' order. */
+  inputs: string[];
+  /** Name of the score field in result records; default "score". */
+  output: string;
+}
+
+export type SinkConfig =
+  | { type: 'kafka'; topic: string; keyFormat: 'key' | 'window'; kafka: Record<string, unknown>; brokers?: string[] }
+  | { type: 'file'; path: string }
+  | { type: 'stdout' };
+
+export interface JobConfig {
+  name: string;
+  /** The job file's path, for messages; "<inline>" for configs built in code. */
+  file: string;
+  source: SourceConfig;
+  watermark: WatermarkConfig;
+  window: WindowConfig;
+  features: FeatureConfig[];
+  model: ModelConfig;
+  sink: SinkConfig;
+  /** Default: a file beside the sink (<sink>.late.jsonl), or .sluice/<name>/late.jsonl for stdout. */
+  late: SinkConfig;
+  /** Default: a file beside the sink (<sink>.dead.jsonl), or .sluice/<name>/dead.jsonl for stdout. */
+  deadLetter: SinkConfig;
+  state: { dir: string; checkpointIntervalMs: number };
+  workers: { threads: number };
+  metrics: { port: number; host: string };
+}
