@@ -7,7 +7,10 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   if (typeof path !== 'string' || path === '') throw modelError(String(path), 'expected a model file path');
   const format = opts.format ?? (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
   if (format === 'onnx') {
-    throw modelError(path, 'ONNX models are not supported in this build yet; use an XGBoost .json or .ubj model');
+    // Imported lazily: onnxruntime-node loads a large native library, which XGBoost-only jobs and
+    // their workers should not pay for.
+    const { OnnxModel } = await import('./onnx/onnx-model');
+    return OnnxModel.load(path);
   }
   return XGBoostModel.load(path);
 }
