@@ -44,6 +44,7 @@ export interface GeneratorSourceConfig extends SourceCommon {
 
 export interface WatermarkConfig {
   maxOutOfOrdernessMs: number;
+  /** Wall-clock silence after which a partition stops holding the watermark back; 0 = never idle. */
   idleTimeoutMs: number;
 }
 
@@ -68,10 +69,15 @@ export interface ModelConfig {
 }
 
 export type SinkConfig =
+  /** `brokers` is always set by the loader (given, or the Kafka source's); optional only for hand-built configs. */
   | { type: 'kafka'; topic: string; keyFormat: 'key' | 'window'; kafka: Record<string, unknown>; brokers?: string[] }
   | { type: 'file'; path: string }
   | { type: 'stdout' };
 
+/**
+ * Built by src/config/job.ts (parseJob, loadJob, jobFromObject). After loadJob, every path
+ * (model, source files, file sinks, state.dir) is absolute, resolved against the job file's folder.
+ */
 export interface JobConfig {
   name: string;
   /** The job file's path, for messages; "<inline>" for configs built in code. */
@@ -82,11 +88,12 @@ export interface JobConfig {
   features: FeatureConfig[];
   model: ModelConfig;
   sink: SinkConfig;
-  /** Default: a file beside the sink (<sink>.late.jsonl), or .sluice/<name>/late.jsonl for stdout. */
+  /** Default: a file beside a file sink (out.jsonl → out.late.jsonl), else <state.dir>/late.jsonl. */
   late: SinkConfig;
-  /** Default: a file beside the sink (<sink>.dead.jsonl), or .sluice/<name>/dead.jsonl for stdout. */
+  /** Default: a file beside a file sink (out.jsonl → out.dead.jsonl), else <state.dir>/dead.jsonl. */
   deadLetter: SinkConfig;
   state: { dir: string; checkpointIntervalMs: number };
+  /** `threads: auto` in the file is resolved here: max(1, availableParallelism() - 1). */
   workers: { threads: number };
   metrics: { port: number; host: string };
 }

@@ -1,0 +1,94 @@
+// `features:` and `model:` (SPEC §4): what is computed per window, and how it feeds the model.
+import type { FeatureConfig, ModelConfig } from './types';
+import { joinPath, type Reader, type Section } from './schema';
+
+const SIMPLE_AGGS = ['count', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
+type SimpleAgg = (typeof SIMPLE_AGGS)[number];
+const AGG_WHAT = `one of ${SIMPLE_AGGS.join(', ')} or a percentile pNN / pNN.N with 0 < NN < 100 (p50, p95, p99.9)`;
+/** pNN or pNN.N: at most two digits before the point (no leading zero) and one after. */
+const PERCENTILE = /^p(0|[1-9][0-9]?)(?:\.([0-9]))?$/;
+/** Default t-digest compression (SPEC §6); the bounds keep a digest between ~10 and ~10,000 centroids. */
+export const DEFAULT_COMPRESSION = 100;
+const COMPRESSION_RANGE = { min: 10, max: 10_000 };
+
+const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
+const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
+
+/** Fields every result record has (SPEC §5); the score field must not shadow one. */
+export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'revision', 'retracted'];
+
+/** q of `pNN` / `pNN.N` (p99.9 → 0.999), or undefined when `agg` is not a valid percentile. */
+export function percentileQ(agg: string): number | undefined {
+  const m = PERCENTILE.exec(agg);
+  if (!m) return undefined;
+  // Tenths of a percent as an integer, so q is the double nearest NN.N/100 (99.9/100 is not).
+  const tenths = Number(m[1]) * 10 + Number(m[2] ?? 0);
+  return tenths > 0 ? tenths / 1000 : undefined;
+}
+
+export function readFeatures(r: Reader, parent: Section, normalizedForms: boolean): FeatureConfig[] {
+  const known = normalizedForms ? ['name', 'agg', 'field', 'compression', 'q'] : ['name', 'agg', 'field', 'compression'];
+  const v = parent.get('features');
+  if (v === undefined || v === null) throw r.missing('features', 'a non-empty list of features ({ name, agg, field })');
+  const features = r.list(v, 'features', 'a non-empty list of features ({ name, agg, field })', (item, path) =>
+    readFeature(r, r.section(item, path, known), normalizedForms),
+  );
+  const seen = new Map<string, number>();
+  features.forEach((f, i) => {
+    const first = seen.get(f.name);
+    if (first !== undefined) throw r.fail(`features[${i}].name`, `${JSON.stringify(f.name)} is already the name of features[${first}]; names must be unique`);
+    seen.set(f.name, i);
+  });
+  return features;
+}
+
+function readFeature(r: Reader, s: Section, normalizedForms: boolean): FeatureConfig {
+  const name = s.str('name');
+  const aggText = s.str('agg', undefined, AGG_WHAT);
+  const isSimple = (SIMPLE_AGGS as readonly string[]).includes(aggText);
+  const isNormalized = normalizedForms && aggText === 'percentile';
+  let q = isSimple || isNormalized ? undefined : percentileQ(aggText);
+  if (!isSimple && !isNormalized && q === undefined) throw r.expected(s.at('agg'), AGG_WHAT, aggText);
+  const isPercentile = !isSimple;
+
+  s.only('compression', isPercentile, `only for percentile features (pNN), but agg is ${aggText}`);
+  s.only('q', isNormalized, `only with agg: percentile; write the percentile as agg: pNN instead`);
+  if (aggText === 'count') {
+    s.only('field', false, 'count takes no field (it counts the events in the window)');
+    return { name, agg: 'count' };
+  }
+  const field = s.str('field', undefined, `${FIELD_PATH_WHAT}; ${aggText} needs the numeric field it aggregates`, FIELD_PATH);
+  if (isSimple) return { name, agg: aggText as SimpleAgg, field };
+  if (isNormalized) q = s.num('q', 'a number between 0 and 1 (exclusive)', { min: 0, exclusiveMin: true, max: 1 });
+  if (q === 1) throw r.expected(s.at('q'), 'a number between 0 and 1 (exclusive)', q);
+  const compression = s.num('compression', `a number from ${COMPRESSION_RANGE.min} to ${COMPRESSION_RANGE.max}`, COMPRESSION_RANGE, DEFAULT_COMPRESSION);
+  return { name, agg: 'percentile', field, q: q as number, compression };
+}
+
+export function readModel(r: Reader, parent: Section, features: FeatureConfig[]): ModelConfig {
+  if (!parent.has('model')) throw r.missing('model', 'a mapping with the model path');
+  const s = parent.section('model', ['type', 'path', 'inputs', 'output']);
+  const path = s.str('path', undefined, 'a model file path');
+  // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
+  const type = s.oneOf('type', ['xgboost', 'onnx'] as const, path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
+
+  const names = features.map((f) => f.name);
+  const featureWhat = `the name of a feature (${names.join(', ')})`;
+  const inputs = s.has('inputs')
+    ? r.list(s.get('inputs'), s.at('inputs'), 'a non-empty list of feature names', (v, p) => {
+        if (typeof v !== 'string' || !names.includes(v)) throw r.expected(p, featureWhat, v);
+        return v;
+      })
+    : names;
+  inputs.forEach((name, i) => {
+    const first = inputs.indexOf(name);
+    if (first !== i) throw r.fail(joinPath(s.at('inputs'), i), `${JSON.stringify(name)} is already model.inputs[${first}]; each input is listed once`);
+  });
+
+  const output = s.str('output', 'score');
+  if (names.includes(output)) throw r.fail(s.at('output'), `${JSON.stringify(output)} is also a feature name; pick another name for the score`);
+  if (RECORD_FIELDS.includes(output)) {
+    throw r.fail(s.at('output'), `${JSON.stringify(output)} is a field of every result record (${RECORD_FIELDS.join(', ')}); pick another name for the score`);
+  }
+  return { type, path, inputs: [...inputs], output };
+}

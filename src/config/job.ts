@@ -1,0 +1,183 @@
+// The job file (SPEC §4): YAML → `--set` overrides → validation with paths → defaults → JobConfig.
+// Every mistake is one SLUICE_CONFIG_INVALID line `<file>: <path>: expected <what>, got <value>`.
+import { readFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { configError } from '../errors';
+import { readFeatures, readModel } from './features';
+import { applyOverrides } from './overrides';
+import { isMapping, Reader, type Section } from './schema';
+import { checkDistinctFiles, defaultSideOutput, readSink } from './sinks';
+import { readSource } from './source';
+import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
+
+const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'sink', 'late', 'deadLetter', 'state', 'workers', 'metrics'];
+const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs'];
+const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
+const NAME_WHAT = 'a name of letters, digits, ".", "_" and "-"';
+
+/** Defaults of SPEC §4 that are plain numbers; the rest sit beside the field they fill. */
+export const DEFAULTS = {
+  maxOutOfOrdernessMs: 5000,
+  /** 0 would mean "never idle"; 60 s covers a quiet partition without stalling windows for long. */
+  idleTimeoutMs: 60_000,
+  allowedLatenessMs: 0,
+  checkpointIntervalMs: 5000,
+  metricsPort: 9464,
+  metricsHost: '127.0.0.1',
+};
+
+/** Parses job-file text; `file` names it in messages. Relative paths are left as written. */
+export function parseJob(text: string, file: string, overrides: string[] = []): JobConfig {
+  const { value, paths } = applyOverrides(parseYaml(text, file), overrides);
+  return validateJob(value, new Reader(file, paths), { normalizedForms: false });
+}
+
+/** Reads and parses a job file, then resolves its relative paths against the file's directory. */
+export async function loadJob(file: string, overrides: string[] = []): Promise<JobConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (code ?? String(e));
+    throw configError(`${file}: cannot read the job file (${why})`);
+  }
+  const { value, paths } = applyOverrides(parseYaml(text, file), overrides);
+  const baseDir = path.dirname(path.resolve(file));
+  return validateJob(value, new Reader(file, paths), { normalizedForms: false, baseDir });
+}
+
+/**
+ * Validates a job built in code (runJob(config), SPEC §8) like a job file. It also takes an
+ * already normalized JobConfig (`file`, `source.paths`, `agg: percentile` with `q`), so
+ * jobFromObject(loadJob(...)) gives the same job back. Relative paths resolve against `baseDir`
+ * when given, else stay relative to the working directory.
+ */
+export function jobFromObject(obj: unknown, opts: { file?: string; baseDir?: string } = {}): JobConfig {
+  const own = isMapping(obj) && typeof obj.file === 'string' && obj.file !== '' ? obj.file : undefined;
+  const file = opts.file ?? own ?? '<inline>';
+  return validateJob(obj, new Reader(file), { normalizedForms: true, baseDir: opts.baseDir });
+}
+
+/** YAML text → plain value; a syntax error is one line with its line and column. */
+function parseYaml(text: string, file: string): unknown {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, lineCounter });
+  const err = doc.errors[0];
+  if (err) {
+    const { line, col } = lineCounter.linePos(err.pos[0]);
+    throw configError(`${file}: line ${line}, column ${col}: invalid YAML: ${err.message.split('\n')[0]}`);
+  }
+  try {
+    return doc.toJS();
+  } catch (e) {
+    // Unresolved aliases and alias bombs surface here rather than as parse errors.
+    throw configError(`${file}: invalid YAML: ${String((e as Error).message).split('\n')[0]}`);
+  }
+}
+
+interface ValidateOptions {
+  /** Accept the normalized JobConfig forms too (objects from code, not YAML). */
+  normalizedForms: boolean;
+  /** Resolve relative paths against this directory. */
+  baseDir?: string;
+}
+
+function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig {
+  if (raw === null || raw === undefined) throw r.fail('', 'the job is empty; expected a mapping with name, source, window, features, model and sink');
+  const known = opts.normalizedForms ? [...TOP_LEVEL, 'file'] : TOP_LEVEL;
+  const top = r.section(raw, '', known);
+  if (top.has('file')) top.str('file');
+
+  const name = top.str('name', undefined, NAME_WHAT, NAME);
+  const source = readSource(r, top, opts.normalizedForms);
+  const watermark = readWatermark(top);
+  const window = readWindow(r, top);
+  const features = readFeatures(r, top, opts.normalizedForms);
+  const model = readModel(r, top, features);
+
+  const stateSection = top.section('state', ['dir', 'checkpointIntervalMs']);
+  const state = {
+    dir: stateSection.str('dir', path.join('.sluice', name), 'a directory path'),
+    checkpointIntervalMs: stateSection.int('checkpointIntervalMs', 'positive', DEFAULTS.checkpointIntervalMs),
+  };
+  const sink = readSink(r, top, 'sink', source);
+  const late = readSink(r, top, 'late', source, defaultSideOutput(sink, state.dir, 'late'));
+  const deadLetter = readSink(r, top, 'deadLetter', source, defaultSideOutput(sink, state.dir, 'dead'));
+  const resolve = (p: string) => (opts.baseDir === undefined ? p : path.resolve(opts.baseDir, p));
+  checkDistinctFiles(r, [['sink', sink], ['late', late], ['deadLetter', deadLetter]], (p) => path.resolve(resolve(p)));
+
+  const job: JobConfig = {
+    name,
+    file: r.file,
+    source,
+    watermark,
+    window,
+    features,
+    model,
+    sink,
+    late,
+    deadLetter,
+    state,
+    workers: { threads: readThreads(r, top) },
+    metrics: readMetrics(top),
+  };
+  return opts.baseDir === undefined ? job : resolvePaths(job, resolve);
+}
+
+function readWatermark(top: Section): WatermarkConfig {
+  const s = top.section('watermark', ['maxOutOfOrdernessMs', 'idleTimeoutMs']);
+  return {
+    maxOutOfOrdernessMs: s.int('maxOutOfOrdernessMs', 'nonNegative', DEFAULTS.maxOutOfOrdernessMs),
+    idleTimeoutMs: s.int('idleTimeoutMs', 'nonNegative', DEFAULTS.idleTimeoutMs),
+  };
+}
+
+function readWindow(r: Reader, top: Section): WindowConfig {
+  if (!top.has('window')) throw r.missing('window', 'a mapping with a type (tumbling, sliding or session)');
+  const s = top.section('window', WINDOW_KEYS);
+  const type = s.oneOf('type', ['tumbling', 'sliding', 'session'] as const);
+  s.only('sizeMs', type !== 'session', 'only for tumbling and sliding windows, but window.type is session (it takes gapMs)');
+  s.only('slideMs', type === 'sliding', `only for sliding windows, but window.type is ${type}`);
+  s.only('gapMs', type === 'session', `only for session windows, but window.type is ${type}`);
+  const allowedLatenessMs = s.int('allowedLatenessMs', 'nonNegative', DEFAULTS.allowedLatenessMs);
+  if (type === 'session') return { type, gapMs: s.int('gapMs', 'positive'), allowedLatenessMs };
+  const sizeMs = s.int('sizeMs', 'positive');
+  if (type === 'tumbling') return { type, sizeMs, allowedLatenessMs };
+  const slideMs = s.int('slideMs', 'positive');
+  // An event then belongs to exactly sizeMs/slideMs windows, all aligned to the epoch (SPEC §6).
+  if (sizeMs % slideMs !== 0) throw r.expected(s.at('sizeMs'), `a multiple of window.slideMs (${slideMs})`, sizeMs);
+  return { type, sizeMs, slideMs, allowedLatenessMs };
+}
+
+/** `auto` leaves one core to the main thread, which does the I/O and the watermark (SPEC §1). */
+function readThreads(r: Reader, top: Section): number {
+  const s = top.section('workers', ['threads']);
+  const v = s.get('threads');
+  if (v === undefined || v === null || v === 'auto') return Math.max(1, os.availableParallelism() - 1);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw r.expected(s.at('threads'), 'a positive integer or "auto"', v);
+  return v;
+}
+
+function readMetrics(top: Section): JobConfig['metrics'] {
+  const s = top.section('metrics', ['port', 'host']);
+  return {
+    port: s.int('port', 'nonNegative', DEFAULTS.metricsPort, 65535),
+    host: s.str('host', DEFAULTS.metricsHost, 'a host name or IP address'),
+  };
+}
+
+function resolvePaths(job: JobConfig, resolve: (p: string) => string): JobConfig {
+  const output = (s: SinkConfig): SinkConfig => (s.type === 'file' ? { ...s, path: resolve(s.path) } : s);
+  return {
+    ...job,
+    source: job.source.type === 'file' ? { ...job.source, paths: job.source.paths.map(resolve) } : job.source,
+    model: { ...job.model, path: resolve(job.model.path) },
+    sink: output(job.sink),
+    late: output(job.late),
+    deadLetter: output(job.deadLetter),
+    state: { ...job.state, dir: resolve(job.state.dir) },
+  };
+}

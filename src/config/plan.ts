@@ -1,0 +1,121 @@
+// What `sluice check` prints, and the model-input check that must fail at start, not at the first
+// window (SPEC §4).
+import * as path from 'node:path';
+import { configError } from '../errors';
+import type { FeatureConfig, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
+
+/** What the plan needs from a loaded model (a subset of the Model interface, SPEC §8). */
+export interface ModelShape {
+  numFeatures: number;
+  numOutputs: number;
+  featureNames?: string[];
+}
+
+const list = (names: string[]) => names.map((n) => JSON.stringify(n)).join(', ');
+
+/**
+ * For each model input position, the index into job.features of the feature that feeds it.
+ * A model with feature names is matched by name (its feature i takes the input named
+ * featureNames[i]); a model without them takes model.inputs by position.
+ */
+export function checkModelInputs(job: JobConfig, model: ModelShape): number[] {
+  const where = `${job.file}: model.inputs`;
+  const modelName = `the model ${path.basename(job.model.path)}`;
+  const inputs = job.model.inputs;
+  const featureIndex = (name: string) => {
+    const i = job.features.findIndex((f) => f.name === name);
+    if (i < 0) throw configError(`${job.file}: model.inputs: ${JSON.stringify(name)} is not a feature`);
+    return i;
+  };
+
+  const names = model.featureNames;
+  if (names && names.length > 0) {
+    const unknown = inputs.filter((n) => !names.includes(n));
+    if (unknown.length > 0) {
+      throw configError(`${where}: ${list(unknown)} ${unknown.length > 1 ? 'are' : 'is'} not among the feature names of ${modelName} (${names.join(', ')}); inputs are matched to them by name`);
+    }
+    const missing = names.filter((n) => !inputs.includes(n));
+    if (model.numFeatures !== inputs.length || missing.length > 0) {
+      const why = missing.length > 0 ? ` (missing: ${list(missing)})` : '';
+      throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but model.inputs lists ${inputs.length}${why}`);
+    }
+    return names.map(featureIndex);
+  }
+  if (model.numFeatures !== inputs.length) {
+    throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but model.inputs lists ${inputs.length}`);
+  }
+  return inputs.map(featureIndex);
+}
+
+/** The human-readable plan of `sluice check`: every choice the job will run with, defaults included. */
+export function describePlan(job: JobConfig, model: ModelShape): string {
+  const order = checkModelInputs(job, model);
+  const lines: string[] = [];
+  const row = (label: string, text: string) => lines.push(`${label.padEnd(11)}${text}`);
+  const more = (text: string) => lines.push(`${' '.repeat(11)}${text}`);
+
+  lines.push(`job ${job.name} (${job.file}): ok`);
+  row('source', describeSource(job.source));
+  more(`key ${job.source.key}, timestamp ${job.source.timestamp}, format ${job.source.format}`);
+  const idle = job.watermark.idleTimeoutMs === 0 ? 'partitions never go idle' : `a partition silent for ${job.watermark.idleTimeoutMs} ms goes idle`;
+  row('watermark', `max out-of-orderness ${job.watermark.maxOutOfOrdernessMs} ms; ${idle}`);
+  row('window', describeWindow(job.window));
+  row('features', `${job.features.length}, per key and window:`);
+  const width = Math.max(...job.features.map((f) => f.name.length));
+  job.features.forEach((f, i) => more(`${String(i + 1).padStart(2)}. ${f.name.padEnd(width)}  ${describeFeature(f)}`));
+
+  const outputs = model.numOutputs === 1 ? '1 output' : `${model.numOutputs} outputs (an array)`;
+  row('model', `${job.model.type} ${job.model.path}: ${model.numFeatures} features -> ${outputs} as "${job.model.output}"`);
+  more(model.featureNames?.length ? 'inputs matched to the model by feature name:' : 'inputs matched to the model by position:');
+  const nameWidth = Math.max(0, ...(model.featureNames ?? []).map((n) => n.length));
+  order.forEach((fi, i) => {
+    const name = model.featureNames?.[i];
+    more(`  ${String(i).padStart(2)}${name ? ` ${name.padEnd(nameWidth)}` : ''} <- ${job.features[fi].name}`);
+  });
+
+  row('sink', describeSink(job.sink) + (job.sink.type === 'kafka' ? `, key format ${job.sink.keyFormat}` : ''));
+  row('late', describeSink(job.late));
+  row('deadLetter', describeSink(job.deadLetter));
+  row('state', `${job.state.dir}, checkpoint every ${job.state.checkpointIntervalMs} ms`);
+  row('workers', `${job.workers.threads} thread${job.workers.threads === 1 ? '' : 's'}`);
+  row('metrics', job.metrics.port === 0 ? 'off' : `http://${job.metrics.host}:${job.metrics.port}/metrics`);
+  return lines.join('\n') + '\n';
+}
+
+function describeSource(s: SourceConfig): string {
+  switch (s.type) {
+    case 'kafka':
+      return `kafka topic ${s.topic} on ${s.brokers.join(',')}, group ${s.groupId}, start from ${s.startFrom}${s.bounded ? ', bounded' : ''}`;
+    case 'file':
+      return `file${s.paths.length > 1 ? 's' : ''} ${s.paths.join(', ')} (${s.paths.length} partition${s.paths.length > 1 ? 's' : ''}, bounded)`;
+    case 'generator':
+      return (
+        `generator: ${s.events} events, ${s.keys} keys, seed ${s.seed}, ${s.partitions} partition${s.partitions > 1 ? 's' : ''}, ` +
+        `${s.eventTimeStepMs} ms per event, up to ${s.outOfOrderMs} ms out of order, from ${new Date(s.startTimeMs).toISOString()}, fraud share ${s.fraudShare}`
+      );
+  }
+}
+
+function describeWindow(w: WindowConfig): string {
+  const lateness = `allowed lateness ${w.allowedLatenessMs} ms`;
+  switch (w.type) {
+    case 'tumbling':
+      return `tumbling ${w.sizeMs} ms, ${lateness}`;
+    case 'sliding':
+      return `sliding ${w.sizeMs} ms every ${w.slideMs} ms (${w.sizeMs / w.slideMs} windows per event), ${lateness}`;
+    case 'session':
+      return `session, gap ${w.gapMs} ms, ${lateness}`;
+  }
+}
+
+function describeFeature(f: FeatureConfig): string {
+  if (f.agg === 'count') return 'count';
+  if (f.agg === 'percentile') return `p${+(f.q * 100).toPrecision(12)}(${f.field}) (t-digest, compression ${f.compression})`;
+  return `${f.agg}(${f.field})`;
+}
+
+function describeSink(s: SinkConfig): string {
+  if (s.type === 'stdout') return 'stdout';
+  if (s.type === 'file') return `file ${s.path}`;
+  return `kafka topic ${s.topic} on ${(s.brokers ?? []).join(',')}`;
+}
