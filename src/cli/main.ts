@@ -1,7 +1,11 @@
 // The `sluice` command (SPEC §3). Exit codes: 0 ok, 1 runtime failure, 2 bad invocation or input.
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isSluiceError } from '../errors';
+import { check } from './check';
+import { run } from './run';
 import { score } from './score';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
@@ -11,6 +15,25 @@ export async function main(argv: string[]): Promise<number> {
     .option('--verbose', 'print stack traces with errors')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('run')
+    .description('run a job')
+    .argument('<job.yaml>', 'job file')
+    .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
+    .option('--quiet', 'no summary')
+    .action((file: string, o: { set: string[]; quiet?: boolean }) => {
+      action = run(file, o.set, o.quiet === true);
+    });
+
+  program
+    .command('check')
+    .description('validate a job, load its model, print the plan')
+    .argument('<job.yaml>', 'job file')
+    .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
+    .action((file: string, o: { set: string[] }) => {
+      action = check(file, o.set).then(() => 0);
+    });
 
   program
     .command('score')

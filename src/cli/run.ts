@@ -1,0 +1,44 @@
+// `sluice run <job.yaml> [--set path=value ...] [--quiet]` (SPEC §3): run a job, print a summary.
+import { runJob } from '../runtime/run-job';
+import type { Summary } from '../runtime/summary';
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function formatSummary(s: Summary): string {
+  const lines = [
+    `events        ${fmt(s.events)} in ${(s.elapsedMs / 1000).toFixed(2)} s (${fmt(s.eventsPerSecond)} events/s, ${s.threads} worker thread${s.threads === 1 ? '' : 's'})`,
+    `windows       ${fmt(s.windowsFired)} results${s.retractions ? `, ${fmt(s.retractions)} retractions` : ''}`,
+    `late          ${fmt(s.lateEvents)} events${s.expiredAssignments ? `, ${fmt(s.expiredAssignments)} expired sliding-window assignments` : ''}`,
+    `dead letters  ${fmt(s.deadLetters)}`,
+    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (batch read to result written)`,
+  ];
+  if (s.topWindows.length > 0) {
+    lines.push('top windows');
+    for (const w of s.topWindows) {
+      lines.push(`  ${w.score.toFixed(4)}  ${w.key}  ${new Date(w.windowStartMs).toISOString()} .. ${new Date(w.windowEndMs).toISOString()}`);
+    }
+  }
+  lines.push(`output        results -> ${s.outputs.results}`, `              late -> ${s.outputs.late}`, `              dead letters -> ${s.outputs.deadLetters}`);
+  if (s.taskRetries) lines.push(`retried tasks ${s.taskRetries}`);
+  return lines.join('\n') + '\n';
+}
+
+export async function run(file: string, overrides: string[], quiet: boolean): Promise<number> {
+  const job = runJob(file, { overrides });
+  let signals = 0;
+  const onSignal = () => {
+    // First signal: drain and exit 0 (SPEC §11); a second one exits at once.
+    if (++signals > 1) process.exit(130);
+    void job.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await job.done;
+    if (!quiet) process.stderr.write(formatSummary(summary));
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

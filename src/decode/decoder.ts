@@ -1,0 +1,159 @@
+// The one decode step (SPEC §1): raw message -> key id, event time, numeric fields, as columns.
+// Every source goes through it, before the watermark is updated. Events that cannot be used
+// become dead letters with a reason; they never reach a window and never move the watermark.
+// This is the JSON.parse implementation; a native decoder fills the same DecodedEvents.
+import type { DeadLetterReason } from '../records/records';
+import type { KeyTable } from './key-table';
+import { rawText, type RawBatch } from './raw-batch';
+
+export interface DecodeSpec {
+  /** Field path of the window key, dots for nesting. */
+  keyPath: string;
+  /** Field path of the event time, or "$kafka" for the record timestamp. */
+  timestampPath: string;
+  /** Numeric fields the features read, in column order. */
+  fieldPaths: string[];
+  /** Larger messages are dead letters (too-large) before any parsing. */
+  maxEventBytes: number;
+}
+
+/** 1 MiB: far above any sane event, small enough that one bad message cannot hurt the process. */
+export const DEFAULT_MAX_EVENT_BYTES = 1 << 20;
+
+export interface DeadLetter {
+  rawIndex: number;
+  reason: DeadLetterReason;
+  detail: string;
+}
+
+/** Clean events of one raw batch, in arrival order; fields are row-major (count x numFields). */
+export class DecodedEvents {
+  count = 0;
+  rawIndex: Int32Array;
+  keyId: Int32Array;
+  timestampMs: Float64Array;
+  fields: Float64Array;
+  deadLetters: DeadLetter[] = [];
+
+  constructor(
+    capacity: number,
+    readonly numFields: number,
+  ) {
+    this.rawIndex = new Int32Array(capacity);
+    this.keyId = new Int32Array(capacity);
+    this.timestampMs = new Float64Array(capacity);
+    this.fields = new Float64Array(capacity * numFields);
+  }
+
+  reset(capacity: number): void {
+    this.count = 0;
+    this.deadLetters = [];
+    if (capacity > this.rawIndex.length) {
+      this.rawIndex = new Int32Array(capacity);
+      this.keyId = new Int32Array(capacity);
+      this.timestampMs = new Float64Array(capacity);
+      this.fields = new Float64Array(capacity * this.numFields);
+    }
+  }
+}
+
+// ISO-8601 date-time with a zone, or a plain date; Date.parse alone accepts too much ("March 7").
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
+
+type Path = string[];
+const compile = (p: string): Path => p.split('.');
+
+function get(obj: unknown, path: Path): unknown {
+  let v = obj;
+  for (const k of path) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[k];
+  }
+  return v;
+}
+
+const describe = (v: unknown) =>
+  v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}` : `${typeof v} ${String(v)}`;
+
+export class JsonDecoder {
+  private readonly key: Path;
+  private readonly timestamp: Path | null;
+  private readonly fields: Path[];
+
+  constructor(
+    private readonly spec: DecodeSpec,
+    private readonly keys: KeyTable,
+  ) {
+    this.key = compile(spec.keyPath);
+    this.timestamp = spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath);
+    this.fields = spec.fieldPaths.map(compile);
+  }
+
+  decode(raw: RawBatch, out: DecodedEvents): void {
+    out.reset(raw.count);
+    const F = this.fields.length;
+    for (let i = 0; i < raw.count; i++) {
+      const value = raw.values[i];
+      const bytes = typeof value === 'string' ? value.length : value.byteLength;
+      // String length counts UTF-16 units; a string can hold up to 3 bytes per unit.
+      if (bytes > this.spec.maxEventBytes && (typeof value !== 'string' || Buffer.byteLength(value) > this.spec.maxEventBytes)) {
+        out.deadLetters.push({ rawIndex: i, reason: 'too-large', detail: `the event is larger than ${this.spec.maxEventBytes} bytes` });
+        continue;
+      }
+      let obj: unknown;
+      try {
+        obj = JSON.parse(rawText(value));
+      } catch (e) {
+        out.deadLetters.push({ rawIndex: i, reason: 'decode', detail: `not valid JSON: ${(e as Error).message}` });
+        continue;
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+        out.deadLetters.push({ rawIndex: i, reason: 'decode', detail: `expected a JSON object, got ${describe(obj)}` });
+        continue;
+      }
+      const k = get(obj, this.key);
+      let key: string;
+      if (typeof k === 'string') key = k;
+      else if (typeof k === 'number' && Number.isFinite(k)) key = String(k);
+      else {
+        out.deadLetters.push({ rawIndex: i, reason: 'missing-key', detail: `key ${this.spec.keyPath}: expected a string or a number, got ${describe(k)}` });
+        continue;
+      }
+      let ts: number;
+      if (this.timestamp === null) {
+        ts = raw.recordTimestampMs[i];
+        if (!Number.isFinite(ts)) {
+          out.deadLetters.push({ rawIndex: i, reason: 'bad-timestamp', detail: 'the record has no timestamp' });
+          continue;
+        }
+      } else {
+        const t = get(obj, this.timestamp);
+        ts = typeof t === 'number' ? t : typeof t === 'string' && ISO_8601.test(t) ? Date.parse(t) : NaN;
+        if (!Number.isFinite(ts)) {
+          out.deadLetters.push({
+            rawIndex: i,
+            reason: 'bad-timestamp',
+            detail: `timestamp ${this.spec.timestampPath}: expected epoch milliseconds or an ISO-8601 string, got ${describe(t)}`,
+          });
+          continue;
+        }
+      }
+      const n = out.count;
+      let bad = -1;
+      for (let f = 0; f < F; f++) {
+        const v = get(obj, this.fields[f]);
+        if (typeof v !== 'number' || !Number.isFinite(v)) {
+          bad = f;
+          out.deadLetters.push({ rawIndex: i, reason: 'bad-field', detail: `field ${this.spec.fieldPaths[f]}: expected a finite number, got ${describe(v)}` });
+          break;
+        }
+        out.fields[n * F + f] = v;
+      }
+      if (bad >= 0) continue;
+      out.rawIndex[n] = i;
+      out.keyId[n] = this.keys.intern(key);
+      out.timestampMs[n] = ts;
+      out.count = n + 1;
+    }
+  }
+}

@@ -1,0 +1,82 @@
+// Per-window aggregates in a slot (SPEC §6 Features): count, sum, min and max exact in float64 in
+// arrival order; mean = sum / count; population stddev from Welford's running mean and M2, merged
+// with Chan's formula, so 1e9 + small noise keeps its digits. Percentiles come from t-digests.
+import { Slot } from '../state/arena';
+import { Agg, FeatureKind, type FeaturePlan } from './plan';
+
+/** The t-digest operations features need, on digests that live in the arena (see digest-store.ts). */
+export interface DigestStore {
+  add(slotBase: number, digest: number, x: number): void;
+  /** Merges src's digest into dst's; src is left as it was. */
+  merge(dstBase: number, srcBase: number, digest: number): void;
+  quantile(slotBase: number, digest: number, q: number): number;
+  free(slotBase: number, digest: number): void;
+}
+
+export function initAggregates(f64: Float64Array, slotBase: number, plan: FeaturePlan): void {
+  for (let f = 0; f < plan.fieldPaths.length; f++) {
+    const a = slotBase + plan.aggBase + f * Agg.Words;
+    f64[a + Agg.Sum] = 0;
+    f64[a + Agg.Min] = Infinity;
+    f64[a + Agg.Max] = -Infinity;
+    f64[a + Agg.Mean] = 0;
+    f64[a + Agg.M2] = 0;
+  }
+}
+
+/** Adds one event (its field values at fields[fieldBase ...]) to the window in the slot. */
+export function addEvent(f64: Float64Array, slotBase: number, plan: FeaturePlan, fields: Float64Array, fieldBase: number, digests: DigestStore): void {
+  const n = ++f64[slotBase + Slot.Count];
+  for (let f = 0; f < plan.fieldPaths.length; f++) {
+    const x = fields[fieldBase + f];
+    const a = slotBase + plan.aggBase + f * Agg.Words;
+    f64[a + Agg.Sum] += x;
+    if (x < f64[a + Agg.Min]) f64[a + Agg.Min] = x;
+    if (x > f64[a + Agg.Max]) f64[a + Agg.Max] = x;
+    const delta = x - f64[a + Agg.Mean];
+    f64[a + Agg.Mean] += delta / n;
+    f64[a + Agg.M2] += delta * (x - f64[a + Agg.Mean]);
+  }
+  for (let d = 0; d < plan.digests.length; d++) digests.add(slotBase, d, fields[fieldBase + plan.digests[d].field]);
+}
+
+/** Folds the window in src into dst (session merges); dst keeps its place, src is not changed. */
+export function mergeInto(f64: Float64Array, dstBase: number, srcBase: number, plan: FeaturePlan, digests: DigestStore): void {
+  const na = f64[dstBase + Slot.Count];
+  const nb = f64[srcBase + Slot.Count];
+  const n = na + nb;
+  for (let f = 0; f < plan.fieldPaths.length; f++) {
+    const a = dstBase + plan.aggBase + f * Agg.Words;
+    const b = srcBase + plan.aggBase + f * Agg.Words;
+    f64[a + Agg.Sum] += f64[b + Agg.Sum];
+    if (f64[b + Agg.Min] < f64[a + Agg.Min]) f64[a + Agg.Min] = f64[b + Agg.Min];
+    if (f64[b + Agg.Max] > f64[a + Agg.Max]) f64[a + Agg.Max] = f64[b + Agg.Max];
+    if (n > 0) {
+      const delta = f64[b + Agg.Mean] - f64[a + Agg.Mean];
+      f64[a + Agg.M2] += f64[b + Agg.M2] + ((delta * delta * na) / n) * nb;
+      f64[a + Agg.Mean] += (delta * nb) / n;
+    }
+  }
+  f64[dstBase + Slot.Count] = n;
+  for (let d = 0; d < plan.digests.length; d++) digests.merge(dstBase, srcBase, d);
+}
+
+/** Writes the window's feature values, in the job's order, to out[outBase ...]. */
+export function readFeatures(f64: Float64Array, slotBase: number, plan: FeaturePlan, digests: DigestStore, out: Float64Array, outBase: number): void {
+  const n = f64[slotBase + Slot.Count];
+  for (let i = 0; i < plan.features.length; i++) {
+    const spec = plan.features[i];
+    const a = slotBase + plan.aggBase + spec.field * Agg.Words;
+    let v: number;
+    switch (spec.kind) {
+      case FeatureKind.Count: v = n; break;
+      case FeatureKind.Sum: v = f64[a + Agg.Sum]; break;
+      case FeatureKind.Mean: v = f64[a + Agg.Sum] / n; break;
+      case FeatureKind.Min: v = f64[a + Agg.Min]; break;
+      case FeatureKind.Max: v = f64[a + Agg.Max]; break;
+      case FeatureKind.Stddev: v = Math.sqrt(Math.max(0, f64[a + Agg.M2]) / n); break;
+      case FeatureKind.Percentile: v = digests.quantile(slotBase, spec.digest, spec.q); break;
+    }
+    out[outBase + i] = v;
+  }
+}

@@ -1,0 +1,72 @@
+// How a job's features map onto window slots: which numeric fields are decoded, which aggregates
+// and digests each slot holds, and how each feature value is read back when a window fires.
+import type { FeatureConfig } from '../config/types';
+import { Slot } from '../state/arena';
+
+export const enum FeatureKind {
+  Count,
+  Sum,
+  Mean,
+  Min,
+  Max,
+  Stddev,
+  Percentile,
+}
+
+/** Per numeric field, five words: running sum, min, max, and Welford's mean and M2. */
+export const enum Agg {
+  Sum = 0,
+  Min = 1,
+  Max = 2,
+  Mean = 3,
+  M2 = 4,
+  Words = 5,
+}
+
+export interface FeatureSpec {
+  name: string;
+  kind: FeatureKind;
+  /** Index into fieldPaths; -1 for count. */
+  field: number;
+  /** Index into digests; -1 unless a percentile. */
+  digest: number;
+  /** Quantile in (0, 1) for percentiles. */
+  q: number;
+}
+
+export interface FeaturePlan {
+  /** Numeric field paths the decoder extracts, in column order. */
+  fieldPaths: string[];
+  /** One t-digest per distinct (field, compression) among the percentile features. */
+  digests: Array<{ field: number; compression: number }>;
+  features: FeatureSpec[];
+  /** Words (8 bytes) per window slot. */
+  slotWords: number;
+  /** Word offset in a slot of field f's aggregates: aggBase + f * Agg.Words. */
+  aggBase: number;
+  /** Word offset in a slot of digest d's reference (i32 block offset, i32 block words): digestBase + d. */
+  digestBase: number;
+}
+
+const KIND: Record<string, FeatureKind> = { count: FeatureKind.Count, sum: FeatureKind.Sum, mean: FeatureKind.Mean, min: FeatureKind.Min, max: FeatureKind.Max, stddev: FeatureKind.Stddev, percentile: FeatureKind.Percentile };
+
+export function planFeatures(features: readonly FeatureConfig[]): FeaturePlan {
+  const fieldPaths: string[] = [];
+  const digests: FeaturePlan['digests'] = [];
+  const fieldIndex = (path: string) => {
+    let i = fieldPaths.indexOf(path);
+    if (i < 0) i = fieldPaths.push(path) - 1;
+    return i;
+  };
+  const specs = features.map((f): FeatureSpec => {
+    if (f.agg === 'count') return { name: f.name, kind: FeatureKind.Count, field: -1, digest: -1, q: 0 };
+    const field = fieldIndex(f.field);
+    if (f.agg !== 'percentile') return { name: f.name, kind: KIND[f.agg], field, digest: -1, q: 0 };
+    let digest = digests.findIndex((d) => d.field === field && d.compression === f.compression);
+    if (digest < 0) digest = digests.push({ field, compression: f.compression }) - 1;
+    return { name: f.name, kind: FeatureKind.Percentile, field, digest, q: f.q };
+  });
+  const aggBase = Slot.Fixed;
+  const digestBase = aggBase + fieldPaths.length * Agg.Words;
+  return { fieldPaths, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
+}

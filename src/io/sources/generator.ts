@@ -1,0 +1,107 @@
+// The generator source (SPEC §4): deterministic synthetic card transactions for the example job
+// and the benchmarks. Each event is {card: "card-<k>", ts, amount, merchant}: ts advances by
+// eventTimeStepMs on average and jitters back by up to outOfOrderMs; amount is log-normal; a few
+// cards (fraudShare) now and then make bursts of large payments for the model to find. Events
+// are JSON text, so they go through the same decoder as Kafka messages.
+import type { GeneratorSourceConfig } from '../../config/types';
+import type { RawBatch, Source } from '../../decode/raw-batch';
+
+/** sfc32: small, fast, 128 bits of state; the same seed gives the same stream everywhere. */
+function sfc32(seed: number): () => number {
+  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
+  const next = () => {
+    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+  for (let i = 0; i < 16; i++) next(); // let the seed spread through the state
+  return next;
+}
+
+// Amounts: log-normal, median e^3.4 ~ 30; bursts: median e^5.6 ~ 270, several per minute.
+const NORMAL_AMOUNT = { mu: 3.4, sigma: 0.9 };
+const BURST_AMOUNT = { mu: 5.6, sigma: 0.5 };
+/** Chance that an event starts a burst (when the job has fraud-prone cards). */
+const BURST_START_PER_EVENT = 0.0005;
+const BURST_EVENTS = { min: 8, max: 24 };
+const MERCHANTS = 500;
+
+/** A generator batch can also say which events belong to fraud bursts (for training the example model). */
+export interface LabelledBatch extends RawBatch {
+  fraud?: Uint8Array;
+}
+
+export class GeneratorSource implements Source {
+  readonly numPartitions: number;
+
+  constructor(
+    private readonly config: GeneratorSourceConfig,
+    private readonly opts: { labels?: boolean } = {},
+  ) {
+    this.numPartitions = config.partitions;
+  }
+
+  async *batches(maxRecords: number): AsyncIterable<LabelledBatch> {
+    const c = this.config;
+    const rand = sfc32(c.seed);
+    const gauss = () => {
+      // Box-Muller; 1 - u keeps the log away from 0.
+      const u = 1 - rand();
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+    };
+    const fraudCards = Math.max(c.fraudShare > 0 ? 1 : 0, Math.round(c.keys * c.fraudShare));
+    const offsets = new Float64Array(c.partitions);
+    let burstLeft = 0;
+    let burstCard = 0;
+    let produced = 0;
+    while (produced < c.events) {
+      const n = Math.min(maxRecords, c.events - produced);
+      const batch: LabelledBatch = {
+        count: n,
+        values: new Array<string>(n),
+        partition: new Int32Array(n),
+        offset: new Float64Array(n),
+        recordTimestampMs: new Float64Array(n).fill(NaN),
+        topicOf: () => 'generator',
+        finished: [],
+        fraud: this.opts.labels ? new Uint8Array(n) : undefined,
+      };
+      for (let i = 0; i < n; i++, produced++) {
+        let card: number;
+        let amount: number;
+        if (burstLeft === 0 && fraudCards > 0 && rand() < BURST_START_PER_EVENT) {
+          burstLeft = BURST_EVENTS.min + Math.floor(rand() * (BURST_EVENTS.max - BURST_EVENTS.min + 1));
+          // Fraud-prone cards are spread over the key space: card k with k % stride == 0.
+          burstCard = Math.floor(rand() * fraudCards) * Math.max(1, Math.floor(c.keys / fraudCards));
+        }
+        if (burstLeft > 0) {
+          burstLeft--;
+          if (batch.fraud) batch.fraud[i] = 1;
+          card = burstCard;
+          amount = Math.exp(BURST_AMOUNT.mu + BURST_AMOUNT.sigma * gauss());
+        } else {
+          card = Math.floor(rand() * c.keys);
+          amount = Math.exp(NORMAL_AMOUNT.mu + NORMAL_AMOUNT.sigma * gauss());
+        }
+        const ts = Math.floor(c.startTimeMs + produced * c.eventTimeStepMs - rand() * c.outOfOrderMs);
+        const merchant = Math.floor(rand() * MERCHANTS);
+        const p = card % c.partitions;
+        batch.values[i] = `{"card":"card-${card}","ts":${ts},"amount":${Math.round(amount * 100) / 100},"merchant":"m-${merchant}"}`;
+        batch.partition[i] = p;
+        batch.offset[i] = offsets[p]++;
+      }
+      if (produced === c.events) for (let p = 0; p < c.partitions; p++) batch.finished.push({ before: n, partition: p });
+      yield batch;
+    }
+    if (c.events === 0) {
+      yield { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => 'generator', finished: Array.from({ length: c.partitions }, (_, p) => ({ before: 0, partition: p })) };
+    }
+  }
+
+  async close(): Promise<void> {}
+}

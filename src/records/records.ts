@@ -1,0 +1,58 @@
+// Record encoders (SPEC §5): one JSON object per line or message, fields in the documented order.
+import { float32ToJson, float64ToJson } from './number';
+
+export interface SourcePosition {
+  topic: string;
+  partition: number;
+  /** Kafka offsets are 64-bit, so records carry them as strings. */
+  offset: string;
+}
+
+export interface WindowResult {
+  key: string;
+  windowStartMs: number;
+  windowEndMs: number;
+  events: number;
+  /** Feature values in the job's feature order. */
+  features: ArrayLike<number>;
+  /** The model's outputs for this window (float32 values). */
+  scores: ArrayLike<number>;
+  revision: number;
+}
+
+/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"revision"} */
+export function encodeResult(r: WindowResult, featureNames: readonly string[], outputName: string): string {
+  let features = '';
+  for (let i = 0; i < featureNames.length; i++) {
+    features += `${i ? ',' : ''}${JSON.stringify(featureNames[i])}:${float64ToJson(r.features[i])}`;
+  }
+  let score: string;
+  if (r.scores.length === 1) score = float32ToJson(r.scores[0]);
+  else score = `[${Array.from(r.scores, float32ToJson).join(',')}]`;
+  return (
+    `{"key":${JSON.stringify(r.key)},"windowStart":${r.windowStartMs},"windowEnd":${r.windowEndMs},` +
+    `"events":${r.events},"features":{${features}},${JSON.stringify(outputName)}:${score},"revision":${r.revision}}`
+  );
+}
+
+/** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"} */
+export function encodeRetraction(key: string, windowStartMs: number, windowEndMs: number, revision: number): string {
+  return `{"key":${JSON.stringify(key)},"windowStart":${windowStartMs},"windowEnd":${windowEndMs},"retracted":true,"revision":${revision}}`;
+}
+
+const encodeSource = (s: SourcePosition) => `{"topic":${JSON.stringify(s.topic)},"partition":${s.partition},"offset":${JSON.stringify(s.offset)}}`;
+
+/** `eventJson` is the original event re-serialized (JSON.stringify of what was parsed). */
+export function encodeLate(lateByMs: number, windowEndMs: number, source: SourcePosition, eventJson: string): string {
+  return `{"reason":"late","lateByMs":${lateByMs},"windowEnd":${windowEndMs},"source":${encodeSource(source)},"event":${eventJson}}`;
+}
+
+export type DeadLetterReason = 'decode' | 'missing-key' | 'bad-timestamp' | 'bad-field' | 'too-large';
+
+/** Original text is cut at 64 KiB, as SPEC §5 says. */
+export const DEAD_LETTER_VALUE_MAX_CHARS = 64 * 1024;
+
+export function encodeDeadLetter(reason: DeadLetterReason, detail: string, source: SourcePosition, value: string): string {
+  const cut = value.length > DEAD_LETTER_VALUE_MAX_CHARS ? value.slice(0, DEAD_LETTER_VALUE_MAX_CHARS) : value;
+  return `{"reason":"${reason}","detail":${JSON.stringify(detail)},"source":${encodeSource(source)},"value":${JSON.stringify(cut)}}`;
+}

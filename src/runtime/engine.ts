@@ -1,0 +1,259 @@
+// The main thread (SPEC §1): read raw batches, decode them, move the watermark event by event,
+// route events to key partitions, run one task per partition on the pool (never two at once for
+// a partition), and write the partitions' outputs back in the order a one-event-at-a-time run
+// would have produced them.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { JobConfig } from '../config/types';
+import { checkModelInputs } from '../config/plan';
+import { DecodedEvents, DEFAULT_MAX_EVENT_BYTES, JsonDecoder } from '../decode/decoder';
+import { KeyTable } from '../decode/key-table';
+import { rawText, type RawBatch, type Source } from '../decode/raw-batch';
+import { SluiceError } from '../errors';
+import { planFeatures } from '../features/plan';
+import { openSink, type LineSink } from '../io/sinks/sink';
+import { FileSource } from '../io/sources/file';
+import { GeneratorSource } from '../io/sources/generator';
+import { encodeDeadLetter, encodeLate, encodeResult, encodeRetraction } from '../records/records';
+import { loadModel } from '../scoring/load-model';
+import { Arena, type PartitionState } from '../state/arena';
+import { EventBatch, BatchHeader } from '../state/batch';
+import { TaskOutput } from '../state/output';
+import { WatermarkTracker } from '../time/watermark';
+import { WindowPool } from './pool';
+import type { WorkerJobSpec } from './protocol';
+import { SummaryBuilder, type Summary } from './summary';
+
+export interface EngineOptions {
+  /** Key partitions (state shards). Fixed for a job's life: state is laid out by it. */
+  keyPartitions?: number;
+  /** Raw records per batch. Batching never changes outputs, only speed. */
+  batchSize?: number;
+  /** Wall clock for idle timeouts; tests pass their own. */
+  nowMs?: () => number;
+  /** Tests only: fail the task of this (batch number, partition) once, part-way. */
+  failTask?: { batch: number; partition: number; how: 'throw' | 'exit' };
+  /** Called after each batch's records are written (progress display). */
+  onProgress?: (events: number) => void;
+}
+
+/** 16 key partitions: enough to keep 2-8 threads busy with uneven keys, few enough that per-task
+ *  overhead stays small. */
+export const DEFAULT_KEY_PARTITIONS = 16;
+/** 32k records per batch amortizes a task's fixed cost; small enough to keep latency in ms. */
+export const DEFAULT_BATCH_SIZE = 32_768;
+/** Batches decoded ahead of the one being written: keeps workers fed without unbounded memory. */
+const MAX_BATCHES_IN_FLIGHT = 3;
+
+interface BatchWork {
+  number: number;
+  raw: RawBatch;
+  decoded: DecodedEvents;
+  startedAtMs: number;
+  outputs: Promise<TaskOutput[]>;
+}
+
+export class Engine {
+  private stopped = false;
+  private readonly keyPartitions: number;
+  private readonly batchSize: number;
+  private readonly nowMs: () => number;
+
+  constructor(
+    private readonly job: JobConfig,
+    private readonly opts: EngineOptions = {},
+  ) {
+    this.keyPartitions = opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS;
+    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.nowMs = opts.nowMs ?? Date.now;
+  }
+
+  /** Stops reading; what was read is processed and written. Open windows are not flushed. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  async run(): Promise<Summary> {
+    const job = this.job;
+    const startedAt = performance.now();
+    const model = await loadModel(job.model.path, { format: job.model.type });
+    const inputFeature = checkModelInputs(job, model);
+    const plan = planFeatures(job.features);
+    const spec: WorkerJobSpec = {
+      jobId: `${job.name}:${process.pid}:${startedAt}`,
+      window: job.window,
+      features: job.features,
+      model: { type: job.model.type, path: job.model.path, inputFeature, numOutputs: model.numOutputs },
+    };
+    const featureNames = job.features.map((f) => f.name);
+    const source = createSource(job);
+    const sinks = { results: await openSink(job.sink), late: await openSink(job.late), dead: await openSink(job.deadLetter) };
+    const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
+    const pool = new WindowPool(threads);
+    const keys = new KeyTable(this.keyPartitions);
+    const decoder = new JsonDecoder(
+      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: DEFAULT_MAX_EVENT_BYTES },
+      keys,
+    );
+    const P = this.keyPartitions;
+    const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
+    const nextTimerMs = new Float64Array(P).fill(Infinity);
+    const chains: Array<Promise<unknown>> = Array.from({ length: P }, () => Promise.resolve());
+    const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
+    const summary = new SummaryBuilder();
+    let seq = 0;
+    let batchNumber = 0;
+    const inFlight: BatchWork[] = [];
+
+    const dispatch = (batch: EventBatch, number: number): Promise<TaskOutput[]> => {
+      const watermarkAfterMs = batch.watermarkAfterMs;
+      const tasks: Array<Promise<TaskOutput | null>> = [];
+      for (let p = 0; p < P; p++) {
+        const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
+        const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
+        // Each partition's task waits for its previous one; only then is its next timer known, so
+        // the check whether a partition without events has windows to fire is made in the chain.
+        const run = chains[p].then(async (): Promise<TaskOutput | null> => {
+          if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs)) return null;
+          const r = await pool.run({ job: spec, partition: p, state: states[p], batch: batch.buffer, failMidTask: fail });
+          states[p] = r.state;
+          nextTimerMs[p] = r.nextTimerMs;
+          summary.lateEvents += r.counters.lateEvents;
+          summary.expiredAssignments += r.counters.expiredAssignments;
+          return new TaskOutput(r.output);
+        });
+        chains[p] = run.catch(() => undefined);
+        tasks.push(run);
+      }
+      return Promise.all(tasks).then((outs) => outs.filter((o): o is TaskOutput => o !== null));
+    };
+
+    const emit = async (work: BatchWork) => {
+      const outputs = await work.outputs;
+      const { raw, decoded } = work;
+      const source = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
+      await sinks.dead.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), rawText(raw.values[d.rawIndex]))));
+      summary.deadLetters += decoded.deadLetters.length;
+      // Late events, in arrival order.
+      const late: Array<[number, number, number]> = [];
+      for (const o of outputs) for (let i = 0; i < o.numLate; i++) late.push([o.lateRef[i], o.lateByMs[i], o.lateWindowEndMs[i]]);
+      late.sort((a, b) => a[0] - b[0]);
+      await sinks.late.write(
+        late.map(([ref, lateByMs, windowEndMs]) => {
+          const i = decoded.rawIndex[ref];
+          return encodeLate(lateByMs, windowEndMs, source(i), JSON.stringify(JSON.parse(rawText(raw.values[i]))));
+        }),
+      );
+      // Results, in the order of a one-event-at-a-time run: by step, event-caused before
+      // watermark-caused, then (windowEnd, key), then retractions before their new session.
+      const rows: Array<[TaskOutput, number, string]> = [];
+      for (const o of outputs) for (let r = 0; r < o.numResults; r++) rows.push([o, r, keys.name(o.keyId[r])]);
+      rows.sort(([a, i, ka], [b, j, kb]) => a.step[i] - b.step[j] || a.phase[i] - b.phase[j] || a.sortEndMs[i] - b.sortEndMs[j] || (ka < kb ? -1 : ka > kb ? 1 : 0) || a.sub[i] - b.sub[j]);
+      const lines: string[] = [];
+      const F = featureNames.length;
+      const K = model.numOutputs;
+      const latencyMs = performance.now() - work.startedAtMs;
+      for (const [o, r, key] of rows) {
+        if (o.retracted[r]) {
+          lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
+          summary.retractions++;
+          continue;
+        }
+        const scores = o.scores.subarray(r * K, r * K + K);
+        lines.push(encodeResult({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }, featureNames, job.model.output));
+        summary.windowsFired++;
+        summary.recordLatencyMs(latencyMs);
+        summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
+      }
+      await sinks.results.write(lines);
+      summary.events += raw.count;
+      this.opts.onProgress?.(summary.events);
+    };
+
+    /** Builds the batch's steps and routed events, then starts its tasks. */
+    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean) => {
+      const startedAtMs = performance.now();
+      const watermarkBeforeMs = tracker.current;
+      const firstSeq = seq;
+      const steps: number[] = [];
+      const eventSeq = new Float64Array(decoded.count);
+      const finishes = raw.finished.slice().sort((a, b) => a.before - b.before);
+      let fi = 0;
+      const virtualStep = (w: number) => {
+        if (w > (steps.length ? steps[steps.length - 1] : watermarkBeforeMs)) {
+          steps.push(w);
+          seq++;
+        }
+      };
+      virtualStep(tracker.checkIdle(this.nowMs()));
+      const now = this.nowMs();
+      for (let j = 0; j < decoded.count; j++) {
+        const at = decoded.rawIndex[j];
+        while (fi < finishes.length && finishes[fi].before <= at) virtualStep(tracker.finish(finishes[fi++].partition));
+        steps.push(tracker.observe(raw.partition[at], decoded.timestampMs[j], now));
+        eventSeq[j] = seq++;
+      }
+      while (fi < finishes.length) virtualStep(tracker.finish(finishes[fi++].partition));
+      if (finalStep) virtualStep(Infinity);
+      // Route: events grouped by key partition, arrival order kept within each.
+      const F = decoded.numFields;
+      const counts = new Int32Array(P + 1);
+      for (let j = 0; j < decoded.count; j++) counts[keys.partitionOf(decoded.keyId[j]) + 1]++;
+      const batch = EventBatch.allocate(decoded.count, F, P, steps.length);
+      for (let p = 0; p < P; p++) counts[p + 1] += counts[p];
+      batch.partitionStart.set(counts);
+      const fill = counts.slice(0, P);
+      for (let j = 0; j < decoded.count; j++) {
+        const i = fill[keys.partitionOf(decoded.keyId[j])]++;
+        batch.seq[i] = eventSeq[j];
+        batch.timestampMs[i] = decoded.timestampMs[j];
+        batch.keyId[i] = decoded.keyId[j];
+        batch.ref[i] = j;
+        batch.fields.set(decoded.fields.subarray(j * F, j * F + F), i * F);
+      }
+      batch.watermark.set(steps);
+      batch.header[BatchHeader.FirstSeq] = firstSeq;
+      batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
+      batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
+      const number = batchNumber++;
+      inFlight.push({ number, raw, decoded, startedAtMs, outputs: dispatch(batch, number) });
+    };
+
+    let failure: unknown = null;
+    try {
+      for await (const raw of source.batches(this.batchSize)) {
+        const decoded = new DecodedEvents(raw.count, plan.fieldPaths.length);
+        decoder.decode(raw, decoded);
+        submit(raw, decoded, false);
+        while (inFlight.length >= MAX_BATCHES_IN_FLIGHT) await emit(inFlight.shift()!);
+        if (this.stopped) break;
+      }
+      // A bounded source ends with the watermark at +Infinity: every window fires and is purged.
+      if (!this.stopped && tracker.current !== Infinity) {
+        const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
+        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), true);
+      }
+      while (inFlight.length > 0) await emit(inFlight.shift()!);
+    } catch (e) {
+      failure = e;
+    } finally {
+      await Promise.allSettled(inFlight.map((w) => w.outputs));
+      await source.close();
+      await pool.close();
+      for (const s of [sinks.results, sinks.late, sinks.dead]) await s.close().catch(() => undefined);
+    }
+    if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
+    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.dead.where }, pool.retries, threads);
+  }
+}
+
+function createSource(job: JobConfig): Source {
+  switch (job.source.type) {
+    case 'generator':
+      return new GeneratorSource(job.source);
+    case 'file':
+      return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
+    case 'kafka':
+      throw new SluiceError('SLUICE_CONFIG_INVALID', `${job.file}: source.type: kafka is not available in this build yet; use file or generator`);
+  }
+}

@@ -1,0 +1,38 @@
+// The Piscina pool of window workers. A task that fails (a worker that throws, exits or is
+// killed) is run again: it worked on a copy of the partition's state, so nothing of it remains.
+import * as path from 'node:path';
+import { Piscina } from 'piscina';
+import { SluiceError } from '../errors';
+import type { WindowTask, WindowTaskResult } from './protocol';
+
+/** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
+export const TASK_ATTEMPTS = 3;
+
+export class WindowPool {
+  private readonly pool: Piscina;
+  retries = 0;
+
+  constructor(readonly threads: number) {
+    // Compiled layout: dist/src/runtime/pool.js -> dist/workers/window-worker.js
+    const filename = path.join(__dirname, '..', '..', 'workers', 'window-worker.js');
+    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+  }
+
+  async run(task: WindowTask, attempt = 1): Promise<WindowTaskResult> {
+    try {
+      return (await this.pool.run(task)) as WindowTaskResult;
+    } catch (e) {
+      if (e instanceof SluiceError && e.code !== 'SLUICE_RUNTIME') throw e; // bad model or config: retrying cannot help
+      if ((e as { code?: string }).code === 'SLUICE_MODEL_INVALID') throw e;
+      if (attempt >= TASK_ATTEMPTS) {
+        throw new SluiceError('SLUICE_RUNTIME', `window task for partition ${task.partition} failed ${attempt} times: ${(e as Error).message}`, { cause: e });
+      }
+      this.retries++;
+      return this.run({ ...task, failMidTask: undefined }, attempt + 1);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}

@@ -1,0 +1,37 @@
+// The messages between the main thread and window workers. Types only: both sides import it.
+import type { FeatureConfig, WindowConfig } from '../config/types';
+import type { OperatorCounters } from '../windows/operator';
+import type { PartitionState } from '../state/arena';
+
+/** What a worker needs to know about the job; small, sent with every task (workers cache by jobId). */
+export interface WorkerJobSpec {
+  jobId: string;
+  window: WindowConfig;
+  features: FeatureConfig[];
+  model: {
+    type: 'xgboost' | 'onnx';
+    path: string;
+    /** For each model input position, the index of the job feature that feeds it. */
+    inputFeature: number[];
+    numOutputs: number;
+  };
+}
+
+export interface WindowTask {
+  job: WorkerJobSpec;
+  partition: number;
+  /** The partition's committed state; the worker works on a copy and returns it. */
+  state: PartitionState;
+  /** An EventBatch buffer (src/state/batch.ts) shared by every partition's task of the batch. */
+  batch: SharedArrayBuffer;
+  /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
+  failMidTask?: 'throw' | 'exit';
+}
+
+export interface WindowTaskResult {
+  state: PartitionState;
+  /** A TaskOutput buffer (src/state/output.ts) with scores filled in. */
+  output: SharedArrayBuffer;
+  nextTimerMs: number;
+  counters: OperatorCounters;
+}

@@ -1,0 +1,33 @@
+// One window task, as a worker runs it: copy the partition's state, apply the batch, score what
+// fired, hand back the new state and the outputs. Kept out of workers/ so it can be tested
+// without threads.
+import { planFeatures, type FeaturePlan } from '../features/plan';
+import { createDigestStore } from '../features/digest-store';
+import { cachedModel, scoreWindows } from '../scoring/window-scorer';
+import { Arena } from '../state/arena';
+import { EventBatch } from '../state/batch';
+import { OutputBuilder, TaskOutput } from '../state/output';
+import { WindowOperator } from '../windows/operator';
+import type { WindowTask, WindowTaskResult } from './protocol';
+
+const plans = new Map<string, FeaturePlan>();
+
+export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult> {
+  const { job } = task;
+  let plan = plans.get(job.jobId);
+  if (!plan) {
+    plan = planFeatures(job.features);
+    plans.set(job.jobId, plan);
+  }
+  // The model first: a bad model fails the task before any work.
+  const model = await cachedModel(job.model.path, job.model.type);
+  const arena = Arena.copyForTask(task.state, plan.slotWords);
+  const out = new OutputBuilder(plan.features.length);
+  const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out);
+  op.apply(new EventBatch(task.batch), task.partition);
+  if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
+  if (task.failMidTask === 'exit') process.exit(70);
+  const output: TaskOutput = out.pack(job.model.numOutputs);
+  await scoreWindows(model, output, job.model.inputFeature);
+  return { state: arena.partitionState, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters };
+}

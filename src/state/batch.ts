@@ -1,0 +1,105 @@
+// The event batch workers read: one SharedArrayBuffer per batch, events grouped by key partition
+// (partition p's events are [partitionStart[p], partitionStart[p + 1]) in arrival order), plus
+// the job watermark after every step of the batch. A step is a clean event or a watermark move
+// without one (idle timeout, end of input); steps are numbered globally by `seq`.
+//
+// Layout (8-byte aligned sections, in this order):
+//   header   Float64 x 8: numEvents, numFields, numPartitions, numSteps, firstSeq, watermarkBeforeMs, watermarkAfterMs, spare
+//   partitionStart Int32 x (numPartitions + 1)
+//   seq       Float64 x numEvents   global step of the event
+//   timestampMs Float64 x numEvents
+//   fields    Float64 x numEvents x numFields (row-major)
+//   keyId     Int32 x numEvents
+//   ref       Int32 x numEvents     index of the event in the main thread's decoded batch
+//   watermark Float64 x numSteps    job watermark after step firstSeq + i
+
+export const enum BatchHeader {
+  NumEvents = 0,
+  NumFields = 1,
+  NumPartitions = 2,
+  NumSteps = 3,
+  FirstSeq = 4,
+  WatermarkBeforeMs = 5,
+  WatermarkAfterMs = 6,
+  Words = 8,
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+export class EventBatch {
+  readonly header: Float64Array;
+  readonly partitionStart: Int32Array;
+  readonly seq: Float64Array;
+  readonly timestampMs: Float64Array;
+  readonly fields: Float64Array;
+  readonly keyId: Int32Array;
+  readonly ref: Int32Array;
+  readonly watermark: Float64Array;
+
+  /** Views over an existing batch buffer (a worker receiving one). */
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.header = new Float64Array(buffer, 0, BatchHeader.Words);
+    const n = this.header[BatchHeader.NumEvents];
+    const f = this.header[BatchHeader.NumFields];
+    const p = this.header[BatchHeader.NumPartitions];
+    const s = this.header[BatchHeader.NumSteps];
+    let at = BatchHeader.Words * 8;
+    this.partitionStart = new Int32Array(buffer, at, p + 1);
+    at = align8(at + 4 * (p + 1));
+    this.seq = new Float64Array(buffer, at, n);
+    at += 8 * n;
+    this.timestampMs = new Float64Array(buffer, at, n);
+    at += 8 * n;
+    this.fields = new Float64Array(buffer, at, n * f);
+    at += 8 * n * f;
+    this.keyId = new Int32Array(buffer, at, n);
+    at = align8(at + 4 * n);
+    this.ref = new Int32Array(buffer, at, n);
+    at = align8(at + 4 * n);
+    this.watermark = new Float64Array(buffer, at, s);
+  }
+
+  static bytes(numEvents: number, numFields: number, numPartitions: number, numSteps: number): number {
+    const n = numEvents;
+    return BatchHeader.Words * 8 + align8(4 * (numPartitions + 1)) + 8 * n * (2 + numFields) + 2 * align8(4 * n) + 8 * numSteps;
+  }
+
+  static allocate(numEvents: number, numFields: number, numPartitions: number, numSteps: number): EventBatch {
+    const buffer = new SharedArrayBuffer(EventBatch.bytes(numEvents, numFields, numPartitions, numSteps));
+    const h = new Float64Array(buffer, 0, BatchHeader.Words);
+    h[BatchHeader.NumEvents] = numEvents;
+    h[BatchHeader.NumFields] = numFields;
+    h[BatchHeader.NumPartitions] = numPartitions;
+    h[BatchHeader.NumSteps] = numSteps;
+    return new EventBatch(buffer);
+  }
+
+  get numFields(): number {
+    return this.header[BatchHeader.NumFields];
+  }
+  get firstSeq(): number {
+    return this.header[BatchHeader.FirstSeq];
+  }
+  get numSteps(): number {
+    return this.header[BatchHeader.NumSteps];
+  }
+  get watermarkBeforeMs(): number {
+    return this.header[BatchHeader.WatermarkBeforeMs];
+  }
+  get watermarkAfterMs(): number {
+    return this.header[BatchHeader.WatermarkAfterMs];
+  }
+
+  /** The first step at which the watermark reached `timeMs` (binary search; it never goes down). */
+  stepReaching(timeMs: number): number {
+    let lo = 0;
+    let hi = this.numSteps;
+    const w = this.watermark;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (w[mid] >= timeMs) hi = mid;
+      else lo = mid + 1;
+    }
+    return this.firstSeq + lo;
+  }
+}

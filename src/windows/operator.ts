@@ -1,0 +1,182 @@
+// The window operator of one key partition (SPEC §6): applies a batch's events in arrival order,
+// judging each against the watermark before it, firing windows as the watermark passes their end,
+// re-firing fired windows for events within the allowed lateness, and purging windows once the
+// watermark passes end + allowedLatenessMs. All state is in the Arena; outputs go to an
+// OutputBuilder tagged with the step that caused them, so the main thread can put the partitions'
+// outputs back into the order a one-event-at-a-time run would have produced.
+import type { WindowConfig } from '../config/types';
+import { addEvent, initAggregates, readFeatures, type DigestStore } from '../features/aggregate';
+import type { FeaturePlan } from '../features/plan';
+import { Arena, Slot, SlotFlag, TimerKind } from '../state/arena';
+import type { EventBatch } from '../state/batch';
+import { Phase, type OutputBuilder } from '../state/output';
+import { assignFixed } from './assign';
+import { Sessions } from './session';
+
+export interface OperatorCounters {
+  lateEvents: number;
+  /** Sliding windows: assignments of events that were late for some of their windows only. */
+  expiredAssignments: number;
+  windowsFired: number;
+}
+
+export class WindowOperator {
+  readonly counters: OperatorCounters = { lateEvents: 0, expiredAssignments: 0, windowsFired: 0 };
+  private readonly starts: Float64Array;
+  private readonly latenessMs: number;
+  private readonly sessions: Sessions | null;
+  private batch!: EventBatch;
+
+  constructor(
+    private readonly window: WindowConfig,
+    private readonly plan: FeaturePlan,
+    readonly arena: Arena,
+    private readonly digests: DigestStore,
+    private readonly out: OutputBuilder,
+  ) {
+    this.latenessMs = window.allowedLatenessMs;
+    this.starts = new Float64Array(window.type === 'sliding' ? window.sizeMs / window.slideMs : 1);
+    this.sessions = window.type === 'session' ? new Sessions(window.gapMs, this) : null;
+  }
+
+  /** Processes partition `partition`'s events of the batch, then fires up to the batch's final watermark. */
+  apply(batch: EventBatch, partition: number): void {
+    this.batch = batch;
+    const begin = batch.partitionStart[partition];
+    const end = batch.partitionStart[partition + 1];
+    const F = batch.numFields;
+    for (let i = begin; i < end; i++) {
+      const seq = batch.seq[i];
+      const w = seq === batch.firstSeq ? batch.watermarkBeforeMs : batch.watermark[seq - batch.firstSeq - 1];
+      this.fireDue(w);
+      if (this.sessions) this.sessions.process(seq, batch.keyId[i], batch.timestampMs[i], batch.fields, i * F, batch.ref[i], w);
+      else this.processFixed(seq, batch.keyId[i], batch.timestampMs[i], batch.fields, i * F, batch.ref[i], w);
+    }
+    this.fireDue(batch.watermarkAfterMs);
+  }
+
+  private processFixed(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): void {
+    const window = this.window as Extract<WindowConfig, { sizeMs: number }>;
+    const n = assignFixed(window, tsMs, this.starts);
+    const a = this.arena;
+    let late = 0;
+    for (let k = 0; k < n; k++) {
+      const start = this.starts[k];
+      const end = start + window.sizeMs;
+      if (w >= end + this.latenessMs) {
+        late++;
+        continue;
+      }
+      let slot = a.find(keyId, start);
+      if (slot < 0) {
+        slot = this.newSlot(keyId, start, end);
+        a.insert(keyId, start, slot);
+        a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
+        if (w < end) a.pushTimer(end, slot, TimerKind.Fire);
+      }
+      const base = slot * a.slotWords;
+      addEvent(a.slotsF64, base, this.plan, fields, fieldBase, this.digests);
+      // Past its end already: a first event fires revision 0 at once, a later one a revision.
+      if (w >= end) this.emit(slot, Phase.Event, seq);
+      else this.setFlag(base, SlotFlag.Changed);
+    }
+    if (late === n) {
+      const lastEnd = this.starts[n - 1] + window.sizeMs;
+      this.lateEvent(ref, w, lastEnd);
+    } else this.counters.expiredAssignments += late;
+  }
+
+  lateEvent(ref: number, w: number, windowEndMs: number): void {
+    this.counters.lateEvents++;
+    this.out.addLate(ref, w - (windowEndMs + this.latenessMs), windowEndMs);
+  }
+
+  /** A zeroed live slot for [start, end) of the key, with empty aggregates. */
+  newSlot(keyId: number, startMs: number, endMs: number): number {
+    const a = this.arena;
+    const slot = a.allocSlot();
+    const base = slot * a.slotWords;
+    a.slotsF64[base + Slot.WindowStartMs] = startMs;
+    a.slotsF64[base + Slot.WindowEndMs] = endMs;
+    a.slotsI32[(base + Slot.KeyIdRevision) * 2] = keyId;
+    initAggregates(a.slotsF64, base, this.plan);
+    for (let d = 0; d < this.plan.digests.length; d++) a.slotsI32[(base + this.plan.digestBase + d) * 2] = -1;
+    return slot;
+  }
+
+  setFlag(base: number, flag: SlotFlag): void {
+    this.arena.slotsI32[(base + Slot.FlagsNext) * 2] |= flag;
+  }
+
+  /** Pops due timers: fires windows whose end the watermark reached, purges expired ones. */
+  private fireDue(w: number): void {
+    const a = this.arena;
+    for (let slot = a.popDueTimer(w); slot >= 0; slot = a.popDueTimer(w)) {
+      const base = slot * a.slotWords;
+      const endMs = a.slotsF64[base + Slot.WindowEndMs];
+      const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
+      if (a.poppedKind === TimerKind.Fire) {
+        // A session's end may have moved since this timer was set; only its latest timer counts.
+        if (a.poppedTimeMs === endMs && flags & SlotFlag.Changed) this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
+      } else if (a.poppedTimeMs === endMs + this.latenessMs) {
+        this.purge(slot);
+      }
+    }
+  }
+
+  /** The step at which the watermark first reached timeMs (it may be in this batch only). */
+  private stepReaching(timeMs: number): number {
+    return this.batch.stepReaching(timeMs);
+  }
+
+  /** Fires the window: pending retractions (sessions) first, then the window at its next revision. */
+  emit(slot: number, phase: Phase, step: number): void {
+    const a = this.arena;
+    const base = slot * a.slotWords;
+    const startMs = a.slotsF64[base + Slot.WindowStartMs];
+    const endMs = a.slotsF64[base + Slot.WindowEndMs];
+    const keyId = a.slotsI32[(base + Slot.KeyIdRevision) * 2];
+    let sub = 0;
+    if (this.sessions) sub = this.sessions.emitRetractions(slot, phase, step, endMs, keyId);
+    const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
+    const revision = flags & SlotFlag.Fired ? a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] + 1 : 0;
+    const row = this.out.addResult(step, phase, endMs, sub, keyId, startMs, endMs, a.slotsF64[base + Slot.Count], revision, false);
+    readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
+    a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = revision;
+    a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~SlotFlag.Changed;
+    a.slotsF64[base + Slot.FiredStartMs] = startMs;
+    a.slotsF64[base + Slot.FiredEndMs] = endMs;
+    this.counters.windowsFired++;
+  }
+
+  addRetraction(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, startMs: number, endMs: number, revision: number): void {
+    this.out.addResult(step, phase, sortEndMs, sub, keyId, startMs, endMs, 0, revision, true);
+  }
+
+  /** Frees the window's slot, digests and index entry: later events can neither join nor merge with it. */
+  purge(slot: number): void {
+    const a = this.arena;
+    const base = slot * a.slotWords;
+    for (let d = 0; d < this.plan.digests.length; d++) this.digests.free(base, d);
+    if (this.sessions) this.sessions.unlink(slot);
+    else a.remove(a.slotsI32[(base + Slot.KeyIdRevision) * 2], a.slotsF64[base + Slot.WindowStartMs]);
+    a.freeSlot(slot);
+  }
+
+  /** Earliest pending timer (for the main thread: whether the partition needs a task to fire). */
+  nextTimerMs(): number {
+    return this.arena.nextTimerMs();
+  }
+
+  get featurePlan(): FeaturePlan {
+    return this.plan;
+  }
+
+  get digestStore(): DigestStore {
+    return this.digests;
+  }
+
+  get allowedLatenessMs(): number {
+    return this.latenessMs;
+  }
+}
