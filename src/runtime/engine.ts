@@ -35,6 +35,8 @@ export interface EngineOptions {
   failTask?: { batch: number; partition: number; how: 'throw' | 'exit' };
   /** Called after each batch's records are written (progress display). */
   onProgress?: (events: number) => void;
+  /** Tests only: read from this source instead of the one the job file names. */
+  source?: Source;
 }
 
 /** 16 key partitions: enough to keep 2-8 threads busy with uneven keys, few enough that per-task
@@ -86,7 +88,7 @@ export class Engine {
       model: { type: job.model.type, path: job.model.path, inputFeature, numOutputs: model.numOutputs },
     };
     const featureNames = job.features.map((f) => f.name);
-    const source = createSource(job);
+    const source = this.opts.source ?? createSource(job);
     const sinks = { results: await openSink(job.sink), late: await openSink(job.late), dead: await openSink(job.deadLetter) };
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads);
