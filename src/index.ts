@@ -1,8 +1,8 @@
 // The public API of SPEC §8, and nothing else.
 export { loadModel } from './scoring/load-model';
 export type { Model, LoadModelOptions } from './scoring/model';
-export { runJob } from './runtime/run-job';
-export type { Job, RunJobOptions } from './runtime/run-job';
+export { runJob } from './app/run-job';
+export type { Job, RunJobOptions } from './app/run-job';
 export type { Summary } from './runtime/summary';
 export type { JobConfig } from './config/types';
 export { SluiceError } from './errors';

@@ -1,5 +1,5 @@
 // `sluice run <job.yaml> [--set path=value ...] [--quiet]` (SPEC §3): run a job, print a summary.
-import { runJob } from '../runtime/run-job';
+import { runJob } from '../app/run-job';
 import type { Summary } from '../runtime/summary';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -3,17 +3,13 @@
 // a partition), and write the partitions' outputs back in the order a one-event-at-a-time run
 // would have produced them.
 import * as os from 'node:os';
-import * as path from 'node:path';
 import type { JobConfig } from '../config/types';
 import { checkModelInputs } from '../config/plan';
 import { DecodedEvents, DEFAULT_MAX_EVENT_BYTES, JsonDecoder } from '../decode/decoder';
 import { KeyTable } from '../decode/key-table';
-import { rawText, type RawBatch, type Source } from '../decode/raw-batch';
+import { rawText, type RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
-import { openSink, type LineSink } from '../io/sinks/sink';
-import { FileSource } from '../io/sources/file';
-import { GeneratorSource } from '../io/sources/generator';
 import { encodeDeadLetter, encodeLate, encodeResult, encodeRetraction } from '../records/records';
 import { loadModel } from '../scoring/load-model';
 import { Arena, type PartitionState } from '../state/arena';
@@ -21,6 +17,7 @@ import { EventBatch, BatchHeader } from '../state/batch';
 import { TaskOutput } from '../state/output';
 import { WatermarkTracker } from '../time/watermark';
 import { WindowPool } from './pool';
+import { noMetrics, type EngineMetrics, type JobSinks, type Source } from './ports';
 import type { WorkerJobSpec } from './protocol';
 import { SummaryBuilder, type Summary } from './summary';
 
@@ -35,8 +32,13 @@ export interface EngineOptions {
   failTask?: { batch: number; partition: number; how: 'throw' | 'exit' };
   /** Called after each batch's records are written (progress display). */
   onProgress?: (events: number) => void;
-  /** Tests only: read from this source instead of the one the job file names. */
-  source?: Source;
+}
+
+/** The engine's outside world, built by src/app from the job file. */
+export interface EngineIo {
+  source: Source;
+  sinks: JobSinks;
+  metrics?: EngineMetrics;
 }
 
 /** 16 key partitions: enough to keep 2-8 threads busy with uneven keys, few enough that per-task
@@ -63,6 +65,7 @@ export class Engine {
 
   constructor(
     private readonly job: JobConfig,
+    private readonly io: EngineIo,
     private readonly opts: EngineOptions = {},
   ) {
     this.keyPartitions = opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS;
@@ -88,8 +91,8 @@ export class Engine {
       model: { type: job.model.type, path: job.model.path, inputFeature, numOutputs: model.numOutputs },
     };
     const featureNames = job.features.map((f) => f.name);
-    const source = this.opts.source ?? createSource(job);
-    const sinks = { results: await openSink(job.sink), late: await openSink(job.late), dead: await openSink(job.deadLetter) };
+    const { source, sinks } = this.io;
+    const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads);
     const keys = new KeyTable(this.keyPartitions);
@@ -122,6 +125,8 @@ export class Engine {
           nextTimerMs[p] = r.nextTimerMs;
           summary.lateEvents += r.counters.lateEvents;
           summary.expiredAssignments += r.counters.expiredAssignments;
+          metrics.lateEvents(r.counters.lateEvents);
+          metrics.expiredAssignments(r.counters.expiredAssignments);
           return new TaskOutput(r.output);
         });
         chains[p] = run.catch(() => undefined);
@@ -134,8 +139,9 @@ export class Engine {
       const outputs = await work.outputs;
       const { raw, decoded } = work;
       const source = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
-      await sinks.dead.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), rawText(raw.values[d.rawIndex]))));
+      await sinks.deadLetters.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), rawText(raw.values[d.rawIndex]))));
       summary.deadLetters += decoded.deadLetters.length;
+      for (const d of decoded.deadLetters) metrics.deadLetters(d.reason, 1);
       // Late events, in arrival order.
       const late: Array<[number, number, number]> = [];
       for (const o of outputs) for (let i = 0; i < o.numLate; i++) late.push([o.lateRef[i], o.lateByMs[i], o.lateWindowEndMs[i]]);
@@ -168,6 +174,9 @@ export class Engine {
         summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
       }
       await sinks.results.write(lines);
+      metrics.windowsFired(lines.length);
+      metrics.resultLatency(latencyMs / 1000, rows.length);
+      metrics.eventsIn(raw.count);
       summary.events += raw.count;
       this.opts.onProgress?.(summary.events);
     };
@@ -218,6 +227,8 @@ export class Engine {
       batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
       batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
       const number = batchNumber++;
+      metrics.batch(raw.count, inFlight.length + 1);
+      metrics.watermark(tracker.current);
       inFlight.push({ number, raw, decoded, startedAtMs, outputs: dispatch(batch, number) });
     };
 
@@ -242,20 +253,9 @@ export class Engine {
       await Promise.allSettled(inFlight.map((w) => w.outputs));
       await source.close();
       await pool.close();
-      for (const s of [sinks.results, sinks.late, sinks.dead]) await s.close().catch(() => undefined);
+      for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
-    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.dead.where }, pool.retries, threads);
-  }
-}
-
-function createSource(job: JobConfig): Source {
-  switch (job.source.type) {
-    case 'generator':
-      return new GeneratorSource(job.source);
-    case 'file':
-      return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
-    case 'kafka':
-      throw new SluiceError('SLUICE_CONFIG_INVALID', `${job.file}: source.type: kafka is not available in this build yet; use file or generator`);
+    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads);
   }
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { jobFromObject } from '../../src/config/job';
-import { runJob } from '../../src/runtime/run-job';
+import { runJob } from '../../src/app/run-job';
 import { repoRoot } from '../helpers/paths';
 
 const CONST_MODEL = path.join(repoRoot, 'test', 'golden', 'const-model.json');

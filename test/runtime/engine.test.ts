@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { jobFromObject } from '../../src/config/job';
 import type { RawBatch, Source } from '../../src/decode/raw-batch';
-import { runJob, type RunJobOptions } from '../../src/runtime/run-job';
+import { runJob, type RunJobOptions } from '../../src/app/run-job';
 import { OnnxModel } from '../../src/scoring/onnx/onnx-model';
 import { fixture, repoRoot } from '../helpers/paths';
 

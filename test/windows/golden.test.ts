@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runJob } from '../../src/runtime/run-job';
+import { runJob } from '../../src/app/run-job';
 import { repoRoot } from '../helpers/paths';
 
 const GOLDEN = path.join(repoRoot, 'test', 'golden');

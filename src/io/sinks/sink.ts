@@ -1,18 +1,10 @@
-// Where records go: one line (JSON text) per record. Kafka sinks implement the same interface.
+// Where records go: one line (JSON text) per record (LineSink, src/runtime/ports.ts).
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
+import type { LineSink } from '../../runtime/ports';
 
-export interface LineSink {
-  /** Human-readable destination for the run summary. */
-  readonly where: string;
-  /** Queues lines; resolves once they are buffered (back-pressure for large outputs). */
-  write(lines: readonly string[]): Promise<void>;
-  /** Everything written so far is handed to the OS (and fsynced for files). */
-  flush(): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** Buffer this much text before writing: fewer syscalls, bounded memory. */
 const FLUSH_CHARS = 1 << 20;

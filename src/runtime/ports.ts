@@ -1,0 +1,43 @@
+// What the engine needs from the outside world, as interfaces: the I/O layer (src/io) implements
+// them and src/app wires them in, so nothing here imports a file, socket or client library.
+export type { RawBatch, Source } from '../decode/raw-batch';
+
+export interface LineSink {
+  /** Human-readable destination for the run summary. */
+  readonly where: string;
+  /** Queues lines (one record each); resolves once they are buffered, for back-pressure. */
+  write(lines: readonly string[]): Promise<void>;
+  /** Everything written so far is handed to the OS (and fsynced, for files). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface JobSinks {
+  results: LineSink;
+  late: LineSink;
+  deadLetters: LineSink;
+}
+
+/** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). */
+export interface EngineMetrics {
+  eventsIn(n: number): void;
+  deadLetters(reason: string, n: number): void;
+  lateEvents(n: number): void;
+  expiredAssignments(n: number): void;
+  windowsFired(n: number): void;
+  batch(events: number, batchesInFlight: number): void;
+  /** Seconds from a batch being read to its results being written. */
+  resultLatency(seconds: number, results: number): void;
+  watermark(ms: number): void;
+}
+
+export const noMetrics: EngineMetrics = {
+  eventsIn() {},
+  deadLetters() {},
+  lateEvents() {},
+  expiredAssignments() {},
+  windowsFired() {},
+  batch() {},
+  resultLatency() {},
+  watermark() {},
+};

@@ -1,0 +1,33 @@
+// The metrics endpoint: Prometheus text with sluice_ names, health and readiness.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { startMetricsServer } from '../../src/io/http/metrics-server';
+
+test('metrics, healthz and readyz are served on loopback', async () => {
+  const server = await startMetricsServer('127.0.0.1', 0, 'metrics-test');
+  try {
+    server.metrics.eventsIn(42);
+    server.metrics.deadLetters('decode', 2);
+    server.metrics.watermark(Date.now() - 5000);
+    const base = `http://127.0.0.1:${server.port}`;
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.match(text, /^sluice_events_in_total\{job="metrics-test"\} 42$/m);
+    assert.match(text, /^sluice_dead_letters_total\{reason="decode",job="metrics-test"\} 2$/m);
+    const lag = Number(/^sluice_watermark_lag_seconds\{job="metrics-test"\} ([\d.]+)$/m.exec(text)?.[1]);
+    assert.ok(lag >= 5 && lag < 60, `lag ${lag}`);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+    assert.equal((await fetch(`${base}/nope`)).status, 404);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a port in use is a clear error', async () => {
+  const first = await startMetricsServer('127.0.0.1', 0, 'a');
+  try {
+    await assert.rejects(startMetricsServer('127.0.0.1', first.port, 'b'), /metrics endpoint: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); set metrics\.port/);
+  } finally {
+    await first.close();
+  }
+});
