@@ -7,3 +7,5 @@ export type { Summary } from './runtime/summary';
 export type { JobConfig } from './config/types';
 export { SluiceError } from './errors';
 export type { ErrorCode } from './errors';
+export { ScoringPool } from './scoring/scoring-pool';
+export type { ScoringPoolOptions } from './scoring/scoring-pool';

@@ -1,0 +1,68 @@
+// ScoringPool: coalesced scoring from many callers, back-pressure both ways, draining close().
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { ScoringPool } from '../../src/scoring/scoring-pool';
+import { XGBoostModel } from '../../src/scoring/xgboost/xgboost-model';
+import { fixture } from '../helpers/paths';
+import { rng } from '../helpers/random';
+
+const MODEL = fixture('xgboost', 'multi_softprob_3.json');
+
+function randomRows(r: () => number, n: number, f: number): Float32Array {
+  const rows = new Float32Array(n * f);
+  for (let i = 0; i < rows.length; i++) rows[i] = r() < 0.05 ? NaN : (r() - 0.5) * 6;
+  return rows;
+}
+
+test('200 concurrent callers get exactly what predictSync gives them', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const pool = new ScoringPool({ model: MODEL, threads: 2, maxBatchRows: 256 });
+  try {
+    const r = rng(5);
+    const requests = Array.from({ length: 200 }, () => randomRows(r, 1 + Math.floor(r() * 40), direct.numFeatures));
+    const results = await Promise.all(requests.map((rows) => pool.score(rows, rows.length / direct.numFeatures)));
+    requests.forEach((rows, i) => assert.deepEqual(results[i], direct.predictSync(rows, rows.length / direct.numFeatures)));
+    assert.deepEqual(await pool.model(), { numFeatures: direct.numFeatures, numOutputs: direct.numOutputs, featureNames: direct.featureNames } as never);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("a full queue makes score() wait by default, or fail with onFull: 'error'", async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const F = direct.numFeatures;
+  const waiting = new ScoringPool({ model: MODEL, threads: 1, maxBatchRows: 8, maxQueuedRows: 8 });
+  const failing = new ScoringPool({ model: MODEL, threads: 1, maxBatchRows: 8, maxQueuedRows: 8, onFull: 'error' });
+  try {
+    const r = rng(6);
+    const reqs = Array.from({ length: 50 }, () => randomRows(r, 8, F));
+    const all = await Promise.all(reqs.map((rows) => waiting.score(rows, 8)));
+    assert.equal(all.length, 50);
+    await failing.model();
+    const settled = await Promise.allSettled(reqs.map((rows) => failing.score(rows, 8)));
+    const rejected = settled.filter((s) => s.status === 'rejected') as PromiseRejectedResult[];
+    assert.ok(rejected.length > 0, 'some requests were refused');
+    assert.match(String(rejected[0].reason.message), /ScoringPool queue is full \(\d+ rows queued, at most 8\)/);
+    assert.ok(settled.some((s) => s.status === 'fulfilled'));
+  } finally {
+    await waiting.close();
+    await failing.close();
+  }
+});
+
+test('close() scores what is queued, then refuses new work; bad input is refused', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const pool = new ScoringPool({ model: MODEL, threads: 1 });
+  const rows = randomRows(rng(7), 100, direct.numFeatures);
+  await pool.model();
+  const pending = pool.score(rows, 100);
+  await pool.close();
+  assert.deepEqual(await pending, direct.predictSync(rows, 100));
+  await assert.rejects(pool.score(rows, 1), /ScoringPool is closed/);
+  const other = new ScoringPool({ model: MODEL, threads: 1 });
+  await assert.rejects(other.score(new Float32Array(3), 2), (e: Error & { code?: string }) => e.code === 'SLUICE_MODEL_INPUT');
+  await other.close();
+  const bad = new ScoringPool({ model: fixture('xgboost', 'nope.json'), threads: 1 });
+  await assert.rejects(bad.score(rows, 1), /nope\.json: cannot read the file/);
+  await bad.close();
+});
