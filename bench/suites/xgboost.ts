@@ -10,15 +10,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { BENCH_FEATURES as FEATURES, BENCH_MODELS as MODELS, BENCH_ROWS_FILE as ROWS_FILE, ensureBenchModels as ensureInputs, median, readRows } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 
-/** The row width make_bench_models.py gives both models and rows.f32. */
-const FEATURES = 32;
-const MODELS = [
-  { file: 'd6x100.json', label: 'depth 6 x 100 trees' },
-  { file: 'd8x500.json', label: 'depth 8 x 500 trees' },
-];
-const ROWS_FILE = 'rows.f32';
 /** SPEC §6 score tolerance, relative to max(1, |reference|). */
 const PARITY_TOLERANCE = 1e-5;
 /** SPEC §9: median of 5 runs, batches of 10,000 rows. Quick mode only checks the suite runs. */
@@ -119,36 +113,6 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   return { suite: 'xgboost', rows: rowsOut, notes };
 }
 
-// ---- inputs ------------------------------------------------------------------------------------
-
-function ensureInputs(ctx: BenchContext): void {
-  const needed = [...MODELS.map((m) => m.file), ROWS_FILE];
-  if (needed.every((f) => fs.existsSync(path.join(ctx.cacheDir, f)))) return;
-  const script = path.join(ctx.rootDir, 'bench', 'models', 'make_bench_models.py');
-  if (!fs.existsSync(script)) throw new Error(`${script} is missing; it generates ${needed.join(', ')}`);
-  ctx.progress('making models (python3 + xgboost, about a minute)', 0, 1);
-  // The script's chatter goes to our stderr so stdout stays the table.
-  const result = spawnSync('/usr/bin/python3', [script, ctx.cacheDir], { stdio: ['ignore', 2, 2] });
-  if (result.error) throw new Error(`could not run /usr/bin/python3 ${script}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`/usr/bin/python3 ${script} exited with ${result.status ?? result.signal}`);
-  const stillMissing = needed.filter((f) => !fs.existsSync(path.join(ctx.cacheDir, f)));
-  if (stillMissing.length > 0) throw new Error(`${script} did not write ${stillMissing.join(', ')}`);
-}
-
-/** The first nRows rows of a raw little-endian float32 file, FEATURES wide. */
-function readRows(file: string, nRows: number): Float32Array {
-  if (os.endianness() !== 'LE') throw new Error('the bench rows file is little-endian; this host is not');
-  const bytes = fs.readFileSync(file);
-  const rowBytes = FEATURES * Float32Array.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % rowBytes !== 0 || bytes.byteLength / rowBytes < nRows) {
-    throw new Error(`${file}: ${bytes.byteLength} bytes is not at least ${nRows} rows of ${FEATURES} float32`);
-  }
-  // Copied into its own buffer: a Buffer's offset in Node's pool need not be 4-byte aligned.
-  const rows = new Float32Array(nRows * FEATURES);
-  new Uint8Array(rows.buffer).set(bytes.subarray(0, nRows * rowBytes));
-  return rows;
-}
-
 // ---- the libxgboost peer -----------------------------------------------------------------------
 
 function buildPeer(ctx: BenchContext): { exe: string } | { skipped: string } {
@@ -185,12 +149,6 @@ function runPeer(
 }
 
 // ---- figures -----------------------------------------------------------------------------------
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
 
 function rowsPerSecond(nRows: number, runsMs: number[]): number {
   return nRows / (median(runsMs) / 1000);
