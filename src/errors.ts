@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'SLUICE_MODEL_INPUT' // rows given to a model do not fit it
   | 'SLUICE_CSV_INVALID' // `sluice score` input
   | 'SLUICE_TDIGEST_INVALID' // t-digest bytes or arguments
+  | 'SLUICE_DECODE_INVALID' // arguments given to the native decoder
   | 'SLUICE_NATIVE_MISSING' // the addon is not built
   | 'SLUICE_RUNTIME'; // failure while a job runs
 

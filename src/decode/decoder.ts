@@ -75,84 +75,99 @@ function get(obj: unknown, path: Path): unknown {
 const describe = (v: unknown) =>
   v === undefined ? 'missing' : v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}` : `${typeof v} ${String(v)}`;
 
+/** A DecodeSpec with its paths split once, for decodeOne. */
+export interface CompiledSpec {
+  readonly spec: DecodeSpec;
+  readonly key: Path;
+  /** null: the record timestamp ("$kafka"). */
+  readonly timestamp: Path | null;
+  readonly fields: Path[];
+}
+
+export function compileSpec(spec: DecodeSpec): CompiledSpec {
+  return { spec, key: compile(spec.keyPath), timestamp: spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath), fields: spec.fieldPaths.map(compile) };
+}
+
+/**
+ * Decodes raw message `rawIndex`. When it is clean, writes its event time and fields into row `row`
+ * of `out` and returns its key; the caller interns the key and commits the row. Otherwise returns
+ * the dead letter; row `row` may have been written and must be treated as free.
+ * JsonDecoder and the native decoder's JS fallback (native-decoder.ts) both go through here.
+ */
+export function decodeOne(c: CompiledSpec, value: string | Uint8Array, recordTimestampMs: number, rawIndex: number, out: DecodedEvents, row: number): string | DeadLetter {
+  const spec = c.spec;
+  const i = rawIndex;
+  const bytes = typeof value === 'string' ? value.length : value.byteLength;
+  // String length counts UTF-16 units; a string can hold up to 3 bytes per unit.
+  if (bytes > spec.maxEventBytes && (typeof value !== 'string' || Buffer.byteLength(value) > spec.maxEventBytes)) {
+    return { rawIndex: i, reason: 'too-large', detail: `the event is larger than ${spec.maxEventBytes} bytes` };
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(rawText(value));
+  } catch (e) {
+    return { rawIndex: i, reason: 'decode', detail: `not valid JSON: ${(e as Error).message}` };
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    return { rawIndex: i, reason: 'decode', detail: `expected a JSON object, got ${describe(obj)}` };
+  }
+  const k = get(obj, c.key);
+  let key: string;
+  if (typeof k === 'string') key = k;
+  else if (typeof k === 'number' && Number.isFinite(k)) key = String(k);
+  else {
+    return { rawIndex: i, reason: 'missing-key', detail: `key ${spec.keyPath}: expected a string or a number, got ${describe(k)}` };
+  }
+  let ts: number;
+  if (c.timestamp === null) {
+    ts = recordTimestampMs;
+    if (!Number.isFinite(ts)) {
+      return { rawIndex: i, reason: 'bad-timestamp', detail: 'the record has no timestamp' };
+    }
+  } else {
+    const t = get(obj, c.timestamp);
+    ts = typeof t === 'number' ? t : typeof t === 'string' && ISO_8601.test(t) ? Date.parse(t) : NaN;
+    if (!Number.isFinite(ts)) {
+      return {
+        rawIndex: i,
+        reason: 'bad-timestamp',
+        detail: `timestamp ${spec.timestampPath}: expected epoch milliseconds or an ISO-8601 string, got ${describe(t)}`,
+      };
+    }
+  }
+  const F = c.fields.length;
+  for (let f = 0; f < F; f++) {
+    const v = get(obj, c.fields[f]);
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected a finite number, got ${describe(v)}` };
+    }
+    out.fields[row * F + f] = v;
+  }
+  out.timestampMs[row] = ts;
+  return key;
+}
+
 export class JsonDecoder {
-  private readonly key: Path;
-  private readonly timestamp: Path | null;
-  private readonly fields: Path[];
+  private readonly compiled: CompiledSpec;
 
   constructor(
-    private readonly spec: DecodeSpec,
+    spec: DecodeSpec,
     private readonly keys: KeyTable,
   ) {
-    this.key = compile(spec.keyPath);
-    this.timestamp = spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath);
-    this.fields = spec.fieldPaths.map(compile);
+    this.compiled = compileSpec(spec);
   }
 
   decode(raw: RawBatch, out: DecodedEvents): void {
     out.reset(raw.count);
-    const F = this.fields.length;
     for (let i = 0; i < raw.count; i++) {
-      const value = raw.values[i];
-      const bytes = typeof value === 'string' ? value.length : value.byteLength;
-      // String length counts UTF-16 units; a string can hold up to 3 bytes per unit.
-      if (bytes > this.spec.maxEventBytes && (typeof value !== 'string' || Buffer.byteLength(value) > this.spec.maxEventBytes)) {
-        out.deadLetters.push({ rawIndex: i, reason: 'too-large', detail: `the event is larger than ${this.spec.maxEventBytes} bytes` });
-        continue;
-      }
-      let obj: unknown;
-      try {
-        obj = JSON.parse(rawText(value));
-      } catch (e) {
-        out.deadLetters.push({ rawIndex: i, reason: 'decode', detail: `not valid JSON: ${(e as Error).message}` });
-        continue;
-      }
-      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-        out.deadLetters.push({ rawIndex: i, reason: 'decode', detail: `expected a JSON object, got ${describe(obj)}` });
-        continue;
-      }
-      const k = get(obj, this.key);
-      let key: string;
-      if (typeof k === 'string') key = k;
-      else if (typeof k === 'number' && Number.isFinite(k)) key = String(k);
-      else {
-        out.deadLetters.push({ rawIndex: i, reason: 'missing-key', detail: `key ${this.spec.keyPath}: expected a string or a number, got ${describe(k)}` });
-        continue;
-      }
-      let ts: number;
-      if (this.timestamp === null) {
-        ts = raw.recordTimestampMs[i];
-        if (!Number.isFinite(ts)) {
-          out.deadLetters.push({ rawIndex: i, reason: 'bad-timestamp', detail: 'the record has no timestamp' });
-          continue;
-        }
-      } else {
-        const t = get(obj, this.timestamp);
-        ts = typeof t === 'number' ? t : typeof t === 'string' && ISO_8601.test(t) ? Date.parse(t) : NaN;
-        if (!Number.isFinite(ts)) {
-          out.deadLetters.push({
-            rawIndex: i,
-            reason: 'bad-timestamp',
-            detail: `timestamp ${this.spec.timestampPath}: expected epoch milliseconds or an ISO-8601 string, got ${describe(t)}`,
-          });
-          continue;
-        }
-      }
       const n = out.count;
-      let bad = -1;
-      for (let f = 0; f < F; f++) {
-        const v = get(obj, this.fields[f]);
-        if (typeof v !== 'number' || !Number.isFinite(v)) {
-          bad = f;
-          out.deadLetters.push({ rawIndex: i, reason: 'bad-field', detail: `field ${this.spec.fieldPaths[f]}: expected a finite number, got ${describe(v)}` });
-          break;
-        }
-        out.fields[n * F + f] = v;
+      const r = decodeOne(this.compiled, raw.values[i], raw.recordTimestampMs[i], i, out, n);
+      if (typeof r !== 'string') {
+        out.deadLetters.push(r);
+        continue;
       }
-      if (bad >= 0) continue;
       out.rawIndex[n] = i;
-      out.keyId[n] = this.keys.intern(key);
-      out.timestampMs[n] = ts;
+      out.keyId[n] = this.keys.intern(r);
       out.count = n + 1;
     }
   }

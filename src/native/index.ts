@@ -1,10 +1,11 @@
 // The one place that loads the addon. Everything native goes through the types imported here.
 import * as path from 'node:path';
 import { SluiceError } from '../errors';
+import type { DecodeBinding } from './decode';
 import type { ArenaDigestBinding, TDigestBinding } from './tdigest';
 import type { XgbBinding } from './xgboost';
 
-export type NativeAddon = XgbBinding & TDigestBinding & ArenaDigestBinding;
+export type NativeAddon = XgbBinding & TDigestBinding & ArenaDigestBinding & DecodeBinding;
 
 // Compiled to dist/src/native/index.js; the addon is built to build/native/Release/ at the root.
 // SLUICE_ADDON_PATH swaps in another build, e.g. the sanitizer one (npm run test:asan).

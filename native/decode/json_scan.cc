@@ -1,0 +1,341 @@
+#include "decode/json_scan.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "decode/json_text.h"
+
+namespace sluice {
+namespace decode {
+
+// ---- key table ---------------------------------------------------------------------------------
+
+uint32_t KeyHash(const uint8_t* bytes, size_t len) {
+  uint32_t h = 0x811c9dc5u;
+  for (size_t i = 0; i < len; ++i) h = (h ^ bytes[i]) * 0x01000193u;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+KeyTable::KeyTable(uint32_t numPartitions) : numPartitions_(numPartitions) {}
+
+std::string_view KeyTable::Name(int32_t id) const {
+  const Entry& e = entries_[id];
+  if (e.length <= kInlineBytes) return std::string_view(e.bytes, e.length);
+  size_t offset;
+  std::memcpy(&offset, e.bytes, sizeof offset);
+  return std::string_view(longKeys_.data() + offset, e.length);
+}
+
+void KeyTable::Grow() {
+  // 1024 slots cover small jobs without a rehash; then doubling keeps the load at most 1/2.
+  const size_t capacity = slots_.empty() ? 1024 : slots_.size() * 2;
+  slots_.assign(capacity, Slot{0, -1});
+  const size_t mask = capacity - 1;
+  for (size_t id = 0; id < entries_.size(); ++id) {
+    size_t i = entries_[id].hash & mask;
+    while (slots_[i].id >= 0) i = (i + 1) & mask;
+    slots_[i] = Slot{entries_[id].hash, static_cast<int32_t>(id)};
+  }
+}
+
+int32_t KeyTable::Intern(std::string_view key) {
+  const uint32_t h = KeyHash(reinterpret_cast<const uint8_t*>(key.data()), key.size());
+  if ((entries_.size() + 1) * 2 > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  size_t i = h & mask;
+  for (; slots_[i].id >= 0; i = (i + 1) & mask) {
+    if (slots_[i].hash != h) continue;
+    const std::string_view name = Name(slots_[i].id);
+    if (name.size() == key.size() && SameBytes(name.data(), key.data(), key.size())) return slots_[i].id;
+  }
+  const int32_t id = static_cast<int32_t>(entries_.size());
+  slots_[i] = Slot{h, id};
+  Entry e{h, static_cast<uint32_t>(key.size()), {}};
+  if (key.size() <= kInlineBytes) {
+    std::memcpy(e.bytes, key.data(), key.size());
+  } else {
+    const size_t offset = longKeys_.size();
+    std::memcpy(e.bytes, &offset, sizeof offset);
+    longKeys_.append(key.data(), key.size());
+  }
+  entries_.push_back(e);
+  return id;
+}
+
+// ---- spec -> path trie -------------------------------------------------------------------------
+
+Scanner::Scanner(const Spec& spec) : maxEventBytes_(spec.maxEventBytes) {
+  // Build the trie with temporary ids, then renumber in preorder so subtrees are ranges.
+  struct Tmp {
+    std::string segment;
+    std::vector<int32_t> children;
+  };
+  std::vector<Tmp> tmp(1);
+  auto insert = [&](const std::string& path) {
+    int32_t cur = 0;
+    size_t from = 0;
+    for (;;) {
+      const size_t dot = path.find('.', from);  // String.split('.'): '.' is never inside a UTF-8 sequence
+      std::string seg = path.substr(from, dot == std::string::npos ? std::string::npos : dot - from);
+      int32_t next = -1;
+      for (int32_t c : tmp[cur].children) {
+        if (tmp[c].segment == seg) next = c;
+      }
+      if (next < 0) {
+        next = static_cast<int32_t>(tmp.size());
+        tmp[cur].children.push_back(next);
+        tmp.push_back({std::move(seg), {}});
+      }
+      cur = next;
+      if (dot == std::string::npos) return cur;
+      from = dot + 1;
+    }
+  };
+  const int32_t keyTmp = insert(spec.keyPath);
+  const int32_t tsTmp = spec.timestampPath == "$kafka" ? -1 : insert(spec.timestampPath);
+  std::vector<int32_t> fieldTmp;
+  for (const std::string& f : spec.fieldPaths) fieldTmp.push_back(insert(f));
+
+  std::vector<int32_t> newId(tmp.size()), order;
+  std::vector<int32_t> todo{0};
+  while (!todo.empty()) {
+    const int32_t t = todo.back();
+    todo.pop_back();
+    newId[t] = static_cast<int32_t>(order.size());
+    order.push_back(t);
+    for (auto it = tmp[t].children.rbegin(); it != tmp[t].children.rend(); ++it) todo.push_back(*it);
+  }
+  nodes_.resize(order.size());
+  for (size_t n = 0; n < order.size(); ++n) {
+    Tmp& t = tmp[order[n]];
+    Node& node = nodes_[n];
+    node.segment = std::move(t.segment);
+    if (node.segment.find("\xEF\xBF\xBD") != std::string::npos) specHasReplacementChar_ = true;
+    for (int32_t c : t.children) node.children.push_back(newId[c]);
+  }
+  for (size_t n = nodes_.size(); n-- > 0;) {
+    Node& node = nodes_[n];
+    node.subtreeEnd = node.children.empty() ? static_cast<int32_t>(n) + 1 : nodes_[node.children.back()].subtreeEnd;
+  }
+  keyNode_ = newId[keyTmp];
+  timestampNode_ = tsTmp < 0 ? -1 : newId[tsTmp];
+  for (int32_t f : fieldTmp) fieldNodes_.push_back(newId[f]);
+  found_.resize(nodes_.size());
+}
+
+// The child of `node` named by the object key [key, keyEnd) as JSON.parse would read it, or -1.
+int32_t Scanner::MatchChild(int32_t node, const uint8_t* key, const uint8_t* keyEnd, bool plain) {
+  const Node& n = nodes_[node];
+  const size_t len = static_cast<size_t>(keyEnd - key);
+  if (!plain) {
+    // Escapes or non-ASCII bytes: compare the decoded string. Invalid UTF-8 reads as U+FFFD in
+    // JSON.parse, which only a path holding U+FFFD could match; leave that rare case to JS.
+    if (Unescape(key, keyEnd, &memberScratch_) != Text::kOk) {
+      if (specHasReplacementChar_) needsJs_ = true;
+      return -1;
+    }
+    key = reinterpret_cast<const uint8_t*>(memberScratch_.data());
+    for (int32_t c : n.children) {
+      const std::string& s = nodes_[c].segment;
+      if (s.size() == memberScratch_.size() && SameBytes(s.data(), key, s.size())) return c;
+    }
+    return -1;
+  }
+  for (int32_t c : n.children) {
+    const std::string& s = nodes_[c].segment;
+    if (s.size() == len && SameBytes(s.data(), key, len)) return c;
+  }
+  return -1;
+}
+
+// ---- the scan ----------------------------------------------------------------------------------
+
+static inline const uint8_t* SkipWs(const uint8_t* p, const uint8_t* end) {
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) ++p;
+  return p;
+}
+
+static inline const uint8_t* Literal(const uint8_t* p, const uint8_t* end, const char* word, size_t n) {
+  return static_cast<size_t>(end - p) >= n && std::memcmp(p, word, n) == 0 ? p + n : nullptr;
+}
+
+// Validates the whole message (JSON.parse rejects a syntax error anywhere, even in fields nobody
+// reads) and records the last value at each trie node. The nesting stack lives on the heap, so depth
+// is bounded only by the message size, like V8's own iterative JSON.parse.
+Status Scanner::Scan(const uint8_t* data, size_t len) {
+  const uint8_t* p = data;
+  const uint8_t* const end = data + len;
+  for (Found& f : found_) f.kind = kNone;
+  stack_.clear();
+  needsJs_ = false;
+  p = SkipWs(p, end);
+  if (p == end || *p != '{') return kDecode;  // invalid, or valid but not an object: 'decode' both ways
+  ++p;
+  stack_.push_back(2 * (0 + 1) + 1);
+  int32_t node = 0;  // trie node of the innermost open object, -1 when no path goes through it
+  bool inObject = true;
+  bool first = true;  // just after '{' or '[': the container may close at once
+  for (;;) {
+    bool closed = false;
+    int32_t target = -1;
+    p = SkipWs(p, end);
+    if (p == end) return kDecode;
+    if (first && *p == (inObject ? '}' : ']')) {
+      ++p;
+      closed = true;
+    } else if (inObject) {
+      if (*p != '"') return kDecode;
+      const uint8_t* key = ++p;
+      uint8_t flags = 0;
+      p = ScanString(p, end, &flags);
+      if (p == nullptr) return kDecode;
+      if (node >= 0) target = MatchChild(node, key, p - 1, flags == 0);
+      p = SkipWs(p, end);
+      if (p == end || *p != ':') return kDecode;
+      p = SkipWs(p + 1, end);
+      if (p == end) return kDecode;
+      // A later duplicate replaces the whole earlier value, including anything found inside it.
+      if (target >= 0) {
+        for (int32_t n = target; n < nodes_[target].subtreeEnd; ++n) found_[n].kind = kNone;
+      }
+    }
+    if (!closed) {
+      const uint8_t* begin = p;
+      Kind kind = kOther;
+      bool plain = false;
+      switch (*p) {
+        case '{': {
+          const int32_t inner = target >= 0 && !nodes_[target].children.empty() ? target : -1;
+          if (target >= 0) found_[target] = {kOther, false, 0, 0};
+          stack_.push_back(2 * (inner + 1) + 1);
+          node = inner;
+          inObject = first = true;
+          ++p;
+          continue;
+        }
+        case '[':
+          if (target >= 0) found_[target] = {kOther, false, 0, 0};
+          stack_.push_back(0);
+          node = -1;
+          inObject = false;
+          first = true;
+          ++p;
+          continue;
+        case '"': {
+          uint8_t flags = 0;
+          begin = ++p;
+          p = ScanString(p, end, &flags);
+          kind = kString;
+          plain = flags == 0;
+          break;
+        }
+        case 't': p = Literal(p, end, "true", 4); break;
+        case 'f': p = Literal(p, end, "false", 5); break;
+        case 'n': p = Literal(p, end, "null", 4); break;
+        default:
+          p = ScanNumber(p, end);
+          kind = kNumber;
+          break;
+      }
+      if (p == nullptr) return kDecode;
+      if (target >= 0) {
+        const uint32_t valueEnd = static_cast<uint32_t>((kind == kString ? p - 1 : p) - data);
+        found_[target] = {kind, plain, static_cast<uint32_t>(begin - data), valueEnd};
+      }
+    }
+    // After a value (or an empty container): a comma, or closing brackets until one is followed by one.
+    for (;;) {
+      if (closed) {
+        stack_.pop_back();
+        if (stack_.empty()) return SkipWs(p, end) == end ? kClean : kDecode;
+        node = stack_.back() / 2 - 1;
+        inObject = (stack_.back() & 1) != 0;
+        closed = false;
+      }
+      p = SkipWs(p, end);
+      if (p == end) return kDecode;
+      if (*p == ',') {
+        ++p;
+        first = false;
+        break;
+      }
+      if (*p != (inObject ? '}' : ']')) return kDecode;
+      ++p;
+      closed = true;
+    }
+  }
+}
+
+// ---- extraction --------------------------------------------------------------------------------
+
+Status Scanner::Key(const uint8_t* data, Decoded* out) {
+  const Found& f = found_[keyNode_];
+  if (f.kind == kString) {
+    const uint8_t* s = data + f.begin;
+    if (f.plain) {
+      out->key = std::string_view(reinterpret_cast<const char*>(s), f.end - f.begin);
+      return kClean;
+    }
+    // Invalid UTF-8 would become U+FFFD in JS; the JS path builds that key.
+    if (Unescape(s, data + f.end, &keyScratch_) != Text::kOk) return kNeedsJs;
+    out->key = keyScratch_;
+    return kClean;
+  }
+  if (f.kind == kNumber) {
+    const double v = ParseNumber(data + f.begin, data + f.end);
+    if (!std::isfinite(v)) return kMissingKey;
+    out->key = std::string_view(numberKey_, FormatJsNumber(v, numberKey_));
+    return kClean;
+  }
+  return kMissingKey;
+}
+
+Status Scanner::Timestamp(const uint8_t* data, double recordTimestampMs, double* out) {
+  if (timestampNode_ < 0) {
+    *out = recordTimestampMs;
+    return std::isfinite(recordTimestampMs) ? kClean : kBadTimestamp;
+  }
+  const Found& f = found_[timestampNode_];
+  if (f.kind == kNumber) {
+    *out = ParseNumber(data + f.begin, data + f.end);
+    return std::isfinite(*out) ? kClean : kBadTimestamp;
+  }
+  if (f.kind != kString) return kBadTimestamp;
+  std::string_view text(reinterpret_cast<const char*>(data + f.begin), f.end - f.begin);
+  if (!f.plain) {
+    // Non-ASCII never matches the ISO pattern (\d is ASCII); escapes may still spell digits.
+    if (Unescape(data + f.begin, data + f.end, &timestampScratch_) != Text::kOk) return kBadTimestamp;
+    text = timestampScratch_;
+  }
+  switch (ParseIsoTimestamp(text, out)) {
+    case Iso::kValue: return kClean;
+    case Iso::kNeedsJs: return kNeedsJs;
+    case Iso::kNoMatch: break;
+  }
+  return kBadTimestamp;
+}
+
+Status Scanner::Decode(const uint8_t* data, size_t len, double recordTimestampMs, Decoded* out, double* fields) {
+  if (static_cast<double>(len) > maxEventBytes_) return kTooLarge;
+  Status s = Scan(data, len);
+  if (s != kClean) return s;
+  if (needsJs_) return kNeedsJs;
+  // The order of the checks is JsonDecoder's: key, then timestamp, then fields in column order.
+  if ((s = Key(data, out)) != kClean) return s;
+  if ((s = Timestamp(data, recordTimestampMs, &out->timestampMs)) != kClean) return s;
+  for (size_t i = 0; i < fieldNodes_.size(); ++i) {
+    const Found& f = found_[fieldNodes_[i]];
+    if (f.kind != kNumber) return kBadField;
+    fields[i] = ParseNumber(data + f.begin, data + f.end);
+    if (!std::isfinite(fields[i])) return kBadField;
+  }
+  return kClean;
+}
+
+}  // namespace decode
+}  // namespace sluice
