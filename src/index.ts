@@ -1,6 +1,7 @@
 // The public API of SPEC §8, and nothing else.
 export { loadModel } from './scoring/load-model';
 export type { Model, LoadModelOptions } from './scoring/model';
+export { TDigest } from './sketch/tdigest';
 export { runJob } from './app/run-job';
 export type { Job, RunJobOptions } from './app/run-job';
 export type { Summary } from './runtime/summary';

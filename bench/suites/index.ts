@@ -1,7 +1,9 @@
 // Every suite `sluice bench` knows, in the order a bare `sluice bench` runs them.
 
 import type { Suite } from '../harness';
+import { decodeSuite } from './decode';
 import { poolSuite } from './pool';
+import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, poolSuite];

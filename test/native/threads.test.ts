@@ -5,7 +5,9 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { native } from '../../src/native';
 import { XGBoostModel } from '../../src/scoring/xgboost/xgboost-model';
+import scoreAndDigest, { DIGEST_WORDS } from './score-and-digest-task';
 import { fixture } from '../helpers/paths';
 
 const MODEL = fixture('xgboost', 'multi_softprob_3.json');
@@ -62,4 +64,40 @@ test('a Piscina pool loads the addon in each thread and scores in parallel', asy
     await pool.destroy();
   }
   assert.deepEqual(out, model.predictSync(rows, nRows));
+});
+
+test('workers score and build digests in one SharedArrayBuffer at once; merged, they equal one thread\'s', async () => {
+  const model = await XGBoostModel.load(MODEL);
+  const nRows = 8000;
+  const rows = sharedRows(nRows, model.numFeatures);
+  const region = new Float64Array(new SharedArrayBuffer((THREADS + 1) * DIGEST_WORDS * 8));
+  const per = nRows / THREADS;
+  const task = (t: number) => ({ modelPath: MODEL, rows: rows.buffer as SharedArrayBuffer, region: region.buffer as SharedArrayBuffer, numFeatures: model.numFeatures, begin: t * per, end: (t + 1) * per, slot: t });
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    parentPort.postMessage(require(${JSON.stringify(path.join(__dirname, 'score-and-digest-task.js'))}).default(workerData));`;
+  await Promise.all(
+    Array.from({ length: THREADS }, (_, t) =>
+      new Promise((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: task(t) });
+        w.once('message', resolve);
+        w.once('error', reject);
+      }),
+    ),
+  );
+  // The same work on this thread, into a second region, then both merged in slot order.
+  const mine = new Float64Array(new SharedArrayBuffer((THREADS + 1) * DIGEST_WORDS * 8));
+  for (let t = 0; t < THREADS; t++) scoreAndDigest({ ...task(t), region: mine.buffer as SharedArrayBuffer });
+  const merged = THREADS * DIGEST_WORDS;
+  for (const r of [region, mine]) {
+    native.digestInit(r, merged, DIGEST_WORDS, 100);
+    for (let t = 0; t < THREADS; t++) assert.equal(native.digestMerge(r, merged, t * DIGEST_WORDS), 0);
+  }
+  assert.deepEqual(region, mine);
+  const all = model.predictSync(rows, nRows).slice().sort();
+  for (const q of [0.01, 0.5, 0.99]) {
+    const x = native.digestQuantile(region, merged, q);
+    const rank = all.findIndex((v) => v >= x) / all.length;
+    assert.ok(Math.abs(rank - q) <= 0.01, `q=${q}: estimate ${x} has rank ${rank}`);
+  }
 });
