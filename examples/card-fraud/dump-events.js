@@ -15,7 +15,7 @@ async function main() {
   const lines = fs.createWriteStream(out);
   const labels = fs.createWriteStream(labelsOut);
   for await (const b of source.batches(65536)) {
-    lines.write(b.values.join('\n') + '\n');
+    for (let i = 0; i < b.count; i++) lines.write(Buffer.from(b.data.subarray(b.starts[i], b.ends[i])).toString() + '\n');
     labels.write(Array.from(b.fraud).join('\n') + '\n');
   }
   await Promise.all([new Promise((r) => lines.end(r)), new Promise((r) => labels.end(r))]);

@@ -4,7 +4,7 @@
 // This is the JSON.parse implementation; a native decoder fills the same DecodedEvents.
 import type { DeadLetterReason } from '../records/records';
 import type { KeyTable } from './key-table';
-import { rawText, type RawBatch } from './raw-batch';
+import { messageValue, rawText, type RawBatch } from './raw-batch';
 
 export interface DecodeSpec {
   /** Field path of the window key, dots for nesting. */
@@ -161,7 +161,7 @@ export class JsonDecoder {
     out.reset(raw.count);
     for (let i = 0; i < raw.count; i++) {
       const n = out.count;
-      const r = decodeOne(this.compiled, raw.values[i], raw.recordTimestampMs[i], i, out, n);
+      const r = decodeOne(this.compiled, messageValue(raw, i), raw.recordTimestampMs[i], i, out, n);
       if (typeof r !== 'string') {
         out.deadLetters.push(r);
         continue;

@@ -61,12 +61,17 @@ export class NativeJsonDecoder {
   }
 
   decode(raw: RawBatch, out: DecodedEvents): void {
+    if (!raw.values) {
+      this.decodeBuffer({ count: raw.count, data: raw.data!, starts: raw.starts!, ends: raw.ends!, recordTimestampMs: raw.recordTimestampMs }, out);
+      return;
+    }
+    const values = raw.values;
     const n = raw.count;
     this.reserveRows(n);
     this.status.fill(DecodeStatus.Clean, 0, n);
     let o = 0;
     for (let i = 0; i < n; i++) {
-      const v = raw.values[i];
+      const v = values[i];
       this.starts[i] = o;
       if (typeof v === 'string') {
         // JsonDecoder measures strings by UTF-16 length: those over the limit are dead letters
@@ -91,7 +96,7 @@ export class NativeJsonDecoder {
       this.ends[i] = o;
     }
     const packed = { count: n, data: this.data, starts: this.starts, ends: this.ends, recordTimestampMs: raw.recordTimestampMs };
-    this.run(packed, (i) => raw.values[i], out);
+    this.run(packed, (i) => values[i], out);
   }
 
   /** Decodes a batch that is already one buffer (e.g. a benchmark's, or Kafka bytes copied once). */

@@ -2,8 +2,15 @@
 
 export interface RawBatch {
   count: number;
-  /** Message values as text (file lines, generator output) or bytes (Kafka). */
-  values: Array<string | Uint8Array>;
+  /**
+   * The messages as one byte buffer: message i is data[starts[i], ends[i]). Sources that read
+   * bytes (files, the generator, Kafka) hand them over like this, so decoding needs no copy.
+   */
+  data?: Uint8Array;
+  starts?: Int32Array;
+  ends?: Int32Array;
+  /** Or one value per message (tests, callers that have strings). One of the two forms is set. */
+  values?: Array<string | Uint8Array>;
   /** Source partition of each message. */
   partition: Int32Array;
   /** Offset of each message in its partition (line number for files, Kafka offset). */
@@ -26,3 +33,12 @@ export interface Source {
 export function rawText(v: string | Uint8Array): string {
   return typeof v === 'string' ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
 }
+
+/** Message i as its source gave it (a string, or a view of the batch's bytes). */
+export function messageValue(raw: RawBatch, i: number): string | Uint8Array {
+  if (raw.values) return raw.values[i];
+  return raw.data!.subarray(raw.starts![i], raw.ends![i]);
+}
+
+/** Message i as text (for dead letters and late records). */
+export const messageText = (raw: RawBatch, i: number): string => rawText(messageValue(raw, i));

@@ -5,9 +5,9 @@
 import * as os from 'node:os';
 import type { JobConfig } from '../config/types';
 import { checkModelInputs } from '../config/plan';
-import { DecodedEvents, DEFAULT_MAX_EVENT_BYTES, JsonDecoder } from '../decode/decoder';
-import { KeyTable } from '../decode/key-table';
-import { rawText, type RawBatch } from '../decode/raw-batch';
+import { DecodedEvents, DEFAULT_MAX_EVENT_BYTES } from '../decode/decoder';
+import { NativeJsonDecoder } from '../decode/native-decoder';
+import { messageText, type RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
 import { encodeDeadLetter, encodeLate, encodeResult, encodeRetraction } from '../records/records';
@@ -95,11 +95,12 @@ export class Engine {
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads);
-    const keys = new KeyTable(this.keyPartitions);
-    const decoder = new JsonDecoder(
+    // The decoder also interns keys: key ids, names and key partitions come from it.
+    const decoder = new NativeJsonDecoder(
       { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: DEFAULT_MAX_EVENT_BYTES },
-      keys,
+      this.keyPartitions,
     );
+    const keys = { name: (id: number) => decoder.keyName(id), partitionOf: (id: number) => decoder.partitionOf(id) };
     const P = this.keyPartitions;
     const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
     const nextTimerMs = new Float64Array(P).fill(Infinity);
@@ -139,7 +140,7 @@ export class Engine {
       const outputs = await work.outputs;
       const { raw, decoded } = work;
       const source = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
-      await sinks.deadLetters.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), rawText(raw.values[d.rawIndex]))));
+      await sinks.deadLetters.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), messageText(raw, d.rawIndex))));
       summary.deadLetters += decoded.deadLetters.length;
       for (const d of decoded.deadLetters) metrics.deadLetters(d.reason, 1);
       // Late events, in arrival order.
@@ -149,7 +150,7 @@ export class Engine {
       await sinks.late.write(
         late.map(([ref, lateByMs, windowEndMs]) => {
           const i = decoded.rawIndex[ref];
-          return encodeLate(lateByMs, windowEndMs, source(i), JSON.stringify(JSON.parse(rawText(raw.values[i]))));
+          return encodeLate(lateByMs, windowEndMs, source(i), JSON.stringify(JSON.parse(messageText(raw, i))));
         }),
       );
       // Results, in the order of a one-event-at-a-time run: by step, event-caused before

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import { DecodedEvents, JsonDecoder, type DecodeSpec } from '../../src/decode/decoder';
 import { KeyTable } from '../../src/decode/key-table';
 import { NativeJsonDecoder } from '../../src/decode/native-decoder';
-import type { RawBatch } from '../../src/decode/raw-batch';
+import { messageValue, type RawBatch } from '../../src/decode/raw-batch';
 import { pick } from '../helpers/random';
 
 export type Rand = () => number;
@@ -52,8 +52,8 @@ export class Differential {
     this.cases += batch.count;
     this.clean += a.count;
     const F = this.spec.fieldPaths.length;
-    const at = (row: number) => show(batch.values[a.rawIndex[row] ?? b.rawIndex[row]]);
-    assert.deepEqual(b.deadLetters, a.deadLetters, `dead letters differ; first: ${b.deadLetters.concat(a.deadLetters).slice(0, 1).map((d) => show(batch.values[d.rawIndex])).join()}`);
+    const at = (row: number) => show(messageValue(batch, a.rawIndex[row] ?? b.rawIndex[row]));
+    assert.deepEqual(b.deadLetters, a.deadLetters, `dead letters differ; first: ${b.deadLetters.concat(a.deadLetters).slice(0, 1).map((d) => show(messageValue(batch, d.rawIndex))).join()}`);
     assert.equal(b.count, a.count, 'clean counts differ');
     for (let r = 0; r < a.count; r++) {
       assert.equal(b.rawIndex[r], a.rawIndex[r], `rawIndex, row ${r}`);

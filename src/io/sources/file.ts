@@ -11,12 +11,15 @@ import { SluiceError } from '../../errors';
 /** Read size per file: large enough for few syscalls, small enough for many partitions. */
 const READ_CHUNK_BYTES = 256 * 1024;
 
+const NL = 0x0a;
+const CR = 0x0d;
+
+/** Lines of one file as byte ranges of the chunk they are in (a line split by a chunk edge is joined). */
 class LineReader {
   private readonly stream: ReadStream;
   private readonly iterator: AsyncIterator<Buffer>;
-  private lines: string[] = [];
+  private chunk: Buffer = Buffer.alloc(0);
   private at = 0;
-  private tail = '';
   private done = false;
   lineNumber = -1; // of the last line taken
 
@@ -25,36 +28,59 @@ class LineReader {
     this.iterator = this.stream[Symbol.asyncIterator]();
   }
 
-  /** The next line and its number, or null at the end. */
-  async next(): Promise<string | null> {
-    while (this.at >= this.lines.length) {
-      if (this.done) return null;
+  /** The next line's bytes (without \n or \r\n), or null at the end. */
+  async next(): Promise<Uint8Array | null> {
+    while (true) {
+      const nl = this.chunk.indexOf(NL, this.at);
+      if (nl >= 0) {
+        const line = this.chunk.subarray(this.at, nl > this.at && this.chunk[nl - 1] === CR ? nl - 1 : nl);
+        this.at = nl + 1;
+        this.lineNumber++;
+        return line;
+      }
+      if (this.done) {
+        if (this.at >= this.chunk.length) return null;
+        const line = this.chunk.subarray(this.at); // last line without a newline
+        this.at = this.chunk.length;
+        this.lineNumber++;
+        return line;
+      }
       let r: IteratorResult<Buffer>;
       try {
         r = await this.iterator.next();
       } catch (e) {
         throw new SluiceError('SLUICE_RUNTIME', `${this.path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
       }
-      if (r.done) {
-        this.done = true;
-        this.lines = this.tail === '' ? [] : [this.tail];
-        this.tail = '';
-      } else {
-        const text = this.tail + r.value.toString('utf8');
-        const parts = text.split('\n');
-        this.tail = parts.pop() ?? '';
-        this.lines = parts;
-      }
+      const rest = this.chunk.subarray(this.at);
+      if (r.done) this.done = true;
+      else this.chunk = rest.length > 0 ? Buffer.concat([rest, r.value]) : r.value;
+      if (r.done) this.chunk = Buffer.from(rest);
       this.at = 0;
     }
-    this.lineNumber++;
-    const line = this.lines[this.at++];
-    return line.endsWith('\r') ? line.slice(0, -1) : line;
   }
 
   close(): void {
     this.stream.destroy();
   }
+}
+
+/** True for lines of only spaces and tabs (and empty ones): they are skipped, not events. */
+function isBlank(line: Uint8Array): boolean {
+  for (let i = 0; i < line.length; i++) if (line[i] !== 0x20 && line[i] !== 0x09 && line[i] !== CR) return false;
+  return true;
+}
+
+/** Copies a line into the batch's byte buffer (lines of several files interleave in one batch). */
+function append(batch: RawBatch, n: number, line: Uint8Array): void {
+  const at = n === 0 ? 0 : batch.ends![n - 1];
+  if (at + line.length > batch.data!.length) {
+    const grown = new Uint8Array(Math.max(batch.data!.length * 2, at + line.length));
+    grown.set(batch.data!.subarray(0, at));
+    batch.data = grown;
+  }
+  batch.data!.set(line, at);
+  batch.starts![n] = at;
+  batch.ends![n] = at + line.length;
 }
 
 export class FileSource implements Source {
@@ -81,7 +107,9 @@ export class FileSource implements Source {
     const open = paths.map((_, p) => p);
     const newBatch = (): RawBatch => ({
       count: 0,
-      values: [],
+      data: new Uint8Array(64 * 1024),
+      starts: new Int32Array(maxRecords),
+      ends: new Int32Array(maxRecords),
       partition: new Int32Array(maxRecords),
       offset: new Float64Array(maxRecords),
       recordTimestampMs: new Float64Array(maxRecords).fill(NaN),
@@ -94,14 +122,14 @@ export class FileSource implements Source {
         const p = open[i];
         const reader = this.readers[p];
         let line = await reader.next();
-        while (line !== null && line.trim() === '') line = await reader.next();
+        while (line !== null && isBlank(line)) line = await reader.next();
         if (line === null) {
           batch.finished.push({ before: batch.count, partition: p });
           open.splice(i, 1);
           continue;
         }
         const n = batch.count++;
-        batch.values.push(line);
+        append(batch, n, line);
         batch.partition[n] = p;
         batch.offset[n] = reader.lineNumber;
         i++;

@@ -36,6 +36,70 @@ export interface LabelledBatch extends RawBatch {
   fraud?: Uint8Array;
 }
 
+const ascii = (s: string) => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+const CARD = ascii('{"card":"card-');
+const TS = ascii('","ts":');
+const AMOUNT = ascii(',"amount":');
+const MERCHANT = ascii(',"merchant":"m-');
+const END = ascii('"}');
+
+/** Writes event JSON straight into bytes: no strings, so no garbage per event. */
+class EventWriter {
+  private buf = new Uint8Array(1 << 16);
+  at = 0;
+  private readonly digits = new Uint8Array(24);
+
+  reset(bytes: number): void {
+    if (this.buf.length < bytes) this.buf = new Uint8Array(bytes);
+    this.at = 0;
+  }
+
+  /** The bytes written, in a buffer of their own (the next batch writes into a new one). */
+  take(): Uint8Array {
+    const out = this.buf.subarray(0, this.at);
+    this.buf = new Uint8Array(this.buf.length);
+    return out;
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
+    grown.set(this.buf.subarray(0, this.at));
+    this.buf = grown;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.room(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+    return this;
+  }
+
+  /** A non-negative integer below 2^53, in decimal. */
+  uint(x: number): this {
+    let n = 0;
+    do {
+      this.digits[n++] = 48 + (x % 10);
+      x = Math.floor(x / 10);
+    } while (x > 0);
+    this.room(n);
+    while (n > 0) this.buf[this.at++] = this.digits[--n];
+    return this;
+  }
+
+  /** cents / 100 as JavaScript prints it: 12.3, not 12.30; 12, not 12.00. */
+  cents(cents: number): this {
+    this.uint(Math.floor(cents / 100));
+    const frac = cents % 100;
+    if (frac === 0) return this;
+    this.room(3);
+    this.buf[this.at++] = 46; // '.'
+    this.buf[this.at++] = 48 + Math.floor(frac / 10);
+    if (frac % 10 !== 0) this.buf[this.at++] = 48 + (frac % 10);
+    return this;
+  }
+}
+
 export class GeneratorSource implements Source {
   readonly numPartitions: number;
 
@@ -56,14 +120,18 @@ export class GeneratorSource implements Source {
     };
     const fraudCards = Math.max(c.fraudShare > 0 ? 1 : 0, Math.round(c.keys * c.fraudShare));
     const offsets = new Float64Array(c.partitions);
+    const w = new EventWriter();
     let burstLeft = 0;
     let burstCard = 0;
     let produced = 0;
-    while (produced < c.events) {
+    do {
       const n = Math.min(maxRecords, c.events - produced);
+      // Fresh arrays per batch: the engine keeps a batch until its records are written.
       const batch: LabelledBatch = {
         count: n,
-        values: new Array<string>(n),
+        data: undefined,
+        starts: new Int32Array(n),
+        ends: new Int32Array(n),
         partition: new Int32Array(n),
         offset: new Float64Array(n),
         recordTimestampMs: new Float64Array(n).fill(NaN),
@@ -71,6 +139,7 @@ export class GeneratorSource implements Source {
         finished: [],
         fraud: this.opts.labels ? new Uint8Array(n) : undefined,
       };
+      w.reset(n * 96);
       for (let i = 0; i < n; i++, produced++) {
         let card: number;
         let amount: number;
@@ -91,16 +160,17 @@ export class GeneratorSource implements Source {
         const ts = Math.floor(c.startTimeMs + produced * c.eventTimeStepMs - rand() * c.outOfOrderMs);
         const merchant = Math.floor(rand() * MERCHANTS);
         const p = card % c.partitions;
-        batch.values[i] = `{"card":"card-${card}","ts":${ts},"amount":${Math.round(amount * 100) / 100},"merchant":"m-${merchant}"}`;
+        batch.starts![i] = w.at;
+        // {"card":"card-<k>","ts":<ts>,"amount":<amount>,"merchant":"m-<m>"}
+        w.bytes(CARD).uint(card).bytes(TS).uint(ts).bytes(AMOUNT).cents(Math.round(amount * 100)).bytes(MERCHANT).uint(merchant).bytes(END);
+        batch.ends![i] = w.at;
         batch.partition[i] = p;
         batch.offset[i] = offsets[p]++;
       }
+      batch.data = w.take();
       if (produced === c.events) for (let p = 0; p < c.partitions; p++) batch.finished.push({ before: n, partition: p });
       yield batch;
-    }
-    if (c.events === 0) {
-      yield { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => 'generator', finished: Array.from({ length: c.partitions }, (_, p) => ({ before: 0, partition: p })) };
-    }
+    } while (produced < c.events);
   }
 
   async close(): Promise<void> {}
