@@ -240,6 +240,8 @@ export class Engine {
         decoder.decode(raw, decoded);
         submit(raw, decoded, false);
         while (inFlight.length >= MAX_BATCHES_IN_FLIGHT) await emit(inFlight.shift()!);
+        // Let finished tasks hand their partitions on before the next batch is read and decoded.
+        await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped) break;
       }
       // A bounded source ends with the watermark at +Infinity: every window fires and is purged.

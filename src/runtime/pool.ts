@@ -15,7 +15,10 @@ export class WindowPool {
   constructor(readonly threads: number) {
     // Compiled layout: dist/src/runtime/pool.js -> dist/workers/window-worker.js
     const filename = path.join(__dirname, '..', '..', 'workers', 'window-worker.js');
-    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+    // Several tasks per worker at once: the worker starts the next (another partition's) without
+    // waiting for the main thread, which may be busy reading and decoding. A partition never has
+    // two tasks out at once (the engine chains them), so interleaving them is safe.
+    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8 });
   }
 
   async run(task: WindowTask, attempt = 1): Promise<WindowTaskResult> {
