@@ -27,6 +27,8 @@ export interface Source {
   readonly numPartitions: number;
   /** Raw batches in arrival order, at most maxRecords each; ends when a bounded source does. */
   batches(maxRecords: number): AsyncIterable<RawBatch>;
+  /** The engine is done with a batch (its records are written): the source may reuse its memory. */
+  release?(batch: RawBatch): void;
   close(): Promise<void>;
 }
 

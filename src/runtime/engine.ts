@@ -53,6 +53,7 @@ interface BatchWork {
   number: number;
   raw: RawBatch;
   decoded: DecodedEvents;
+  batch: EventBatch;
   startedAtMs: number;
   outputs: Promise<TaskOutput[]>;
 }
@@ -103,6 +104,7 @@ export class Engine {
     const keys = { name: (id: number) => decoder.keyName(id), partitionOf: (id: number) => decoder.partitionOf(id) };
     const P = this.keyPartitions;
     const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
+    const spares: Array<PartitionState | undefined> = new Array(P);
     const nextTimerMs = new Float64Array(P).fill(Infinity);
     const chains: Array<Promise<unknown>> = Array.from({ length: P }, () => Promise.resolve());
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
@@ -110,6 +112,14 @@ export class Engine {
     let seq = 0;
     let batchNumber = 0;
     const inFlight: BatchWork[] = [];
+    // Memory of written batches, reused for the next ones: less allocation, far less GC.
+    const spareBatches: SharedArrayBuffer[] = [];
+    const spareDecoded: DecodedEvents[] = [];
+    const recycle = (work: BatchWork) => {
+      source.release?.(work.raw);
+      if (spareBatches.length < MAX_BATCHES_IN_FLIGHT) spareBatches.push(work.batch.buffer);
+      if (spareDecoded.length < MAX_BATCHES_IN_FLIGHT) spareDecoded.push(work.decoded);
+    };
 
     const dispatch = (batch: EventBatch, number: number): Promise<TaskOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
@@ -121,8 +131,10 @@ export class Engine {
         // the check whether a partition without events has windows to fire is made in the chain.
         const run = chains[p].then(async (): Promise<TaskOutput | null> => {
           if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs)) return null;
-          const r = await pool.run({ job: spec, partition: p, state: states[p], batch: batch.buffer, failMidTask: fail });
+          const before = states[p];
+          const r = await pool.run({ job: spec, partition: p, state: before, spare: spares[p], batch: batch.buffer, failMidTask: fail });
           states[p] = r.state;
+          spares[p] = before; // nothing reads the old state any more: the next task copies into it
           nextTimerMs[p] = r.nextTimerMs;
           summary.lateEvents += r.counters.lateEvents;
           summary.expiredAssignments += r.counters.expiredAssignments;
@@ -175,6 +187,7 @@ export class Engine {
         summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
       }
       await sinks.results.write(lines);
+      recycle(work);
       metrics.windowsFired(lines.length);
       metrics.resultLatency(latencyMs / 1000, rows.length);
       metrics.eventsIn(raw.count);
@@ -211,17 +224,18 @@ export class Engine {
       const F = decoded.numFields;
       const counts = new Int32Array(P + 1);
       for (let j = 0; j < decoded.count; j++) counts[keys.partitionOf(decoded.keyId[j]) + 1]++;
-      const batch = EventBatch.allocate(decoded.count, F, P, steps.length);
+      const batch = EventBatch.allocate(decoded.count, F, P, steps.length, spareBatches.pop());
       for (let p = 0; p < P; p++) counts[p + 1] += counts[p];
       batch.partitionStart.set(counts);
       const fill = counts.slice(0, P);
+      const { seq: seqCol, timestampMs, keyId, ref, fields } = batch;
       for (let j = 0; j < decoded.count; j++) {
         const i = fill[keys.partitionOf(decoded.keyId[j])]++;
-        batch.seq[i] = eventSeq[j];
-        batch.timestampMs[i] = decoded.timestampMs[j];
-        batch.keyId[i] = decoded.keyId[j];
-        batch.ref[i] = j;
-        batch.fields.set(decoded.fields.subarray(j * F, j * F + F), i * F);
+        seqCol[i] = eventSeq[j];
+        timestampMs[i] = decoded.timestampMs[j];
+        keyId[i] = decoded.keyId[j];
+        ref[i] = j;
+        for (let f = 0; f < F; f++) fields[i * F + f] = decoded.fields[j * F + f];
       }
       batch.watermark.set(steps);
       batch.header[BatchHeader.FirstSeq] = firstSeq;
@@ -230,13 +244,13 @@ export class Engine {
       const number = batchNumber++;
       metrics.batch(raw.count, inFlight.length + 1);
       metrics.watermark(tracker.current);
-      inFlight.push({ number, raw, decoded, startedAtMs, outputs: dispatch(batch, number) });
+      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number) });
     };
 
     let failure: unknown = null;
     try {
       for await (const raw of source.batches(this.batchSize)) {
-        const decoded = new DecodedEvents(raw.count, plan.fieldPaths.length);
+        const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
         submit(raw, decoded, false);
         while (inFlight.length >= MAX_BATCHES_IN_FLIGHT) await emit(inFlight.shift()!);

@@ -22,6 +22,8 @@ export interface WindowTask {
   partition: number;
   /** The partition's committed state; the worker works on a copy and returns it. */
   state: PartitionState;
+  /** Buffers the copy may go into (the partition's state before the last task), if any. */
+  spare?: PartitionState;
   /** An EventBatch buffer (src/state/batch.ts) shared by every partition's task of the batch. */
   batch: SharedArrayBuffer;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */

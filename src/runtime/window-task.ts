@@ -21,7 +21,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   }
   // The model first: a bad model fails the task before any work.
   const model = await cachedModel(job.model.path, job.model.type);
-  const arena = Arena.copyForTask(task.state, plan.slotWords);
+  const arena = Arena.copyForTask(task.state, plan.slotWords, task.spare);
   const out = new OutputBuilder(plan.features.length);
   const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out);
   op.apply(new EventBatch(task.batch), task.partition);

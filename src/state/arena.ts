@@ -113,10 +113,28 @@ export class Arena {
     };
   }
 
-  /** A private copy to work on; the original stays as it was until the task's result is committed. */
-  static copyForTask(state: PartitionState, slotWords: number): Arena {
-    const copy = (b: SharedArrayBuffer) => copyGrown(b, b.byteLength);
-    return new Arena({ meta: copy(state.meta), slots: copy(state.slots), index: copy(state.index), timers: copy(state.timers), digests: copy(state.digests) }, slotWords);
+  /**
+   * A private copy to work on; the original stays as it was until the task's result is committed.
+   * The copy goes into `spare` (the partition's previous state, which nothing reads any more)
+   * where its regions are big enough: copying into memory already mapped is far cheaper than
+   * mapping fresh memory for every task.
+   */
+  static copyForTask(state: PartitionState, slotWords: number, spare?: PartitionState): Arena {
+    const copy = (src: SharedArrayBuffer, dst: SharedArrayBuffer | undefined) => {
+      if (!dst || dst.byteLength < src.byteLength || dst === src) return copyGrown(src, src.byteLength);
+      new Uint8Array(dst).set(new Uint8Array(src));
+      return dst;
+    };
+    return new Arena(
+      {
+        meta: copy(state.meta, spare?.meta),
+        slots: copy(state.slots, spare?.slots),
+        index: copy(state.index, spare?.index),
+        timers: copy(state.timers, spare?.timers),
+        digests: copy(state.digests, spare?.digests),
+      },
+      slotWords,
+    );
   }
 
   /** Views over a state without copying: for reading (checkpoints, tests). */

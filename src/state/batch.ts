@@ -64,8 +64,10 @@ export class EventBatch {
     return BatchHeader.Words * 8 + align8(4 * (numPartitions + 1)) + 8 * n * (2 + numFields) + 2 * align8(4 * n) + 8 * numSteps;
   }
 
-  static allocate(numEvents: number, numFields: number, numPartitions: number, numSteps: number): EventBatch {
-    const buffer = new SharedArrayBuffer(EventBatch.bytes(numEvents, numFields, numPartitions, numSteps));
+  /** A batch for this many events; `reuse` (a done batch's buffer) is taken if it is big enough. */
+  static allocate(numEvents: number, numFields: number, numPartitions: number, numSteps: number, reuse?: SharedArrayBuffer): EventBatch {
+    const bytes = EventBatch.bytes(numEvents, numFields, numPartitions, numSteps);
+    const buffer = reuse && reuse.byteLength >= bytes ? reuse : new SharedArrayBuffer(bytes);
     const h = new Float64Array(buffer, 0, BatchHeader.Words);
     h[BatchHeader.NumEvents] = numEvents;
     h[BatchHeader.NumFields] = numFields;
