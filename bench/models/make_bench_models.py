@@ -80,7 +80,27 @@ def main():
             name, len(dump), leaves / len(dump), 2 ** depth, os.path.getsize(path) / 1e6,
             time.time() - t0))
     print("rows.f32: %d x %d float32, %.1f%% NaN" % (N_ROWS, N_FEAT, 100 * np.isnan(rows).mean()))
+    make_pipeline_model(out)
     return 0
+
+
+# The pipeline bench scores the example job's seven window features with a model of SPEC §9's
+# size (100 trees, depth 6). What it predicts does not matter; its shape and names do.
+PIPELINE_FEATURES = ["tx_count", "amount_sum", "amount_mean", "amount_min", "amount_max", "amount_std", "amount_p95"]
+
+
+def make_pipeline_model(out):
+    rng = np.random.default_rng(SEED + 1)
+    n = 20000
+    count = rng.integers(1, 400, n).astype(np.float32)
+    mean = np.exp(rng.normal(3.4, 0.9, n)).astype(np.float32)
+    X = np.column_stack([count, count * mean, mean, mean * 0.1, mean * 6, mean * 0.8, mean * 3]).astype(np.float32)
+    y = (X[:, 4] > np.percentile(X[:, 4], 95)).astype(int)
+    d = xgb.DMatrix(X, label=y, feature_names=PIPELINE_FEATURES, nthread=2)
+    b = xgb.train({"objective": "binary:logistic", "max_depth": 6, "eta": 0.1, "nthread": 2, "seed": 0,
+                   "min_child_weight": 0, "lambda": 0.01, "verbosity": 0}, d, 100)
+    b.save_model(os.path.join(out, "pipeline-d6x100.json"))
+    print("pipeline-d6x100.json: 100 trees over the example job's 7 features")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ export interface RunJobOptions extends EngineOptions {
 export function createSource(job: JobConfig): Source {
   switch (job.source.type) {
     case 'generator':
-      return new GeneratorSource(job.source);
+      return new GeneratorSource(job.source, { thread: true });
     case 'file':
       return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
     case 'kafka':

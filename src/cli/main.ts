@@ -22,8 +22,9 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<job.yaml>', 'job file')
     .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
     .option('--quiet', 'no summary')
-    .action((file: string, o: { set: string[]; quiet?: boolean }) => {
-      action = run(file, o.set, o.quiet === true);
+    .option('--summary <file>', 'also write the run summary as JSON to this file')
+    .action((file: string, o: { set: string[]; quiet?: boolean; summary?: string }) => {
+      action = run(file, o.set, o.quiet === true, o.summary);
     });
 
   program

@@ -1,4 +1,5 @@
 // `sluice run <job.yaml> [--set path=value ...] [--quiet]` (SPEC §3): run a job, print a summary.
+import { writeFile } from 'node:fs/promises';
 import { runJob } from '../app/run-job';
 import type { Summary } from '../runtime/summary';
 
@@ -11,6 +12,7 @@ export function formatSummary(s: Summary): string {
     `late          ${fmt(s.lateEvents)} events${s.expiredAssignments ? `, ${fmt(s.expiredAssignments)} expired sliding-window assignments` : ''}`,
     `dead letters  ${fmt(s.deadLetters)}`,
     `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (batch read to result written)`,
+    `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
   ];
   if (s.topWindows.length > 0) {
     lines.push('top windows');
@@ -23,7 +25,7 @@ export function formatSummary(s: Summary): string {
   return lines.join('\n') + '\n';
 }
 
-export async function run(file: string, overrides: string[], quiet: boolean): Promise<number> {
+export async function run(file: string, overrides: string[], quiet: boolean, summaryFile?: string): Promise<number> {
   const job = runJob(file, { overrides });
   let signals = 0;
   const onSignal = () => {
@@ -36,6 +38,7 @@ export async function run(file: string, overrides: string[], quiet: boolean): Pr
   try {
     const summary = await job.done;
     if (!quiet) process.stderr.write(formatSummary(summary));
+    if (summaryFile) await writeFile(summaryFile, JSON.stringify(summary, null, 2) + '\n');
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

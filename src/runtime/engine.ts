@@ -105,6 +105,9 @@ export class Engine {
     const P = this.keyPartitions;
     const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
     const spares: Array<PartitionState | undefined> = new Array(P);
+    const openWindows = new Float64Array(P);
+    const stateBytes = new Float64Array(P);
+    const elu = performance.eventLoopUtilization();
     const nextTimerMs = new Float64Array(P).fill(Infinity);
     const chains: Array<Promise<unknown>> = Array.from({ length: P }, () => Promise.resolve());
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
@@ -135,6 +138,9 @@ export class Engine {
           const r = await pool.run({ job: spec, partition: p, state: before, spare: spares[p], batch: batch.buffer, failMidTask: fail });
           states[p] = r.state;
           spares[p] = before; // nothing reads the old state any more: the next task copies into it
+          summary.workerBusyMs += r.busyMs;
+          openWindows[p] = r.openWindows;
+          stateBytes[p] = r.stateBytes;
           nextTimerMs[p] = r.nextTimerMs;
           summary.lateEvents += r.counters.lateEvents;
           summary.expiredAssignments += r.counters.expiredAssignments;
@@ -188,6 +194,8 @@ export class Engine {
       }
       await sinks.results.write(lines);
       recycle(work);
+      summary.peakOpenWindows = Math.max(summary.peakOpenWindows, openWindows.reduce((a, b) => a + b, 0));
+      summary.peakStateBytes = Math.max(summary.peakStateBytes, stateBytes.reduce((a, b) => a + b, 0));
       metrics.windowsFired(lines.length);
       metrics.resultLatency(latencyMs / 1000, rows.length);
       metrics.eventsIn(raw.count);
@@ -273,6 +281,7 @@ export class Engine {
       for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
-    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads);
+    const mainBusyMs = performance.eventLoopUtilization(elu).active;
+    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs);
   }
 }

@@ -36,4 +36,9 @@ export interface WindowTaskResult {
   output: SharedArrayBuffer;
   nextTimerMs: number;
   counters: OperatorCounters;
+  /** Windows open and bytes of state after the task (for the summary's peaks). */
+  openWindows: number;
+  stateBytes: number;
+  /** Time the worker spent on the task. */
+  busyMs: number;
 }

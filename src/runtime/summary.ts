@@ -24,6 +24,12 @@ export interface Summary {
   outputs: { results: string; late: string; deadLetters: string };
   taskRetries: number;
   threads: number;
+  /** Where the time went: the main thread's busy time (event-loop utilization) and the workers'. */
+  mainThreadBusyMs: number;
+  workerBusyMs: number;
+  /** Largest number of open windows and bytes of window state seen after a batch. */
+  peakOpenWindows: number;
+  peakStateBytes: number;
 }
 
 const TOP = 5;
@@ -50,7 +56,11 @@ export class SummaryBuilder {
     if (this.top.length > TOP) this.top.pop();
   }
 
-  finish(elapsedMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number): Summary {
+  workerBusyMs = 0;
+  peakOpenWindows = 0;
+  peakStateBytes = 0;
+
+  finish(elapsedMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number): Summary {
     const empty = this.latency.totalCount === 0;
     return {
       events: this.events,
@@ -70,6 +80,10 @@ export class SummaryBuilder {
       outputs,
       taskRetries,
       threads,
+      mainThreadBusyMs,
+      workerBusyMs: this.workerBusyMs,
+      peakOpenWindows: this.peakOpenWindows,
+      peakStateBytes: this.peakStateBytes,
     };
   }
 }

@@ -21,6 +21,8 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   }
   // The model first: a bad model fails the task before any work.
   const model = await cachedModel(job.model.path, job.model.type);
+  // Busy time counts from here: a worker interleaves tasks at awaits, so wall time would overlap.
+  const startedAt = performance.now();
   const arena = Arena.copyForTask(task.state, plan.slotWords, task.spare);
   const out = new OutputBuilder(plan.features.length);
   const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out);
@@ -28,6 +30,9 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);
   const output: TaskOutput = out.pack(job.model.numOutputs);
-  await scoreWindows(model, output, job.model.inputFeature);
-  return { state: arena.partitionState, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters };
+  const applyMs = performance.now() - startedAt;
+  const scoreMs = await scoreWindows(model, output, job.model.inputFeature);
+  const state = arena.partitionState;
+  const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
+  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs };
 }

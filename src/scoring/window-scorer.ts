@@ -18,11 +18,15 @@ export function cachedModel(path: string, type: 'xgboost' | 'onnx'): Promise<Mod
   return m;
 }
 
-/** Fills output.scores for every non-retraction row; inputFeature[i] is the feature feeding input i. */
-export async function scoreWindows(model: Model, output: TaskOutput, inputFeature: readonly number[]): Promise<void> {
+/**
+ * Fills output.scores for every non-retraction row; inputFeature[i] is the feature feeding input i.
+ * Resolves to the milliseconds spent scoring (for ONNX, this includes waiting for the session).
+ */
+export async function scoreWindows(model: Model, output: TaskOutput, inputFeature: readonly number[]): Promise<number> {
+  const startedAt = performance.now();
   const rows: number[] = [];
   for (let r = 0; r < output.numResults; r++) if (!output.retracted[r]) rows.push(r);
-  if (rows.length === 0) return;
+  if (rows.length === 0) return 0;
   const width = inputFeature.length;
   const F = output.numFeatures;
   const input = new Float32Array(rows.length * width);
@@ -32,4 +36,5 @@ export async function scoreWindows(model: Model, output: TaskOutput, inputFeatur
   const scores = model.predictSync ? model.predictSync(input, rows.length) : await model.predict(input, rows.length);
   const k = output.numOutputs;
   rows.forEach((r, i) => output.scores.set(scores.subarray(i * k, i * k + k), r * k));
+  return performance.now() - startedAt;
 }

@@ -46,3 +46,22 @@ test('events are JSON as JavaScript prints it, with times, keys and partitions a
   });
   assert.ok(fraud > 0 && fraud < CONFIG.events / 20, `${fraud} burst events`);
 });
+
+test('on its own thread, the generator hands over the same events through its ring', async () => {
+  const texts = async (thread: boolean) => {
+    const src = new GeneratorSource({ ...CONFIG, events: 20_000 }, { thread });
+    const out: string[] = [];
+    const finished: number[] = [];
+    for await (const b of src.batches(1500)) {
+      for (let i = 0; i < b.count; i++) out.push(`${b.partition[i]}:${b.offset[i]}:${messageText(b, i)}`);
+      for (const f of b.finished) finished.push(f.partition);
+      src.release(b); // the engine frees each batch once written; without it the ring would fill up
+    }
+    await src.close();
+    return { out, finished };
+  };
+  const mine = await texts(false);
+  const ring = await texts(true);
+  assert.equal(ring.out.length, 20_000);
+  assert.deepEqual(ring, mine);
+});

@@ -5,6 +5,7 @@
 // are JSON text, so they go through the same decoder as Kafka messages.
 import type { GeneratorSourceConfig } from '../../config/types';
 import type { RawBatch, Source } from '../../decode/raw-batch';
+import { GeneratorRing } from './generator-ring';
 
 /** sfc32: small, fast, 128 bits of state; the same seed gives the same stream everywhere. */
 function sfc32(seed: number): () => number {
@@ -44,7 +45,7 @@ const MERCHANT = ascii(',"merchant":"m-');
 const END = ascii('"}');
 
 /** Writes event JSON straight into bytes: no strings, so no garbage per event. */
-class EventWriter {
+export class EventWriter {
   private buf: Uint8Array = new Uint8Array(1 << 16);
   at = 0;
   private readonly digits = new Uint8Array(24);
@@ -126,93 +127,110 @@ class EventWriter {
   }
 }
 
+export function* generateEvents(c: GeneratorSourceConfig, maxRecords: number, opts: { labels?: boolean; writer?: EventWriter } = {}): Generator<LabelledBatch> {
+  const rand = sfc32(c.seed);
+  // Box-Muller gives two normal values per pair of uniforms; the second waits for the next call.
+  let spareGauss = NaN;
+  const gauss = () => {
+    if (!Number.isNaN(spareGauss)) {
+      const g = spareGauss;
+      spareGauss = NaN;
+      return g;
+    }
+    const r = Math.sqrt(-2 * Math.log(1 - rand())); // 1 - u keeps the log away from 0
+    const a = 2 * Math.PI * rand();
+    spareGauss = r * Math.sin(a);
+    return r * Math.cos(a);
+  };
+  const fraudCards = Math.max(c.fraudShare > 0 ? 1 : 0, Math.round(c.keys * c.fraudShare));
+  const offsets = new Float64Array(c.partitions);
+  const w = opts.writer ?? new EventWriter();
+  let burstLeft = 0;
+  let burstCard = 0;
+  let produced = 0;
+  do {
+    const n = Math.min(maxRecords, c.events - produced);
+    // Fresh arrays per batch: the engine keeps a batch until its records are written.
+    const batch: LabelledBatch = {
+      count: n,
+      data: undefined,
+      starts: new Int32Array(n),
+      ends: new Int32Array(n),
+      partition: new Int32Array(n),
+      offset: new Float64Array(n),
+      recordTimestampMs: new Float64Array(n).fill(NaN),
+      topicOf: () => 'generator',
+      finished: [],
+      fraud: opts.labels ? new Uint8Array(n) : undefined,
+    };
+    w.reset(n * 96);
+    for (let i = 0; i < n; i++, produced++) {
+      let card: number;
+      let amount: number;
+      if (burstLeft === 0 && fraudCards > 0 && rand() < BURST_START_PER_EVENT) {
+        burstLeft = BURST_EVENTS.min + Math.floor(rand() * (BURST_EVENTS.max - BURST_EVENTS.min + 1));
+        // Fraud-prone cards are spread over the key space: card k with k % stride == 0.
+        burstCard = Math.floor(rand() * fraudCards) * Math.max(1, Math.floor(c.keys / fraudCards));
+      }
+      if (burstLeft > 0) {
+        burstLeft--;
+        if (batch.fraud) batch.fraud[i] = 1;
+        card = burstCard;
+        amount = Math.exp(BURST_AMOUNT.mu + BURST_AMOUNT.sigma * gauss());
+      } else {
+        card = Math.floor(rand() * c.keys);
+        amount = Math.exp(NORMAL_AMOUNT.mu + NORMAL_AMOUNT.sigma * gauss());
+      }
+      const ts = Math.floor(c.startTimeMs + produced * c.eventTimeStepMs - rand() * c.outOfOrderMs);
+      const merchant = Math.floor(rand() * MERCHANTS);
+      const p = card % c.partitions;
+      batch.starts![i] = w.at;
+      // {"card":"card-<k>","ts":<ts>,"amount":<amount>,"merchant":"m-<m>"}
+      w.bytes(CARD).uint(card).bytes(TS).uint(ts).bytes(AMOUNT).cents(Math.round(amount * 100)).bytes(MERCHANT).uint(merchant).bytes(END);
+      batch.ends![i] = w.at;
+      batch.partition[i] = p;
+      batch.offset[i] = offsets[p]++;
+    }
+    batch.data = w.take();
+    if (produced === c.events) for (let p = 0; p < c.partitions; p++) batch.finished.push({ before: n, partition: p });
+    yield batch;
+  } while (produced < c.events);
+}
+
+/**
+ * The generator as a Source. By default it runs on this thread; with `thread: true` (what jobs
+ * use) it runs on a thread of its own and hands over batches through a ring of shared buffers,
+ * as a broker would deliver them, so generating costs the engine's main thread nothing.
+ */
 export class GeneratorSource implements Source {
   readonly numPartitions: number;
   private readonly writer = new EventWriter();
+  private ring: GeneratorRing | null = null;
 
   constructor(
     private readonly config: GeneratorSourceConfig,
-    private readonly opts: { labels?: boolean } = {},
+    private readonly opts: { labels?: boolean; thread?: boolean } = {},
   ) {
     this.numPartitions = config.partitions;
   }
 
   async *batches(maxRecords: number): AsyncIterable<LabelledBatch> {
-    const c = this.config;
-    const rand = sfc32(c.seed);
-    // Box-Muller gives two normal values per pair of uniforms; the second waits for the next call.
-    let spareGauss = NaN;
-    const gauss = () => {
-      if (!Number.isNaN(spareGauss)) {
-        const g = spareGauss;
-        spareGauss = NaN;
-        return g;
-      }
-      const r = Math.sqrt(-2 * Math.log(1 - rand())); // 1 - u keeps the log away from 0
-      const a = 2 * Math.PI * rand();
-      spareGauss = r * Math.sin(a);
-      return r * Math.cos(a);
-    };
-    const fraudCards = Math.max(c.fraudShare > 0 ? 1 : 0, Math.round(c.keys * c.fraudShare));
-    const offsets = new Float64Array(c.partitions);
-    const w = this.writer;
-    let burstLeft = 0;
-    let burstCard = 0;
-    let produced = 0;
-    do {
-      const n = Math.min(maxRecords, c.events - produced);
-      // Fresh arrays per batch: the engine keeps a batch until its records are written.
-      const batch: LabelledBatch = {
-        count: n,
-        data: undefined,
-        starts: new Int32Array(n),
-        ends: new Int32Array(n),
-        partition: new Int32Array(n),
-        offset: new Float64Array(n),
-        recordTimestampMs: new Float64Array(n).fill(NaN),
-        topicOf: () => 'generator',
-        finished: [],
-        fraud: this.opts.labels ? new Uint8Array(n) : undefined,
-      };
-      w.reset(n * 96);
-      for (let i = 0; i < n; i++, produced++) {
-        let card: number;
-        let amount: number;
-        if (burstLeft === 0 && fraudCards > 0 && rand() < BURST_START_PER_EVENT) {
-          burstLeft = BURST_EVENTS.min + Math.floor(rand() * (BURST_EVENTS.max - BURST_EVENTS.min + 1));
-          // Fraud-prone cards are spread over the key space: card k with k % stride == 0.
-          burstCard = Math.floor(rand() * fraudCards) * Math.max(1, Math.floor(c.keys / fraudCards));
-        }
-        if (burstLeft > 0) {
-          burstLeft--;
-          if (batch.fraud) batch.fraud[i] = 1;
-          card = burstCard;
-          amount = Math.exp(BURST_AMOUNT.mu + BURST_AMOUNT.sigma * gauss());
-        } else {
-          card = Math.floor(rand() * c.keys);
-          amount = Math.exp(NORMAL_AMOUNT.mu + NORMAL_AMOUNT.sigma * gauss());
-        }
-        const ts = Math.floor(c.startTimeMs + produced * c.eventTimeStepMs - rand() * c.outOfOrderMs);
-        const merchant = Math.floor(rand() * MERCHANTS);
-        const p = card % c.partitions;
-        batch.starts![i] = w.at;
-        // {"card":"card-<k>","ts":<ts>,"amount":<amount>,"merchant":"m-<m>"}
-        w.bytes(CARD).uint(card).bytes(TS).uint(ts).bytes(AMOUNT).cents(Math.round(amount * 100)).bytes(MERCHANT).uint(merchant).bytes(END);
-        batch.ends![i] = w.at;
-        batch.partition[i] = p;
-        batch.offset[i] = offsets[p]++;
-      }
-      batch.data = w.take();
-      if (produced === c.events) for (let p = 0; p < c.partitions; p++) batch.finished.push({ before: n, partition: p });
-      yield batch;
-    } while (produced < c.events);
+    if (this.opts.thread && !this.opts.labels) {
+      this.ring = new GeneratorRing(this.config, maxRecords);
+      yield* this.ring.batches();
+      return;
+    }
+    yield* generateEvents(this.config, maxRecords, { labels: this.opts.labels, writer: this.writer });
   }
 
-  /** The engine is done with a batch: its byte buffer can be written again. */
+  /** The engine is done with a batch: its memory can be written again. */
   release(batch: RawBatch): void {
+    if (this.ring) return this.ring.release();
     // A few spares cover the batches in flight; more would only hold memory.
     if (batch.data && this.writer.spare.length < 4) this.writer.spare.push(new Uint8Array(batch.data.buffer));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.ring?.close();
+  }
 }
