@@ -2,8 +2,10 @@
 
 import type { Suite } from '../harness';
 import { decodeSuite } from './decode';
+import { memorySuite } from './memory';
+import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, memorySuite, poolSuite];

@@ -30,6 +30,8 @@ export interface Summary {
   /** Largest number of open windows and bytes of window state seen after a batch. */
   peakOpenWindows: number;
   peakStateBytes: number;
+  /** Peak resident memory of the whole process (all threads), from the OS. */
+  maxRssBytes: number;
 }
 
 const TOP = 5;
@@ -84,6 +86,7 @@ export class SummaryBuilder {
       workerBusyMs: this.workerBusyMs,
       peakOpenWindows: this.peakOpenWindows,
       peakStateBytes: this.peakStateBytes,
+      maxRssBytes: process.resourceUsage().maxRSS * 1024,
     };
   }
 }

@@ -45,7 +45,12 @@ export class OutputBuilder {
     this.i32 = grow(this.i32, 3 * (i + 1));
     this.u8 = grow(this.u8, 2 * (i + 1));
     this.features = grow(this.features, this.numFeatures * (i + 1));
-    this.f64.set([step, sortEndMs, windowStartMs, windowEndMs, events], 5 * i);
+    const f = this.f64;
+    f[5 * i] = step;
+    f[5 * i + 1] = sortEndMs;
+    f[5 * i + 2] = windowStartMs;
+    f[5 * i + 3] = windowEndMs;
+    f[5 * i + 4] = events;
     this.i32[3 * i] = keyId;
     this.i32[3 * i + 1] = revision;
     this.i32[3 * i + 2] = sub;
