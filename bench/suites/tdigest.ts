@@ -12,6 +12,7 @@ import * as vm from 'node:vm';
 
 import * as hdr from 'hdr-histogram-js';
 
+import { DISTRIBUTIONS, generate, rankError } from '../../test/helpers/distributions';
 import { median } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 
@@ -28,8 +29,7 @@ const { TDigest: NpmTDigest } = require('tdigest') as { TDigest: new (delta?: nu
 const FULL = { n: 1_000_000, runs: 5 };
 const QUICK = { n: 100_000, runs: 2 };
 const QS = [0.001, 0.01, 0.5, 0.99, 0.999];
-const DISTS = ['uniform', 'normal', 'lognormal', 'exponential', 'pareto', 'discrete', 'sorted', 'reverse'] as const;
-type Dist = (typeof DISTS)[number];
+const DISTS = DISTRIBUTIONS;
 
 export const tdigestSuite: Suite = {
   name: 'tdigest',
@@ -37,65 +37,7 @@ export const tdigestSuite: Suite = {
   run,
 };
 
-/** Seeded 53-bit uniforms (sfc32), the same generator as test/sketch/tdigest.test.ts. */
-function uniform(seed: number): () => number {
-  let a = 0x9e3779b9, b = 0x243f6a88, c = 0xb7e15162, d = seed >>> 0;
-  const next = () => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
-    let t = (a + b) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    d = (d + 1) | 0;
-    t = (t + d) | 0;
-    c = (c + t) | 0;
-    return t >>> 0;
-  };
-  for (let i = 0; i < 16; i++) next();
-  return () => ((next() >>> 5) * 67108864 + (next() >>> 6) + 0.5) / 9007199254740992;
-}
-
-function generate(dist: Dist, n: number, seed: number): Float64Array {
-  const u = uniform(seed);
-  let spare = NaN;
-  const normal = () => {
-    if (!Number.isNaN(spare)) {
-      const s = spare;
-      spare = NaN;
-      return s;
-    }
-    const r = Math.sqrt(-2 * Math.log(u())), th = 2 * Math.PI * u();
-    spare = r * Math.sin(th);
-    return r * Math.cos(th);
-  };
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    switch (dist) {
-      case 'uniform': out[i] = u(); break;
-      case 'normal': case 'sorted': case 'reverse': out[i] = normal(); break;
-      case 'lognormal': out[i] = Math.exp(normal()); break;
-      case 'exponential': out[i] = -Math.log(u()); break;
-      case 'pareto': out[i] = Math.pow(u(), -1 / 1.5); break;
-      case 'discrete': out[i] = Math.floor(-Math.log(u()) * 10); break;
-    }
-  }
-  if (dist === 'sorted') out.sort();
-  if (dist === 'reverse') out.sort().reverse();
-  return out;
-}
-
-function rankErrorPpm(sorted: Float64Array, q: number, est: number): number {
-  const bound = (strict: boolean) => {
-    let lo = 0, hi = sorted.length;
-    while (lo < hi) {
-      const m = (lo + hi) >>> 1;
-      if (strict ? sorted[m] < est : sorted[m] <= est) lo = m + 1; else hi = m;
-    }
-    return lo / sorted.length;
-  };
-  const lo = bound(true), hi = bound(false);
-  return (q < lo ? lo - q : q > hi ? q - hi : 0) * 1e6;
-}
+const rankErrorPpm = (sorted: Float64Array, q: number, est: number) => rankError(sorted, q, est) * 1e6;
 
 /** Heap bytes per object made by make(), over `count` of them (GC'd before and after). */
 function heapPerObject(count: number, make: () => unknown): number | null {

@@ -1,4 +1,5 @@
 // The model interface of SPEC §8, shared by XGBoost and ONNX models.
+import { SluiceError } from '../errors';
 
 export interface Model {
   /** Width of one input row. */
@@ -16,4 +17,18 @@ export interface Model {
 export interface LoadModelOptions {
   /** Force the format instead of guessing it from the file name and contents. */
   format?: 'xgboost' | 'onnx';
+}
+
+/** Checks that `rows` holds nRows full rows for a model of numFeatures inputs; returns nRows. */
+export function checkRows(file: string, numFeatures: number, rows: Float32Array, nRows: number): number {
+  if (!(rows instanceof Float32Array)) {
+    throw new SluiceError('SLUICE_MODEL_INPUT', `${file}: rows must be a Float32Array`);
+  }
+  if (!Number.isInteger(nRows) || nRows < 0 || nRows * numFeatures > rows.length) {
+    throw new SluiceError(
+      'SLUICE_MODEL_INPUT',
+      `${file}: expected ${nRows} rows of ${numFeatures} features (${nRows * numFeatures} values), got ${rows.length} values`,
+    );
+  }
+  return nRows;
 }

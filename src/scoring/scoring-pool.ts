@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
 import { loadModel } from './load-model';
-import type { Model } from './model';
+import { checkRows, type Model } from './model';
 import type { ScoreTask } from './score-task';
 
 export interface ScoringPoolOptions {
@@ -80,9 +80,7 @@ export class ScoringPool {
   /** Waits for the model and for room, queues the request; the result comes later. */
   private async enqueue(rows: Float32Array, nRows: number): Promise<{ result: Promise<Float32Array> }> {
     const model = await this.ready;
-    if (!(rows instanceof Float32Array) || !Number.isInteger(nRows) || nRows < 0 || nRows * model.numFeatures > rows.length) {
-      throw new SluiceError('SLUICE_MODEL_INPUT', `${this.opts.model}: expected ${nRows} rows of ${model.numFeatures} features in a Float32Array`);
-    }
+    checkRows(this.opts.model, model.numFeatures, rows, nRows);
     if (nRows === 0) return { result: Promise.resolve(new Float32Array(0)) };
     while (this.queuedRows + nRows > this.maxQueuedRows && this.queuedRows > 0) {
       if (this.opts.onFull === 'error') {

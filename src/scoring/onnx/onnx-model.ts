@@ -10,7 +10,7 @@ import { stat } from 'node:fs/promises';
 import { types as utilTypes } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { modelError, SluiceError } from '../../errors';
-import type { Model } from '../model';
+import { checkRows, type Model } from '../model';
 
 // One thread per session: sluice runs a model in every worker of its pool, and the pool is the
 // parallelism. onnxruntime's own thread pools would put threads x cores busy threads on the cores.
@@ -86,7 +86,7 @@ export class OnnxModel implements Model {
 
   /** Resolves to nRows x numOutputs values, row-major, outputs concatenated per row. */
   async predict(rows: Float32Array, nRows: number): Promise<Float32Array> {
-    checkRows(this, rows, nRows);
+    checkRows(this.path, this.numFeatures, rows, nRows);
     if (nRows === 0) return new Float32Array(0);
     const batch = this.fixedBatchSize;
     if (batch === undefined) return this.runBatch(rows, nRows, nRows);
@@ -222,18 +222,6 @@ function interleave(outs: Float32Array[], widths: readonly number[], nRows: numb
     col += w;
   }
   return out;
-}
-
-function checkRows(model: OnnxModel, rows: Float32Array, nRows: number): void {
-  if (!(rows instanceof Float32Array)) {
-    throw new SluiceError('SLUICE_MODEL_INPUT', `${model.path}: rows must be a Float32Array`);
-  }
-  if (!Number.isInteger(nRows) || nRows < 0 || nRows * model.numFeatures > rows.length) {
-    throw new SluiceError(
-      'SLUICE_MODEL_INPUT',
-      `${model.path}: expected ${nRows} rows of ${model.numFeatures} features (${nRows * model.numFeatures} values), got ${rows.length} values`,
-    );
-  }
 }
 
 const formatShape = (shape: Shape) => `[${shape.map((d) => (d === '' ? '?' : d)).join(', ')}]`;

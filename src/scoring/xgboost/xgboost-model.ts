@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { modelError, SluiceError } from '../../errors';
 import { native } from '../../native';
 import type { NativeForest } from '../../native/xgboost';
-import type { Model } from '../model';
+import { checkRows, type Model } from '../model';
 import { readModel, SchemaError, type ParsedModel } from './schema';
 import { decodeUbjson, UbjsonError } from './ubjson';
 
@@ -61,35 +61,22 @@ export class XGBoostModel implements Model {
   }
 
   predictSync(rows: Float32Array, nRows: number): Float32Array {
-    return this.forest.predict(rows, checkRows(this, rows, nRows));
+    return this.forest.predict(rows, checkRows(this.path, this.numFeatures, rows, nRows));
   }
 
   /** Like predictSync, writing into `out` (nRows x numOutputs), e.g. a SharedArrayBuffer view. */
   predictInto(rows: Float32Array, nRows: number, out: Float32Array): Float32Array {
-    return this.forest.predict(rows, checkRows(this, rows, nRows), out);
+    return this.forest.predict(rows, checkRows(this.path, this.numFeatures, rows, nRows), out);
   }
 
   /** Raw margins (nRows x numGroups), before the objective's transform. */
   predictMargin(rows: Float32Array, nRows: number): Float32Array {
-    return this.forest.predictMargin(rows, checkRows(this, rows, nRows));
+    return this.forest.predictMargin(rows, checkRows(this.path, this.numFeatures, rows, nRows));
   }
 
   async predict(rows: Float32Array, nRows: number): Promise<Float32Array> {
     return this.predictSync(rows, nRows);
   }
-}
-
-function checkRows(model: XGBoostModel, rows: Float32Array, nRows: number): number {
-  if (!(rows instanceof Float32Array)) {
-    throw new SluiceError('SLUICE_MODEL_INPUT', `${model.path}: rows must be a Float32Array`);
-  }
-  if (!Number.isInteger(nRows) || nRows < 0 || nRows * model.numFeatures > rows.length) {
-    throw new SluiceError(
-      'SLUICE_MODEL_INPUT',
-      `${model.path}: expected ${nRows} rows of ${model.numFeatures} features (${nRows * model.numFeatures} values), got ${rows.length} values`,
-    );
-  }
-  return nRows;
 }
 
 /** NaN -> null (read back as NaN in float arrays), ±Infinity -> ±1e999, outside strings only. */
