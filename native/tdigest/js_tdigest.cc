@@ -200,7 +200,12 @@ class JsTDigest : public Napi::ObjectWrap<JsTDigest> {
     const uint64_t* srcWords = other == this ? src.data() : other->words_.data();
     Reserve(td::RequiredWords(td::Count(words_.data()) + td::Count(srcWords), td::Compression(words_.data())));
     size_t need = 0;
-    Fail(env, td::Merge(words_.data(), srcWords, ThreadScratch(), &need), "merge");
+    td::Status st = td::Merge(words_.data(), srcWords, ThreadScratch(), &need);
+    if (st == td::Status::kNeedsCapacity) {  // e.g. a full source makes a small digest full
+      Reserve(need);
+      st = td::Merge(words_.data(), srcWords, ThreadScratch(), &need);
+    }
+    Fail(env, st, "merge");
     return env.Undefined();
   }
 

@@ -514,3 +514,36 @@ test('4 worker threads push and merge digests over a SharedArrayBuffer at once, 
   for (const b of results) merged.merge(TDigest.fromBytes(b));
   assert.equal(merged.count, THREADS * PER);
 });
+
+test('a full digest merged into a small one of higher compression (regression: heap overflow)', () => {
+  const small = new TDigest(1000);
+  small.pushMany(Float64Array.from({ length: 100 }, (_, i) => i));
+  const full = new TDigest(100);
+  full.pushMany(Float64Array.from({ length: 2500 }, (_, i) => i * 0.5));
+  small.merge(full);
+  assert.equal(small.count, 2600);
+  const fresh = new TDigest(1000);
+  fresh.merge(full);
+  fresh.pushMany(Float64Array.from({ length: 30_000 }, (_, i) => i));
+  assert.equal(fresh.count, 32_500);
+  // The same through the arena functions: the addon asks for the full layout's words.
+  const region = new Float64Array(new SharedArrayBuffer(8 * 40_000));
+  native.digestInit(region, 0, 200, 1000);
+  for (let i = 0; i < 100; i++) assert.equal(native.digestAdd(region, 0, i), 0);
+  const at = 1000;
+  native.digestInit(region, at, 4096, 100);
+  for (let i = 0; i < 2500; i++) assert.equal(native.digestAdd(region, at, i * 0.5), 0);
+  const need = native.digestMerge(region, 0, at);
+  assert.ok(need > 200, `asks for ${need} words`);
+});
+
+test('integer data whose cells of one value have fractional means round-trips (regression)', () => {
+  let s = 77;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const xs = Float64Array.from({ length: 400_000 }, () => Math.floor(-Math.log(1 - r()) * 3));
+  for (const c of [37.5, 100, 1000]) {
+    const d = new TDigest(c);
+    d.pushMany(xs);
+    assert.equal(bytesOf(TDigest.fromBytes(d.toBytes())), bytesOf(d), `compression ${c}`);
+  }
+});
