@@ -33,9 +33,9 @@ export class NativeJsonDecoder {
   private starts = new Int32Array(0);
   private ends = new Int32Array(0);
   private status = new Uint8Array(0);
-  // JS-side copies of the key table's names (filled on demand) and partitions (after every batch),
-  // so partitionOf, called per event by the dispatcher, does not cross into the addon.
-  private readonly names: string[] = [];
+  // A JS-side copy of the key partitions (after every batch), so partitionOf, called per event by
+  // the dispatcher, does not cross into the addon. Names are not copied: they are needed only for
+  // fired windows, and a million cached key strings cost more memory than the calls cost time.
   private partitions = new Int32Array(1024);
   private knownKeys = 0;
   /** Messages decoded in full by the JS fallback (NeedsJs) so far; too-large ones are not counted. */
@@ -53,7 +53,7 @@ export class NativeJsonDecoder {
   }
 
   keyName(id: number): string {
-    return (this.names[id] ??= this.handle.keyName(id));
+    return this.handle.keyName(id);
   }
 
   partitionOf(id: number): number {

@@ -20,20 +20,34 @@ export interface WindowResult {
   revision: number;
 }
 
-/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"revision"} */
-export function encodeResult(r: WindowResult, featureNames: readonly string[], outputName: string): string {
-  let features = '';
-  for (let i = 0; i < featureNames.length; i++) {
-    features += `${i ? ',' : ''}${JSON.stringify(featureNames[i])}:${float64ToJson(r.features[i])}`;
+/**
+ * Encodes result records for one job: {"key","windowStart","windowEnd","events","features":{...},
+ * "<output>":score,"revision"}. The quoted names are made once, not once per record.
+ */
+export class ResultEncoder {
+  private readonly featureKeys: string[];
+  private readonly outputKey: string;
+
+  constructor(featureNames: readonly string[], outputName: string) {
+    this.featureKeys = featureNames.map((n, i) => `${i ? ',' : ''}${JSON.stringify(n)}:`);
+    this.outputKey = `${JSON.stringify(outputName)}:`;
   }
-  let score: string;
-  if (r.scores.length === 1) score = float32ToJson(r.scores[0]);
-  else score = `[${Array.from(r.scores, float32ToJson).join(',')}]`;
-  return (
-    `{"key":${JSON.stringify(r.key)},"windowStart":${r.windowStartMs},"windowEnd":${r.windowEndMs},` +
-    `"events":${r.events},"features":{${features}},${JSON.stringify(outputName)}:${score},"revision":${r.revision}}`
-  );
+
+  encode(r: WindowResult): string {
+    let features = '';
+    for (let i = 0; i < this.featureKeys.length; i++) features += this.featureKeys[i] + float64ToJson(r.features[i]);
+    let score: string;
+    if (r.scores.length === 1) score = float32ToJson(r.scores[0]);
+    else score = `[${Array.from(r.scores, float32ToJson).join(',')}]`;
+    return (
+      `{"key":${JSON.stringify(r.key)},"windowStart":${r.windowStartMs},"windowEnd":${r.windowEndMs},` +
+      `"events":${r.events},"features":{${features}},${this.outputKey}${score},"revision":${r.revision}}`
+    );
+  }
 }
+
+/** One result record; see ResultEncoder for many. */
+export const encodeResult = (r: WindowResult, featureNames: readonly string[], outputName: string): string => new ResultEncoder(featureNames, outputName).encode(r);
 
 /** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"} */
 export function encodeRetraction(key: string, windowStartMs: number, windowEndMs: number, revision: number): string {

@@ -10,7 +10,7 @@ import { NativeJsonDecoder } from '../decode/native-decoder';
 import { messageText, type RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
-import { encodeDeadLetter, encodeLate, encodeResult, encodeRetraction } from '../records/records';
+import { encodeDeadLetter, encodeLate, encodeRetraction, ResultEncoder } from '../records/records';
 import { loadModel } from '../scoring/load-model';
 import { Arena, type PartitionState } from '../state/arena';
 import { EventBatch, BatchHeader } from '../state/batch';
@@ -94,6 +94,7 @@ export class Engine {
       model: { type: job.model.type, path: job.model.path, inputFeature, numOutputs: model.numOutputs },
     };
     const featureNames = job.features.map((f) => f.name);
+    const resultEncoder = new ResultEncoder(featureNames, job.model.output);
     const { source, sinks } = this.io;
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
@@ -178,24 +179,48 @@ export class Engine {
       );
       // Results, in the order of a one-event-at-a-time run: by step, event-caused before
       // watermark-caused, then (windowEnd, key), then retractions before their new session.
-      const rows: Array<[TaskOutput, number, string]> = [];
-      for (const o of outputs) for (let r = 0; r < o.numResults; r++) rows.push([o, r, keys.name(o.keyId[r])]);
-      rows.sort(([a, i, ka], [b, j, kb]) => a.step[i] - b.step[j] || a.phase[i] - b.phase[j] || a.sortEndMs[i] - b.sortEndMs[j] || (ka < kb ? -1 : ka > kb ? 1 : 0) || a.sub[i] - b.sub[j]);
+      // Sorted as a permutation of (output, row) pairs packed in one number: no object per row.
+      const base: number[] = [];
+      let total = 0;
+      for (const o of outputs) {
+        base.push(total);
+        total += o.numResults;
+      }
+      const order: number[] = new Array(total);
+      const names: string[] = new Array(total);
+      const outOf = new Int32Array(total);
+      for (let oi = 0, k = 0; oi < outputs.length; oi++) {
+        for (let r = 0; r < outputs[oi].numResults; r++, k++) {
+          order[k] = k;
+          outOf[k] = oi;
+          names[k] = keys.name(outputs[oi].keyId[r]);
+        }
+      }
+      order.sort((x, y) => {
+        const a = outputs[outOf[x]], i = x - base[outOf[x]];
+        const b = outputs[outOf[y]], j = y - base[outOf[y]];
+        const ka = names[x], kb = names[y];
+        return a.step[i] - b.step[j] || a.phase[i] - b.phase[j] || a.sortEndMs[i] - b.sortEndMs[j] || (ka < kb ? -1 : ka > kb ? 1 : 0) || a.sub[i] - b.sub[j];
+      });
       const F = featureNames.length;
       const K = model.numOutputs;
       const latencyMs = performance.now() - work.startedAtMs;
       // Encoded and written in chunks, so a batch that fires a million windows never holds all
       // of their text at once.
-      for (let start = 0; start < rows.length; start += EMIT_CHUNK_ROWS) {
+      for (let start = 0; start < total; start += EMIT_CHUNK_ROWS) {
         const lines: string[] = [];
-        for (const [o, r, key] of rows.slice(start, start + EMIT_CHUNK_ROWS)) {
+        for (let n = start; n < Math.min(total, start + EMIT_CHUNK_ROWS); n++) {
+          const k = order[n];
+          const o = outputs[outOf[k]];
+          const r = k - base[outOf[k]];
+          const key = names[k];
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
             continue;
           }
           const scores = o.scores.subarray(r * K, r * K + K);
-          lines.push(encodeResult({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }, featureNames, job.model.output));
+          lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
           summary.windowsFired++;
           summary.recordLatencyMs(latencyMs);
           summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
@@ -206,7 +231,7 @@ export class Engine {
       recycle(work);
       summary.peakOpenWindows = Math.max(summary.peakOpenWindows, openWindows.reduce((a, b) => a + b, 0));
       summary.peakStateBytes = Math.max(summary.peakStateBytes, stateBytes.reduce((a, b) => a + b, 0));
-      metrics.resultLatency(latencyMs / 1000, rows.length);
+      metrics.resultLatency(latencyMs / 1000, total);
       metrics.eventsIn(raw.count);
       summary.events += raw.count;
       this.opts.onProgress?.(summary.events);
