@@ -343,6 +343,54 @@ Napi::Value DigestAdd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// [sync] digestAddRefs(region, slots, refs, values, begin, end, needOut): adds values[i] to the
+// digest whose word offset is slots[refs[i]], for i from begin, in order (a window task's adds,
+// one call instead of one per value). Stops at the first digest that needs a bigger block:
+// returns its index and writes the words it needs to needOut[0]; returns end when all are in.
+// @throw TypeError (SLUICE_TDIGEST_INVALID) on bad arguments, a ref outside slots, no digest at an
+//        offset, or a value that is not finite
+Napi::Value DigestAddRefs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Span<double> region, values, needOut;
+  Span<int32_t> slots, refs;
+  double begin = 0, end = 0;
+  if (info.Length() < 7 || !GetFloat64Array(info[0], &region) || !GetInt32Array(info[1], &slots) ||
+      !GetInt32Array(info[2], &refs) || !GetFloat64Array(info[3], &values) || !ReadNumber(info[4], &begin) ||
+      !ReadNumber(info[5], &end) || !GetFloat64Array(info[6], &needOut) || needOut.size < 1 || !(begin >= 0) ||
+      !(end >= begin) || end > static_cast<double>(refs.size) || end > static_cast<double>(values.size) ||
+      begin != std::floor(begin) || end != std::floor(end)) {
+    ThrowTypeError(env, kInvalid, "digestAddRefs: expected (region, slots, refs, values, begin, end, needOut)");
+    return env.Undefined();
+  }
+  uint64_t* base = reinterpret_cast<uint64_t*>(region.data);
+  td::Scratch& scratch = ThreadScratch();
+  for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i) {
+    const int32_t ref = refs.data[i];
+    const double x = values.data[i];
+    if (ref < 0 || static_cast<size_t>(ref) >= slots.size || !std::isfinite(x)) {
+      ThrowTypeError(env, kInvalid, "digestAddRefs: a ref outside slots or a value that is not finite");
+      return env.Undefined();
+    }
+    const int32_t off = slots.data[ref];
+    if (off < 0 || static_cast<size_t>(off) + td::InitWords() > region.size ||
+        td::CheckHeader(base + off, region.size - static_cast<size_t>(off)) != td::Status::kOk) {
+      ThrowError(env, kInvalid, "digestAddRefs: no digest at that offset");
+      return env.Undefined();
+    }
+    uint64_t* words = base + off;
+    const td::Status st = td::Add(words, &x, 1, scratch);
+    if (st == td::Status::kNeedsCapacity) {
+      needOut.data[0] = static_cast<double>(td::RequiredWords(td::Count(words) + 1, td::Compression(words)));
+      return Napi::Number::New(env, static_cast<double>(i));
+    }
+    if (st != td::Status::kOk) {
+      ThrowError(env, kInvalid, std::string("digestAddRefs: ") + td::StatusMessage(st));
+      return env.Undefined();
+    }
+  }
+  return Napi::Number::New(env, end);
+}
+
 // [sync] digestMerge(region, dstOffsetWords, srcOffsetWords): merges src into dst (src unchanged).
 // Returns 0, or the words dst needs: move it, then merge again.
 // @throw TypeError (SLUICE_TDIGEST_INVALID) if there is no digest at either offset
@@ -401,6 +449,7 @@ Registrar reg([](Napi::Env env, Napi::Object exports) {
   exports.Set("digestInitWords", Napi::Function::New(env, DigestInitWords, "digestInitWords"));
   exports.Set("digestInit", Napi::Function::New(env, DigestInit, "digestInit"));
   exports.Set("digestAdd", Napi::Function::New(env, DigestAdd, "digestAdd"));
+  exports.Set("digestAddRefs", Napi::Function::New(env, DigestAddRefs, "digestAddRefs"));
   exports.Set("digestMerge", Napi::Function::New(env, DigestMerge, "digestMerge"));
   exports.Set("digestMove", Napi::Function::New(env, DigestMove, "digestMove"));
   exports.Set("digestQuantile", Napi::Function::New(env, DigestQuantile, "digestQuantile"));

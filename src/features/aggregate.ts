@@ -11,6 +11,8 @@ export interface DigestStore {
   merge(dstBase: number, srcBase: number, digest: number): void;
   quantile(slotBase: number, digest: number, q: number): number;
   free(slotBase: number, digest: number): void;
+  /** Completes adds the store may have deferred; called before the state is handed back. */
+  flush(): void;
 }
 
 export function initAggregates(f64: Float64Array, slotBase: number, plan: FeaturePlan): void {

@@ -26,9 +26,8 @@ export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore 
     return at;
   };
 
-  /** Moves the digest to a block of at least `words` words. */
-  const grow = (slotBase: number, d: number, words: number): number => {
-    const ref = refWord(slotBase, d);
+  /** Moves the digest whose reference is at Int32 index `ref` to a block of at least `words` words. */
+  const grow = (ref: number, words: number): number => {
     const from = i32()[ref];
     const fromWords = i32()[ref + 1];
     const to = arena.allocDigest(words);
@@ -40,30 +39,50 @@ export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore 
     return to;
   };
 
+  // Adds wait here and go to the addon in one call (digestAddRefs) instead of one call each; every
+  // read, merge or free of a digest first flushes them, so a digest is always read as if each add
+  // had gone in at once. Entries name the slot's reference word, not the block: a block may move.
+  const PENDING = 4096;
+  const pendingRef = new Int32Array(PENDING);
+  const pendingValue = new Float64Array(PENDING);
+  const needOut = new Float64Array(1);
+  let pending = 0;
+
+  const flush = () => {
+    let at = 0;
+    while (at < pending) {
+      at = native.digestAddRefs(arena.digestsF64, arena.slotsI32, pendingRef, pendingValue, at, pending, needOut);
+      if (at < pending) grow(pendingRef[at], needOut[0]);
+    }
+    pending = 0;
+  };
+
   return {
     add(slotBase, d, x) {
-      let at = block(slotBase, d);
-      let need = native.digestAdd(arena.digestsF64, at, x);
-      while (need > 0) {
-        at = grow(slotBase, d, need);
-        need = native.digestAdd(arena.digestsF64, at, x);
-      }
+      block(slotBase, d);
+      pendingRef[pending] = refWord(slotBase, d);
+      pendingValue[pending] = x;
+      if (++pending === PENDING) flush();
     },
+    flush,
     merge(dstBase, srcBase, d) {
+      flush();
       const src = i32()[refWord(srcBase, d)];
       if (src < 0) return;
       let at = block(dstBase, d);
       let need = native.digestMerge(arena.digestsF64, at, i32()[refWord(srcBase, d)]);
       while (need > 0) {
-        at = grow(dstBase, d, need);
+        at = grow(refWord(dstBase, d), need);
         need = native.digestMerge(arena.digestsF64, at, i32()[refWord(srcBase, d)]);
       }
     },
     quantile(slotBase, d, q) {
+      flush();
       const at = i32()[refWord(slotBase, d)];
       return at < 0 ? NaN : native.digestQuantile(arena.digestsF64, at, q);
     },
     free(slotBase, d) {
+      flush();
       const ref = refWord(slotBase, d);
       if (i32()[ref] >= 0) {
         arena.freeDigest(i32()[ref], i32()[ref + 1]);

@@ -56,6 +56,13 @@ export interface ArenaDigestBinding {
    */
   digestAdd(region: Float64Array, offsetWords: number, x: number): number;
   /**
+   * [sync] Adds values[i] to the digest at word offset slots[refs[i]], for i = begin.. in order.
+   * Returns end when all are in; otherwise the index of the first whose digest needs a bigger
+   * block, with the words it needs in needOut[0] (move it, then call again from that index).
+   * @throws TypeError (SLUICE_TDIGEST_INVALID) on bad arguments or a value that is not finite.
+   */
+  digestAddRefs(region: Float64Array, slots: Int32Array, refs: Int32Array, values: Float64Array, begin: number, end: number, needOut: Float64Array): number;
+  /**
    * [sync] Merges the digest at srcOffsetWords into the one at dstOffsetWords; same growth rule as digestAdd.
    * @throw Error (SLUICE_TDIGEST_INVALID) if there is no digest at either offset.
    */

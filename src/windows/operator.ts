@@ -53,6 +53,7 @@ export class WindowOperator {
       else this.processFixed(seq, batch.keyId[i], batch.timestampMs[i], batch.fields, i * F, batch.ref[i], w);
     }
     this.fireDue(batch.watermarkAfterMs);
+    this.digests.flush();
   }
 
   private processFixed(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): void {

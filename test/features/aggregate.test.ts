@@ -14,7 +14,7 @@ const plan = planFeatures([
   { name: 'max', agg: 'max', field: 'x' },
   { name: 'sd', agg: 'stddev', field: 'x' },
 ]);
-const noDigests: DigestStore = { add() {}, merge() {}, quantile: () => NaN, free() {} };
+const noDigests: DigestStore = { add() {}, merge() {}, quantile: () => NaN, free() {}, flush() {} };
 
 function window(values: number[], base = 0, f64 = new Float64Array(plan.slotWords * 4)) {
   initAggregates(f64, base, plan);
