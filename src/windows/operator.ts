@@ -72,7 +72,8 @@ export class WindowOperator {
       if (slot < 0) {
         slot = this.newSlot(keyId, start, end);
         a.insert(keyId, start, slot);
-        a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
+        // Without lateness a window is purged as it fires: one timer, not two (half the heap).
+        if (this.latenessMs > 0) a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
         if (w < end) a.pushTimer(end, slot, TimerKind.Fire);
       }
       const base = slot * a.slotWords;
@@ -118,7 +119,10 @@ export class WindowOperator {
       const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
       if (a.poppedKind === TimerKind.Fire) {
         // A session's end may have moved since this timer was set; only its latest timer counts.
-        if (a.poppedTimeMs === endMs && flags & SlotFlag.Changed) this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
+        if (a.poppedTimeMs === endMs && flags & SlotFlag.Changed) {
+          this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
+          if (this.latenessMs === 0 && !this.sessions) this.purge(slot); // its purge timer was never set
+        }
       } else if (a.poppedTimeMs === endMs + this.latenessMs) {
         this.purge(slot);
       }
