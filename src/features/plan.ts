@@ -50,7 +50,8 @@ export interface FeaturePlan {
 
 const KIND: Record<string, FeatureKind> = { count: FeatureKind.Count, sum: FeatureKind.Sum, mean: FeatureKind.Mean, min: FeatureKind.Min, max: FeatureKind.Max, stddev: FeatureKind.Stddev, percentile: FeatureKind.Percentile };
 
-export function planFeatures(features: readonly FeatureConfig[]): FeaturePlan {
+/** `sessions`: slots also hold what session windows need (see Slot.SessionFixed). */
+export function planFeatures(features: readonly FeatureConfig[], sessions = false): FeaturePlan {
   const fieldPaths: string[] = [];
   const digests: FeaturePlan['digests'] = [];
   const fieldIndex = (path: string) => {
@@ -66,7 +67,7 @@ export function planFeatures(features: readonly FeatureConfig[]): FeaturePlan {
     if (digest < 0) digest = digests.push({ field, compression: f.compression }) - 1;
     return { name: f.name, kind: FeatureKind.Percentile, field, digest, q: f.q };
   });
-  const aggBase = Slot.Fixed;
+  const aggBase = sessions ? Slot.SessionFixed : Slot.Fixed;
   const digestBase = aggBase + fieldPaths.length * Agg.Words;
   return { fieldPaths, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
 }

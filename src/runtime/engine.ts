@@ -86,7 +86,7 @@ export class Engine {
     const startedAt = performance.now();
     const model = await loadModel(job.model.path, { format: job.model.type });
     const inputFeature = checkModelInputs(job, model);
-    const plan = planFeatures(job.features);
+    const plan = planFeatures(job.features, job.window.type === 'session');
     const spec: WorkerJobSpec = {
       jobId: `${job.name}:${process.pid}:${startedAt}`,
       window: job.window,

@@ -16,7 +16,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const { job } = task;
   let plan = plans.get(job.jobId);
   if (!plan) {
-    plan = planFeatures(job.features);
+    plan = planFeatures(job.features, job.window.type === 'session');
     plans.set(job.jobId, plan);
   }
   // The model first: a bad model fails the task before any work.

@@ -35,13 +35,16 @@ export const enum Slot {
   WindowStartMs = 0,
   WindowEndMs = 1,
   Count = 2,
-  FiredStartMs = 3, // identity the window last fired with (sessions retract it when it changes)
-  FiredEndMs = 4,
-  KeyIdRevision = 5, // i32 keyId, i32 revision (-1: never fired)
-  FlagsNext = 6, // i32 flags, i32 next slot of the same key (sessions), -1 = none
-  Generation = 7, // i32 generation (stale timers are told apart), i32 spare
-  Retractions = 8, // sessions: i32 word offset of a pending-retraction block in the digest region (-1: none), i32 its words
-  Fixed = 9, // aggregates and digest references follow
+  KeyIdRevision = 3, // i32 keyId, i32 revision (-1: never fired)
+  FlagsNext = 4, // i32 flags, i32 next slot of the same key (sessions), -1 = none
+  Generation = 5, // i32 generation (stale timers are told apart), i32 spare
+  Fixed = 6, // tumbling and sliding windows: aggregates and digest references follow
+  // Session windows only, after Fixed: the identity the session last fired with (retracted when
+  // it changes) and a pending-retraction block in the digest region (-1: none), i32 its words.
+  FiredStartMs = 6,
+  FiredEndMs = 7,
+  Retractions = 8,
+  SessionFixed = 9,
 }
 
 export const enum SlotFlag {
@@ -189,7 +192,6 @@ export class Arena {
     this.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = -1;
     this.slotsI32[(base + Slot.FlagsNext) * 2] = SlotFlag.Live;
     this.slotsI32[(base + Slot.FlagsNext) * 2 + 1] = -1;
-    this.slotsI32[(base + Slot.Retractions) * 2] = -1;
     m[Meta.LiveSlots]++;
     return slot;
   }

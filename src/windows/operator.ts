@@ -149,8 +149,10 @@ export class WindowOperator {
     readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
     a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = revision;
     a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~SlotFlag.Changed;
-    a.slotsF64[base + Slot.FiredStartMs] = startMs;
-    a.slotsF64[base + Slot.FiredEndMs] = endMs;
+    if (this.sessions) {
+      a.slotsF64[base + Slot.FiredStartMs] = startMs;
+      a.slotsF64[base + Slot.FiredEndMs] = endMs;
+    }
     this.counters.windowsFired++;
   }
 

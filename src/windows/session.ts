@@ -67,6 +67,7 @@ export class Sessions {
         return;
       }
       const slot = op.newSlot(keyId, newStart, newEnd);
+      a.slotsI32[(slot * a.slotWords + Slot.Retractions) * 2] = -1;
       const after = prev >= 0 ? this.next(prev) : head;
       this.setNext(slot, after);
       if (prev >= 0) this.setNext(prev, slot);
