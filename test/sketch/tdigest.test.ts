@@ -547,3 +547,48 @@ test('integer data whose cells of one value have fractional means round-trips (r
     assert.equal(bytesOf(TDigest.fromBytes(d.toBytes())), bytesOf(d), `compression ${c}`);
   }
 });
+
+test('digestAddRefs adds in one call what digestAdd adds one by one, growing blocks on request', () => {
+  const r = uniform(99);
+  const SLOTS = 5;
+  const refs = Int32Array.from({ length: 3000 }, () => Math.floor(r() * SLOTS));
+  const values = Float64Array.from(refs, () => Math.floor(r() * 1000) / 7);
+  const build = (batched: boolean) => {
+    const region = new Float64Array(new SharedArrayBuffer(8 * 200_000));
+    const slots = new Int32Array(SLOTS);
+    let next = 0;
+    const alloc = (words: number) => ((next += words), next - words);
+    const blockWords = new Int32Array(SLOTS);
+    for (let s = 0; s < SLOTS; s++) {
+      blockWords[s] = native.digestInitWords(100);
+      slots[s] = alloc(blockWords[s]);
+      native.digestInit(region, slots[s], blockWords[s], 100);
+    }
+    const grow = (s: number, need: number) => {
+      const words = Math.max(need, 2 * blockWords[s]); // doubling, as the arena's size classes do
+      const to = alloc(words);
+      native.digestMove(region, slots[s], to, words);
+      slots[s] = to;
+      blockWords[s] = words;
+    };
+    if (batched) {
+      const need = new Float64Array(1);
+      for (let at = 0; at < refs.length; ) {
+        at = native.digestAddRefs(region, slots, refs, values, at, refs.length, need);
+        if (at < refs.length) grow(refs[at], need[0]);
+      }
+    } else {
+      refs.forEach((s, i) => {
+        for (let need = native.digestAdd(region, slots[s], values[i]); need > 0; need = native.digestAdd(region, slots[s], values[i])) grow(s, need);
+      });
+    }
+    return Array.from(slots, (at) => [0.01, 0.5, 0.99].map((q) => native.digestQuantile(region, at, q)));
+  };
+  const one = build(false);
+  assert.deepEqual(build(true), one);
+  assert.ok(one.every((qs) => qs.every(Number.isFinite)));
+  const region = new Float64Array(16);
+  assert.throws(() => native.digestAddRefs(region, new Int32Array([0]), new Int32Array([3]), new Float64Array([1]), 0, 1, new Float64Array(1)), /ref outside slots/);
+  assert.throws(() => native.digestAddRefs(region, new Int32Array([0]), new Int32Array([0]), new Float64Array([1]), 0, 1, new Float64Array(1)), /no digest at that offset/);
+  assert.throws(() => native.digestAddRefs(region, new Int32Array([0]), new Int32Array([0]), new Float64Array([1]), 0, 2, new Float64Array(1)), TypeError);
+});
