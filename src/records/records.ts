@@ -46,9 +46,6 @@ export class ResultEncoder {
   }
 }
 
-/** One result record; see ResultEncoder for many. */
-export const encodeResult = (r: WindowResult, featureNames: readonly string[], outputName: string): string => new ResultEncoder(featureNames, outputName).encode(r);
-
 /** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"} */
 export function encodeRetraction(key: string, windowStartMs: number, windowEndMs: number, revision: number): string {
   return `{"key":${JSON.stringify(key)},"windowStart":${windowStartMs},"windowEnd":${windowEndMs},"retracted":true,"revision":${revision}}`;

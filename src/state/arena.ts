@@ -141,11 +141,6 @@ export class Arena {
     );
   }
 
-  /** Views over a state without copying: for reading (checkpoints, tests). */
-  static view(state: PartitionState, slotWords: number): Arena {
-    return new Arena(state, slotWords);
-  }
-
   /** The buffers as they are now (after any growth). */
   get partitionState(): PartitionState {
     return this.state;
@@ -202,12 +197,6 @@ export class Arena {
     this.slotsI32[(base + Slot.FlagsNext) * 2 + 1] = this.meta[Meta.FreeSlotHead];
     this.meta[Meta.FreeSlotHead] = slot;
     this.meta[Meta.LiveSlots]--;
-  }
-
-  /** Live slots, for scans (checkpoints, bounded-end flush checks). */
-  *eachLiveSlot(): Generator<number> {
-    const n = this.meta[Meta.SlotCount];
-    for (let s = 0; s < n; s++) if (this.slotsI32[(s * this.slotWords + Slot.FlagsNext) * 2] & SlotFlag.Live) yield s;
   }
 
   // ---- index: (keyId, windowStart) -> slot --------------------------------------------------

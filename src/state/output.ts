@@ -68,10 +68,6 @@ export class OutputBuilder {
     this.lateI32[i] = ref;
   }
 
-  isRetraction(i: number): boolean {
-    return this.u8[2 * i + 1] === 1;
-  }
-
   pack(numOutputs: number): TaskOutput {
     const out = TaskOutput.allocate(this.numResults, this.numFeatures, numOutputs, this.numLate);
     for (let i = 0; i < this.numResults; i++) {

@@ -19,7 +19,3 @@ export function assignFixed(window: WindowConfig, tsMs: number, starts: Float64A
   for (let i = 0; i < n; i++) starts[i] = last - (n - 1 - i) * window.slideMs;
   return n;
 }
-
-export function windowSizeMs(window: WindowConfig): number {
-  return window.type === 'session' ? window.gapMs : window.sizeMs;
-}
