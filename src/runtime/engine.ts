@@ -45,7 +45,7 @@ export interface EngineIo {
  *  overhead stays small. */
 export const DEFAULT_KEY_PARTITIONS = 16;
 /** 32k records per batch amortizes a task's fixed cost; small enough to keep latency in ms. */
-export const DEFAULT_BATCH_SIZE = 32_768;
+export const DEFAULT_BATCH_SIZE = 65_536;
 /** Batches decoded ahead of the one being written: keeps workers fed without unbounded memory. */
 const MAX_BATCHES_IN_FLIGHT = 3;
 /** Result records encoded and written at a time. */

@@ -8,10 +8,11 @@ import type { RawBatch } from '../../decode/raw-batch';
 import { SluiceError } from '../../errors';
 import { EventWriter, generateEvents } from './generator';
 
-/** Slots: more than the engine holds at once (batches in flight plus the one being read). */
-const SLOTS = 6;
-/** Bytes reserved per event: a generated event is under 100 bytes even with 10-digit keys. */
-const BYTES_PER_EVENT = 160;
+/** Slots: more than the engine holds at once (3 batches in flight plus the one being read). */
+const SLOTS = 5;
+/** Bytes reserved per event: generated events are about 75 bytes; a batch that needs more gets a
+ *  bigger slot buffer (see fillRing). */
+const BYTES_PER_EVENT = 112;
 
 interface Slot {
   data: SharedArrayBuffer;
@@ -29,7 +30,7 @@ export interface RingWorkerData {
   credits: SharedArrayBuffer;
 }
 
-type RingMessage = { slot: number; count: number; finished: RawBatch['finished'] } | { done: true };
+type RingMessage = { slot: number; count: number; finished: RawBatch['finished']; grownData?: SharedArrayBuffer } | { done: true };
 
 export class GeneratorRing {
   private readonly worker: Worker;
@@ -73,6 +74,7 @@ export class GeneratorRing {
       if (this.failure) throw this.failure;
       if ('done' in m) return;
       const s = this.slots[m.slot];
+      if (m.grownData) s.data = m.grownData;
       yield {
         count: m.count,
         data: new Uint8Array(s.data),
@@ -107,14 +109,17 @@ export function fillRing(d: RingWorkerData, post: (m: RingMessage) => void): voi
     while (Atomics.load(credits, 0) === 0) Atomics.wait(credits, 0, 0);
     Atomics.sub(credits, 0, 1);
     const slot = d.slots[next];
-    new Uint8Array(slot.data).set(batch.data!.subarray(0, batch.count ? batch.ends![batch.count - 1] : 0));
+    const bytes = batch.count ? batch.ends![batch.count - 1] : 0;
+    let grownData: SharedArrayBuffer | undefined;
+    if (bytes > slot.data.byteLength) slot.data = grownData = new SharedArrayBuffer(bytes * 2); // rare: very long keys
+    new Uint8Array(slot.data).set(batch.data!.subarray(0, bytes));
     new Int32Array(slot.starts).set(batch.starts!);
     new Int32Array(slot.ends).set(batch.ends!);
     new Int32Array(slot.partition).set(batch.partition);
     new Float64Array(slot.offset).set(batch.offset);
     // The writer's buffer is free again as soon as it is copied.
     writer.spare.push(new Uint8Array(batch.data!.buffer));
-    post({ slot: next, count: batch.count, finished: batch.finished });
+    post({ slot: next, count: batch.count, finished: batch.finished, grownData });
     next = (next + 1) % d.slots.length;
   }
   post({ done: true });
