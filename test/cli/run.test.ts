@@ -65,3 +65,18 @@ test('sluice check prints the plan and exits 0; a bad model exits 2', () => {
   assert.equal(bad.code, 2);
   assert.match(bad.err, /const-model\.json: not a valid XGBoost model: learner: expected an object/);
 });
+
+test('SIGINT drains what was read and exits 0 with a summary', async () => {
+  const { spawn } = await import('node:child_process');
+  const job = path.join(repoRoot, 'examples', 'card-fraud', 'job.yaml');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-sigint-'));
+  const child = spawn(process.execPath, [sluiceBin, 'run', job, '--set', 'source.events=200000000', '--set', `sink.path=${path.join(dir, 'scores.jsonl')}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  assert.equal(code, 0, err);
+  const events = Number(/events +([\d,]+) in/.exec(err)?.[1].replace(/,/g, ''));
+  assert.ok(events > 0 && events < 200_000_000, `read ${events} events before stopping`);
+});
