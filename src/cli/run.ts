@@ -25,8 +25,31 @@ export function formatSummary(s: Summary): string {
   return lines.join('\n') + '\n';
 }
 
+/** A live progress line on a terminal (SPEC §11), redrawn at most every PROGRESS_MS. */
+const PROGRESS_MS = 250;
+
+function progressLine(): { update(events: number): void; clear(): void } {
+  const startedAt = performance.now();
+  let last = 0;
+  let shown = false;
+  return {
+    update(events) {
+      const now = performance.now();
+      if (now - last < PROGRESS_MS) return;
+      last = now;
+      shown = true;
+      const rate = (events / (now - startedAt)) * 1000;
+      process.stderr.write(`\r\x1b[K${fmt(events)} events, ${fmt(rate)} events/s`);
+    },
+    clear() {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
 export async function run(file: string, overrides: string[], quiet: boolean, summaryFile?: string): Promise<number> {
-  const job = runJob(file, { overrides });
+  const progress = !quiet && process.stderr.isTTY ? progressLine() : null;
+  const job = runJob(file, { overrides, onProgress: progress ? (events) => progress.update(events) : undefined });
   let signals = 0;
   const onSignal = () => {
     // First signal: drain and exit 0 (SPEC §11); a second one exits at once.
@@ -37,6 +60,7 @@ export async function run(file: string, overrides: string[], quiet: boolean, sum
   process.on('SIGTERM', onSignal);
   try {
     const summary = await job.done;
+    progress?.clear();
     if (!quiet) process.stderr.write(formatSummary(summary));
     if (summaryFile) await writeFile(summaryFile, JSON.stringify(summary, null, 2) + '\n');
     return 0;
