@@ -207,6 +207,8 @@ export class Engine {
       const latencyMs = performance.now() - work.startedAtMs;
       // Encoded and written in chunks, so a batch that fires a million windows never holds all
       // of their text at once.
+      let revisions = 0;
+      let retractions = 0;
       for (let start = 0; start < total; start += EMIT_CHUNK_ROWS) {
         const lines: string[] = [];
         for (let n = start; n < Math.min(total, start + EMIT_CHUNK_ROWS); n++) {
@@ -217,8 +219,10 @@ export class Engine {
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
+            retractions++;
             continue;
           }
+          if (o.revision[r] > 0) revisions++;
           const scores = o.scores.subarray(r * K, r * K + K);
           lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
           summary.windowsFired++;
@@ -229,9 +233,13 @@ export class Engine {
         metrics.windowsFired(lines.length);
       }
       recycle(work);
-      summary.peakOpenWindows = Math.max(summary.peakOpenWindows, openWindows.reduce((a, b) => a + b, 0));
+      const open = openWindows.reduce((a, b) => a + b, 0);
+      summary.peakOpenWindows = Math.max(summary.peakOpenWindows, open);
+      metrics.openWindows(open);
       summary.peakStateBytes = Math.max(summary.peakStateBytes, stateBytes.reduce((a, b) => a + b, 0));
       metrics.resultLatency(latencyMs / 1000, total);
+      metrics.revisions(revisions);
+      metrics.retractions(retractions);
       metrics.eventsIn(raw.count);
       summary.events += raw.count;
       this.opts.onProgress?.(summary.events);
@@ -290,6 +298,7 @@ export class Engine {
     };
 
     let failure: unknown = null;
+    metrics.ready(true);
     try {
       for await (const raw of source.batches(this.batchSize)) {
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
@@ -309,6 +318,7 @@ export class Engine {
     } catch (e) {
       failure = e;
     } finally {
+      metrics.ready(false);
       await Promise.allSettled(inFlight.map((w) => w.outputs));
       await source.close();
       await pool.close();

@@ -25,6 +25,13 @@ export interface EngineMetrics {
   lateEvents(n: number): void;
   expiredAssignments(n: number): void;
   windowsFired(n: number): void;
+  /** Re-firings within the allowed lateness (revision > 0), and session retractions. */
+  revisions(n: number): void;
+  retractions(n: number): void;
+  /** Windows open across all key partitions after the last batch. */
+  openWindows(n: number): void;
+  /** The engine has loaded its model and is reading: /readyz answers ready. */
+  ready(ready: boolean): void;
   batch(events: number, batchesInFlight: number): void;
   /** Seconds from a batch being read to its results being written. */
   resultLatency(seconds: number, results: number): void;
@@ -37,6 +44,10 @@ export const noMetrics: EngineMetrics = {
   lateEvents() {},
   expiredAssignments() {},
   windowsFired() {},
+  revisions() {},
+  retractions() {},
+  openWindows() {},
+  ready() {},
   batch() {},
   resultLatency() {},
   watermark() {},

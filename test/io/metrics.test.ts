@@ -16,8 +16,8 @@ test('metrics, healthz and readyz are served on loopback', async () => {
     const lag = Number(/^sluice_watermark_lag_seconds\{job="metrics-test"\} ([\d.]+)$/m.exec(text)?.[1]);
     assert.ok(lag >= 5 && lag < 60, `lag ${lag}`);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    assert.equal((await fetch(`${base}/readyz`)).status, 200);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
+    assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
   } finally {
     await server.close();
   }
@@ -29,5 +29,34 @@ test('a port in use is a clear error', async () => {
     await assert.rejects(startMetricsServer('127.0.0.1', first.port, 'b'), /metrics endpoint: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); set metrics\.port/);
   } finally {
     await first.close();
+  }
+});
+
+test('/readyz is not ready until the job is reading, and not after it stops', async () => {
+  const server = await startMetricsServer('127.0.0.1', 0, 'ready-test');
+  try {
+    const ready = async () => (await fetch(`http://127.0.0.1:${server.port}/readyz`)).status;
+    assert.equal(await ready(), 503);
+    server.metrics.ready(true);
+    assert.equal(await ready(), 200);
+    server.metrics.ready(false);
+    assert.equal(await ready(), 503);
+  } finally {
+    await server.close();
+  }
+});
+
+test('revisions, retractions and open windows are exported', async () => {
+  const server = await startMetricsServer('127.0.0.1', 0, 'm');
+  try {
+    server.metrics.revisions(3);
+    server.metrics.retractions(2);
+    server.metrics.openWindows(1234);
+    const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    assert.match(text, /^sluice_window_revisions_total\{job="m"\} 3$/m);
+    assert.match(text, /^sluice_window_retractions_total\{job="m"\} 2$/m);
+    assert.match(text, /^sluice_open_windows\{job="m"\} 1234$/m);
+  } finally {
+    await server.close();
   }
 });
