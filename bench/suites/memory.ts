@@ -3,9 +3,9 @@
 // of input, when they all fire at once.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ensureBenchModels, PIPELINE_MODEL } from '../common';
+import { ensureBenchModels } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
-import { EXAMPLE_FEATURES, runSluice } from './pipeline';
+import { benchJobYaml, runSluice } from './pipeline';
 
 export const memorySuite: Suite = {
   name: 'memory',
@@ -24,18 +24,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const job = path.join(dir, 'job.yaml');
   // All events inside one 60 s window: it starts 1 s after a window boundary and spans 50 s.
   const startTimeMs = 1_699_999_980_000 + 1000;
-  fs.writeFileSync(
-    job,
-    `name: memory-bench
-source: { type: generator, events: ${events}, keys: ${keys}, seed: 42, eventTimeStepMs: ${50_000 / events}, outOfOrderMs: 500, startTimeMs: ${startTimeMs} }
-watermark: { maxOutOfOrdernessMs: 5000 }
-window: { type: tumbling, sizeMs: 60000 }
-features:${EXAMPLE_FEATURES}
-model: { path: ../${PIPELINE_MODEL}, output: fraud_score }
-sink: { type: file, path: out/scores.jsonl }
-metrics: { port: 0 }
-`,
-  );
+  fs.writeFileSync(job, benchJobYaml('memory-bench', `{ type: generator, events: ${events}, keys: ${keys}, seed: 42, eventTimeStepMs: ${50_000 / events}, outOfOrderMs: 500, startTimeMs: ${startTimeMs} }`));
   ctx.progress(`sluice run, ${keys} keys`, 0, 1);
   const s = runSluice(ctx, job, []);
   const rows: BenchRow[] = [

@@ -25,6 +25,19 @@ export const EXAMPLE_FEATURES = `
   - { name: amount_std,  agg: stddev, field: amount }
   - { name: amount_p95,  agg: p95,    field: amount }`;
 
+/** A job file of the example job's shape (60 s tumbling windows, 7 features, the 100-tree model). */
+export function benchJobYaml(name: string, source: string): string {
+  return `name: ${name}
+source: ${source}
+watermark: { maxOutOfOrdernessMs: 5000 }
+window: { type: tumbling, sizeMs: 60000 }
+features:${EXAMPLE_FEATURES}
+model: { path: ../${PIPELINE_MODEL}, output: fraud_score }
+sink: { type: file, path: out/scores.jsonl }
+metrics: { port: 0 }
+`;
+}
+
 /** Runs `sluice run` in a fresh process and returns its summary. */
 export function runSluice(ctx: BenchContext, job: string, sets: string[]): Summary {
   const summaryFile = path.join(path.dirname(job), 'summary.json');
@@ -41,18 +54,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const dir = path.join(ctx.cacheDir, 'pipeline');
   fs.mkdirSync(dir, { recursive: true });
   const job = path.join(dir, 'job.yaml');
-  fs.writeFileSync(
-    job,
-    `name: pipeline-bench
-source: { type: generator, events: ${events}, keys: 10000, seed: 42, eventTimeStepMs: 0.05, outOfOrderMs: 2000 }
-watermark: { maxOutOfOrdernessMs: 5000 }
-window: { type: tumbling, sizeMs: 60000 }
-features:${EXAMPLE_FEATURES}
-model: { path: ../${PIPELINE_MODEL}, output: fraud_score }
-sink: { type: file, path: out/scores.jsonl }
-metrics: { port: 0 }
-`,
-  );
+  fs.writeFileSync(job, benchJobYaml('pipeline-bench', `{ type: generator, events: ${events}, keys: 10000, seed: 42, eventTimeStepMs: 0.05, outOfOrderMs: 2000 }`));
   ctx.progress('JSON.parse + Map baseline', 0, 3);
   const peer = spawnSync(process.execPath, [path.join(ctx.rootDir, 'dist', 'bench', 'peers', 'json-baseline.js'), String(events), '10000', '42'], { encoding: 'utf8' });
   if (peer.status !== 0) throw new Error(`baseline exited with ${peer.status}: ${peer.stderr}`);

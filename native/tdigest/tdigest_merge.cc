@@ -230,9 +230,10 @@ void Flush(uint64_t* words, Scratch& s) {
   StoreCells(words, s);
 }
 
-// Turns an exact-mode region holding `sortedVals` (already sorted copy) into full mode.
-void ToFull(uint64_t* words, const double* sortedVals, size_t n, bool allInt, Scratch& s) {
-  Common* c = reinterpret_cast<Common*>(words);
+// Writes a full-mode header over a region, keeping its capacity and compression; no cells yet.
+Full* WriteFullHeader(uint64_t* words, bool allInt, double count, double mn, double mx, double phaseLo,
+                      double phaseHi) {
+  const Common* c = reinterpret_cast<const Common*>(words);
   const double d = c->compression;
   const uint32_t capWords = c->capacity;
   Full* f = reinterpret_cast<Full*>(words);
@@ -243,13 +244,19 @@ void ToFull(uint64_t* words, const double* sortedVals, size_t n, bool allInt, Sc
   f->c.nBuf = 0;
   f->nCells = 0;
   f->cellCap = MaxCells(d);
-  f->count = static_cast<double>(n);
-  f->min = sortedVals[0];
-  f->max = sortedVals[n - 1];
-  f->phaseLo = 0;
-  f->phaseHi = 0;
+  f->count = count;
+  f->min = mn;
+  f->max = mx;
+  f->phaseLo = phaseLo;
+  f->phaseHi = phaseHi;
+  return f;
+}
+
+// Turns an exact-mode region holding `sortedVals` (already sorted copy) into full mode.
+void ToFull(uint64_t* words, const double* sortedVals, size_t n, bool allInt, Scratch& s) {
+  Full* f = WriteFullHeader(words, allInt, static_cast<double>(n), sortedVals[0], sortedVals[n - 1], 0, 0);
   s.items.clear();
-  Grid(f->count, d, 0, 0, s.base, s.grid);
+  Grid(f->count, f->c.compression, 0, 0, s.base, s.grid);
   Partition(s.items, sortedVals, n, s.grid, f->min, s);
   StoreCells(words, s);
 }
@@ -327,20 +334,7 @@ Status Merge(uint64_t* dst, const uint64_t* src, Scratch& s, size_t* needWords) 
   Grid(W, d, phaseLo, phaseHi, s.base, s.grid, true);
   Partition(items, s.sorted.data(), s.sorted.size(), s.grid, mn, s);
   // Rewrite dst as a full-mode digest.
-  Full* f = reinterpret_cast<Full*>(dst);
-  const uint32_t capWords = dc->capacity;
-  f->c.magic = kMagic;
-  f->c.capacity = capWords;
-  f->c.flags = kFlagFull | (allInt ? kFlagInt : 0);
-  f->c.compression = d;
-  f->c.nBuf = 0;
-  f->nCells = 0;
-  f->cellCap = MaxCells(d);
-  f->count = W;
-  f->min = mn;
-  f->max = mx;
-  f->phaseLo = phaseLo;
-  f->phaseHi = phaseHi;
+  WriteFullHeader(dst, allInt, W, mn, mx, phaseLo, phaseHi);
   StoreCells(dst, s);
   return Status::kOk;
 }
