@@ -3,8 +3,7 @@
 // the arena's digest region; a digest starts small and moves to a bigger block when the addon
 // says it needs one, so a window with a handful of values costs a handful of words.
 import { native } from '../native';
-import type { Arena } from '../state/arena';
-import { Arena as ArenaClass } from '../state/arena';
+import { Arena } from '../state/arena';
 import type { DigestStore } from './aggregate';
 import type { FeaturePlan } from './plan';
 
@@ -19,9 +18,9 @@ export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore 
     if (at < 0) {
       const words = native.digestInitWords(plan.digests[d].compression);
       at = arena.allocDigest(words);
-      native.digestInit(arena.digestsF64, at, ArenaClass.digestBlockWords(words), plan.digests[d].compression);
+      native.digestInit(arena.digestsF64, at, Arena.digestBlockWords(words), plan.digests[d].compression);
       i32()[ref] = at;
-      i32()[ref + 1] = ArenaClass.digestBlockWords(words);
+      i32()[ref + 1] = Arena.digestBlockWords(words);
     }
     return at;
   };
@@ -31,7 +30,7 @@ export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore 
     const from = i32()[ref];
     const fromWords = i32()[ref + 1];
     const to = arena.allocDigest(words);
-    const toWords = ArenaClass.digestBlockWords(words);
+    const toWords = Arena.digestBlockWords(words);
     native.digestMove(arena.digestsF64, from, to, toWords);
     arena.freeDigest(from, fromWords);
     i32()[ref] = to;

@@ -104,7 +104,6 @@ export class Engine {
       { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: DEFAULT_MAX_EVENT_BYTES },
       this.keyPartitions,
     );
-    const keys = { name: (id: number) => decoder.keyName(id), partitionOf: (id: number) => decoder.partitionOf(id) };
     const P = this.keyPartitions;
     const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
     const spares: Array<PartitionState | undefined> = new Array(P);
@@ -193,7 +192,7 @@ export class Engine {
         for (let r = 0; r < outputs[oi].numResults; r++, k++) {
           order[k] = k;
           outOf[k] = oi;
-          names[k] = keys.name(outputs[oi].keyId[r]);
+          names[k] = decoder.keyName(outputs[oi].keyId[r]);
         }
       }
       order.sort((x, y) => {
@@ -273,14 +272,14 @@ export class Engine {
       // Route: events grouped by key partition, arrival order kept within each.
       const F = decoded.numFields;
       const counts = new Int32Array(P + 1);
-      for (let j = 0; j < decoded.count; j++) counts[keys.partitionOf(decoded.keyId[j]) + 1]++;
+      for (let j = 0; j < decoded.count; j++) counts[decoder.partitionOf(decoded.keyId[j]) + 1]++;
       const batch = EventBatch.allocate(decoded.count, F, P, steps.length, spareBatches.pop());
       for (let p = 0; p < P; p++) counts[p + 1] += counts[p];
       batch.partitionStart.set(counts);
       const fill = counts.slice(0, P);
       const { seq: seqCol, timestampMs, keyId, ref, fields } = batch;
       for (let j = 0; j < decoded.count; j++) {
-        const i = fill[keys.partitionOf(decoded.keyId[j])]++;
+        const i = fill[decoder.partitionOf(decoded.keyId[j])]++;
         seqCol[i] = eventSeq[j];
         timestampMs[i] = decoded.timestampMs[j];
         keyId[i] = decoded.keyId[j];

@@ -25,8 +25,10 @@ export class WindowPool {
     try {
       return (await this.pool.run(task)) as WindowTaskResult;
     } catch (e) {
-      if (e instanceof SluiceError && e.code !== 'SLUICE_RUNTIME') throw e; // bad model or config: retrying cannot help
-      if ((e as { code?: string }).code === 'SLUICE_MODEL_INVALID') throw e;
+      // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
+      // their class on the way back, so the code is what tells.)
+      const code = (e as { code?: string }).code;
+      if (code?.startsWith('SLUICE_') && code !== 'SLUICE_RUNTIME') throw e;
       if (attempt >= TASK_ATTEMPTS) {
         throw new SluiceError('SLUICE_RUNTIME', `window task for partition ${task.partition} failed ${attempt} times: ${(e as Error).message}`, { cause: e });
       }

@@ -30,6 +30,9 @@ export const enum Meta {
 export const kDigestClasses = 24;
 export const kMinDigestClassLog2 = 3;
 
+/** The size class of a request of `words` words: its block holds 2^(class + kMinDigestClassLog2). */
+const digestClass = (words: number): number => Math.max(0, Math.ceil(Math.log2(Math.max(words, 1))) - kMinDigestClassLog2);
+
 /** Word offsets inside a slot. Int32 pairs share a word: [lo, hi] in the Int32 view. */
 export const enum Slot {
   WindowStartMs = 0,
@@ -372,7 +375,7 @@ export class Arena {
 
   /** A block of at least `words` 8-byte words; returns its word offset. Blocks are powers of two. */
   allocDigest(words: number): number {
-    const cls = Math.max(0, Math.ceil(Math.log2(Math.max(words, 1))) - kMinDigestClassLog2);
+    const cls = digestClass(words);
     if (cls >= kDigestClasses) throw new RangeError(`digest block of ${words} words is too large`);
     const size = 1 << (cls + kMinDigestClassLog2);
     const m = this.meta;
@@ -395,11 +398,11 @@ export class Arena {
 
   /** Words in the block allocDigest gave for a request of `words`. */
   static digestBlockWords(words: number): number {
-    return 1 << (Math.max(0, Math.ceil(Math.log2(Math.max(words, 1))) - kMinDigestClassLog2) + kMinDigestClassLog2);
+    return 1 << (digestClass(words) + kMinDigestClassLog2);
   }
 
   freeDigest(offsetWords: number, words: number): void {
-    const cls = Math.log2(Arena.digestBlockWords(words)) - kMinDigestClassLog2;
+    const cls = digestClass(words);
     this.digestsF64[offsetWords] = this.meta[Meta.FreeDigestHeads + cls];
     this.meta[Meta.FreeDigestHeads + cls] = offsetWords;
   }
