@@ -6,7 +6,7 @@ import { generateEvents } from '../../src/io/sources/generator';
 
 function main(): void {
   const [events, keys, seed] = process.argv.slice(2).map(Number);
-  const config = { type: 'generator' as const, key: 'card', timestamp: 'ts', format: 'json' as const, events, keys, seed, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 };
+  const config = { type: 'generator' as const, key: 'card', timestamp: 'ts', format: 'json' as const, maxMessageBytes: 1 << 20, events, keys, seed, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 };
   const perKey = new Map<string, { count: number; sum: number }>();
   let timedMs = 0;
   let bytes = 0;

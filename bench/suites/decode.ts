@@ -32,7 +32,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const { GeneratorSource } = await import('../../src/io/sources/generator');
 
   ctx.progress('generating events', 0, 1);
-  const source = new GeneratorSource({ type: 'generator', key: 'card', timestamp: 'ts', format: 'json', events, keys: 10_000, seed: 42, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 });
+  const source = new GeneratorSource({ type: 'generator', key: 'card', timestamp: 'ts', format: 'json', maxMessageBytes: 1 << 20, events, keys: 10_000, seed: 42, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 });
   // The generator hands over one byte buffer per batch; the strings a JS producer would have are
   // made from it, so both forms hold the same events.
   const byteBatches: RawBatch[] = [];

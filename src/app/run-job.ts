@@ -3,9 +3,9 @@
 import * as path from 'node:path';
 import { jobFromObject, loadJob } from '../config/job';
 import type { JobConfig } from '../config/types';
-import { SluiceError } from '../errors';
 import { startMetricsServer, type MetricsServer } from '../io/http/metrics-server';
 import { openSink } from '../io/sinks/sink';
+import { KafkaSource } from '../io/kafka/source';
 import { FileSource } from '../io/sources/file';
 import { GeneratorSource } from '../io/sources/generator';
 import { Engine, type EngineOptions } from '../runtime/engine';
@@ -26,14 +26,14 @@ export interface RunJobOptions extends EngineOptions {
   source?: Source;
 }
 
-export function createSource(job: JobConfig): Source {
+export async function openSource(job: JobConfig): Promise<Source> {
   switch (job.source.type) {
     case 'generator':
       return new GeneratorSource(job.source, { thread: true });
     case 'file':
       return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
     case 'kafka':
-      throw new SluiceError('SLUICE_CONFIG_INVALID', `${job.file}: source.type: kafka is not available in this build yet; use file or generator`);
+      return KafkaSource.open(job.source, job.name);
   }
 }
 
@@ -42,16 +42,28 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
   let stopRequested = false;
   const done = (async () => {
     const config = typeof job === 'string' ? await loadJob(job, opts.overrides ?? []) : jobFromObject(job);
-    const source = opts.source ?? createSource(config);
-    const sinks = { results: await openSink(config.sink), late: await openSink(config.late), deadLetters: await openSink(config.deadLetter) };
+    // Opened one by one, so that a failure (a missing topic, say) closes what was opened.
+    const opened: Array<{ close(): Promise<void> }> = [];
+    const open = async <T extends { close(): Promise<void> }>(what: Promise<T>): Promise<T> => {
+      const it = await what;
+      opened.push(it);
+      return it;
+    };
     let server: MetricsServer | null = null;
     try {
+      const sinks = {
+        results: await open(openSink(config.sink, config.name)),
+        late: await open(openSink(config.late, config.name)),
+        deadLetters: await open(openSink(config.deadLetter, config.name)),
+      };
+      const source = opts.source ?? (await open(openSource(config)));
       server = config.metrics.port > 0 ? await startMetricsServer(config.metrics.host, config.metrics.port, config.name) : null;
       engine = new Engine(config, { source, sinks, metrics: server?.metrics }, opts);
       if (stopRequested) engine.stop();
-      const summary = await engine.run();
-      return summary;
+      return await engine.run();
     } finally {
+      // The engine closes them too when it ran; closing is idempotent.
+      for (const o of opened.reverse()) await o.close().catch(() => undefined);
       await server?.close();
     }
   })();

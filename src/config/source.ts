@@ -3,7 +3,9 @@ import type { FileSourceConfig, GeneratorSourceConfig, KafkaSourceConfig, Source
 import type { Reader, Section } from './schema';
 
 const TYPES = ['kafka', 'file', 'generator'] as const;
-const COMMON = ['type', 'format', 'key', 'timestamp'];
+const COMMON = ['type', 'format', 'key', 'timestamp', 'maxMessageBytes'];
+/** About Kafka's own default message size limit (message.max.bytes). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 const KAFKA = ['brokers', 'topic', 'groupId', 'startFrom', 'bounded', 'kafka'];
 const FILE = ['path'];
 /** `paths` is the normalized form of `path`; accepted only from objects built in code. */
@@ -22,6 +24,7 @@ export const GENERATOR_DEFAULTS = {
   fraudShare: 0.01,
   key: 'card',
   timestamp: 'ts',
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
 
 /** Kafka's own limits: 1..249 characters of letters, digits, ".", "_" and "-". */
@@ -53,7 +56,7 @@ export function readSource(r: Reader, parent: Section, normalizedForms: boolean)
   if (timestamp === '$kafka' && type !== 'kafka') {
     throw r.fail(s.at('timestamp'), `"$kafka" (the record timestamp) is only for kafka sources, but source.type is ${type}`);
   }
-  const common = { key, timestamp, format: s.oneOf('format', ['json'] as const, 'json') };
+  const common = { key, timestamp, format: s.oneOf('format', ['json'] as const, 'json'), maxMessageBytes: s.int('maxMessageBytes', 'positive', DEFAULT_MAX_MESSAGE_BYTES) };
 
   if (type === 'kafka') return { type, ...common, ...readKafka(r, s) };
   if (type === 'file') return { type, ...common, paths: readPaths(r, s) };
@@ -72,7 +75,7 @@ export function readTopic(s: Section): string {
   return s.str('topic', undefined, TOPIC_WHAT, TOPIC);
 }
 
-function readKafka(r: Reader, s: Section): Omit<KafkaSourceConfig, 'type' | 'key' | 'timestamp' | 'format'> {
+function readKafka(r: Reader, s: Section): Omit<KafkaSourceConfig, 'type' | 'key' | 'timestamp' | 'format' | 'maxMessageBytes'> {
   if (!s.has('brokers')) throw r.missing(s.at('brokers'), BROKERS_WHAT);
   return {
     brokers: readBrokers(r, s.get('brokers'), s.at('brokers')),
@@ -95,7 +98,7 @@ function readPaths(r: Reader, s: Section): FileSourceConfig['paths'] {
   return r.list(v, s.at(name), what, (p, at) => r.str(p, at, 'a file path'));
 }
 
-function readGenerator(r: Reader, s: Section): Omit<GeneratorSourceConfig, 'type' | 'key' | 'timestamp' | 'format'> {
+function readGenerator(r: Reader, s: Section): Omit<GeneratorSourceConfig, 'type' | 'key' | 'timestamp' | 'format' | 'maxMessageBytes'> {
   const d = GENERATOR_DEFAULTS;
   const keys = s.int('keys', 'positive', d.keys);
   const partitions = s.int('partitions', 'positive', d.partitions);

@@ -9,6 +9,8 @@ interface SourceCommon {
   /** Field path of the event time (epoch ms number or ISO-8601 string); "$kafka" = record timestamp. */
   timestamp: string;
   format: 'json';
+  /** A message longer than this goes to the dead letters as `too-large` (default 1 MiB). */
+  maxMessageBytes: number;
 }
 
 export interface KafkaSourceConfig extends SourceCommon {

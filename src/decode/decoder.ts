@@ -18,7 +18,7 @@ export interface DecodeSpec {
 }
 
 /** 1 MiB: far above any sane event, small enough that one bad message cannot hurt the process. */
-export const DEFAULT_MAX_EVENT_BYTES = 1 << 20;
+export { DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_EVENT_BYTES } from '../config/source';
 
 export interface DeadLetter {
   rawIndex: number;

@@ -21,6 +21,37 @@ export interface RawBatch {
   topicOf(partition: number): string;
   /** Source partitions that reached their end, each placed before record `before` (count = after all). */
   finished: Array<{ before: number; partition: number }>;
+  /** Source partitions no longer read by this process (a Kafka rebalance), as of the batch's start:
+   *  they stop holding the watermark back until they send again. */
+  revoked?: number[];
+}
+
+/** An empty batch in the byte form, with room for `maxRecords` records. */
+export function newRawBatch(maxRecords: number, topicOf: (partition: number) => string): RawBatch {
+  return {
+    count: 0,
+    data: new Uint8Array(64 * 1024),
+    starts: new Int32Array(maxRecords),
+    ends: new Int32Array(maxRecords),
+    partition: new Int32Array(maxRecords),
+    offset: new Float64Array(maxRecords),
+    recordTimestampMs: new Float64Array(maxRecords).fill(NaN),
+    topicOf,
+    finished: [],
+  };
+}
+
+/** Copies message n's bytes into the batch's buffer, after message n - 1's, growing it as needed. */
+export function appendMessage(batch: RawBatch, n: number, bytes: Uint8Array): void {
+  const at = n === 0 ? 0 : batch.ends![n - 1];
+  if (at + bytes.length > batch.data!.length) {
+    const grown = new Uint8Array(Math.max(batch.data!.length * 2, at + bytes.length));
+    grown.set(batch.data!.subarray(0, at));
+    batch.data = grown;
+  }
+  batch.data!.set(bytes, at);
+  batch.starts![n] = at;
+  batch.ends![n] = at + bytes.length;
 }
 
 export interface Source {
@@ -29,6 +60,11 @@ export interface Source {
   batches(maxRecords: number): AsyncIterable<RawBatch>;
   /** The engine is done with a batch (its records are written): the source may reuse its memory. */
   release?(batch: RawBatch): void;
+  /**
+   * Records up to these positions (per source partition, the offset of the next record to read)
+   * are processed and their outputs acknowledged: a Kafka source commits them for its group.
+   */
+  commit?(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<void>;
   close(): Promise<void>;
 }
 

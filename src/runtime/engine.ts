@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import type { JobConfig } from '../config/types';
 import { checkModelInputs } from '../config/plan';
-import { DecodedEvents, DEFAULT_MAX_EVENT_BYTES } from '../decode/decoder';
+import { DecodedEvents } from '../decode/decoder';
 import { NativeJsonDecoder } from '../decode/native-decoder';
 import { messageText, type RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
@@ -16,8 +16,9 @@ import { Arena, type PartitionState } from '../state/arena';
 import { EventBatch, BatchHeader } from '../state/batch';
 import { TaskOutput } from '../state/output';
 import { WatermarkTracker } from '../time/watermark';
+import { CommitTracker } from './commits';
 import { WindowPool } from './pool';
-import { noMetrics, type EngineMetrics, type JobSinks, type Source } from './ports';
+import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { WorkerJobSpec } from './protocol';
 import { SummaryBuilder, type Summary } from './summary';
 
@@ -30,6 +31,8 @@ export interface EngineOptions {
   nowMs?: () => number;
   /** Tests only: fail the task of this (batch number, partition) once, part-way. */
   failTask?: { batch: number; partition: number; how: 'throw' | 'exit' };
+  /** Tests only: make the tasks of this batch number take `ms` longer (a slow handler). */
+  delayBatch?: { batch: number; ms: number };
   /** Called after each batch's records are written (progress display). */
   onProgress?: (events: number) => void;
 }
@@ -58,6 +61,9 @@ interface BatchWork {
   batch: EventBatch;
   startedAtMs: number;
   outputs: Promise<TaskOutput[]>;
+  /** Set on batches after which offsets are committed: per key partition, the oldest batch with
+   *  an unfired event (filled in as the tasks finish). */
+  pendingSince?: Float64Array;
 }
 
 export class Engine {
@@ -101,7 +107,7 @@ export class Engine {
     const pool = new WindowPool(threads);
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
-      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: DEFAULT_MAX_EVENT_BYTES },
+      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: job.source.maxMessageBytes },
       this.keyPartitions,
     );
     const P = this.keyPartitions;
@@ -114,6 +120,10 @@ export class Engine {
     const chains: Array<Promise<unknown>> = Array.from({ length: P }, () => Promise.resolve());
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
     const summary = new SummaryBuilder();
+    // Offsets are committed every checkpoint interval, and at the end (sources that commit only).
+    const commits = source.commit ? new CommitTracker(source.numPartitions) : null;
+    const commitEveryMs = job.state.checkpointIntervalMs;
+    let lastCommitAtMs = this.nowMs();
     let seq = 0;
     let batchNumber = 0;
     const inFlight: BatchWork[] = [];
@@ -126,8 +136,9 @@ export class Engine {
       if (spareDecoded.length < MAX_BATCHES_IN_FLIGHT) spareDecoded.push(work.decoded);
     };
 
-    const dispatch = (batch: EventBatch, number: number): Promise<TaskOutput[]> => {
+    const dispatch = (batch: EventBatch, number: number, pendingSince?: Float64Array): Promise<TaskOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
+      const delayMs = this.opts.delayBatch?.batch === number ? this.opts.delayBatch.ms : undefined;
       const tasks: Array<Promise<TaskOutput | null>> = [];
       for (let p = 0; p < P; p++) {
         const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
@@ -135,9 +146,10 @@ export class Engine {
         // Each partition's task waits for its previous one; only then is its next timer known, so
         // the check whether a partition without events has windows to fire is made in the chain.
         const run = chains[p].then(async (): Promise<TaskOutput | null> => {
-          if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs)) return null;
+          if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs) && !pendingSince) return null;
           const before = states[p];
-          const r = await pool.run({ job: spec, partition: p, state: before, spare: spares[p], batch: batch.buffer, failMidTask: fail });
+          const r = await pool.run({ job: spec, partition: p, state: before, spare: spares[p], batch: batch.buffer, failMidTask: fail, delayMs, reportPending: !!pendingSince });
+          if (pendingSince) pendingSince[p] = r.pendingSinceBatch ?? Infinity;
           states[p] = r.state;
           // Nothing reads the old state any more: the next task copies into it. Copying into fresh
           // memory instead would leave a partition's worth of SharedArrayBuffers for the garbage
@@ -162,8 +174,12 @@ export class Engine {
     const emit = async (work: BatchWork) => {
       const outputs = await work.outputs;
       const { raw, decoded } = work;
-      const source = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
-      await sinks.deadLetters.write(decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, source(d.rawIndex), messageText(raw, d.rawIndex))));
+      const origin = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
+      const recordTime = (i: number) => (Number.isFinite(raw.recordTimestampMs[i]) ? raw.recordTimestampMs[i] : undefined);
+      await sinks.deadLetters.write(
+        decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, origin(d.rawIndex), messageText(raw, d.rawIndex))),
+        decoded.deadLetters.map((d) => ({ key: null, timestampMs: recordTime(d.rawIndex) })),
+      );
       summary.deadLetters += decoded.deadLetters.length;
       for (const d of decoded.deadLetters) metrics.deadLetters(d.reason, 1);
       // Late events, in arrival order.
@@ -173,8 +189,9 @@ export class Engine {
       await sinks.late.write(
         late.map(([ref, lateByMs, windowEndMs]) => {
           const i = decoded.rawIndex[ref];
-          return encodeLate(lateByMs, windowEndMs, source(i), JSON.stringify(JSON.parse(messageText(raw, i))));
+          return encodeLate(lateByMs, windowEndMs, origin(i), JSON.stringify(JSON.parse(messageText(raw, i))));
         }),
+        late.map(([ref]) => ({ key: decoder.keyName(decoded.keyId[ref]), timestampMs: decoded.timestampMs[ref] })),
       );
       // Results, in the order of a one-event-at-a-time run: by step, event-caused before
       // watermark-caused, then (windowEnd, key), then retractions before their new session.
@@ -210,11 +227,14 @@ export class Engine {
       let retractions = 0;
       for (let start = 0; start < total; start += EMIT_CHUNK_ROWS) {
         const lines: string[] = [];
+        const meta: RecordMeta[] = [];
         for (let n = start; n < Math.min(total, start + EMIT_CHUNK_ROWS); n++) {
           const k = order[n];
           const o = outputs[outOf[k]];
           const r = k - base[outOf[k]];
           const key = names[k];
+          // Kafka: stamped windowEnd - 1, so downstream event-time jobs place it inside the window.
+          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1 });
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
@@ -228,8 +248,13 @@ export class Engine {
           summary.recordLatencyMs(latencyMs);
           summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
         }
-        await sinks.results.write(lines);
+        await sinks.results.write(lines, meta);
         metrics.windowsFired(lines.length);
+      }
+      if (commits && work.pendingSince) {
+        // Only once everything before is acknowledged (SPEC §10).
+        await Promise.all([sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()]);
+        await source.commit!(commits.positions(work.number, Math.min(...work.pendingSince)));
       }
       recycle(work);
       const open = openWindows.reduce((a, b) => a + b, 0);
@@ -245,7 +270,7 @@ export class Engine {
     };
 
     /** Builds the batch's steps and routed events, then starts its tasks. */
-    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean) => {
+    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, commit: boolean) => {
       const startedAtMs = performance.now();
       const watermarkBeforeMs = tracker.current;
       const firstSeq = seq;
@@ -260,6 +285,7 @@ export class Engine {
         }
       };
       virtualStep(tracker.checkIdle(this.nowMs()));
+      for (const p of raw.revoked ?? []) virtualStep(tracker.release(p));
       const now = this.nowMs();
       for (let j = 0; j < decoded.count; j++) {
         const at = decoded.rawIndex[j];
@@ -291,9 +317,12 @@ export class Engine {
       batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
       batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
       const number = batchNumber++;
+      batch.header[BatchHeader.Number] = number;
+      commits?.note(number, raw.count, raw.partition, raw.offset);
       metrics.batch(raw.count, inFlight.length + 1);
       metrics.watermark(tracker.current);
-      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number) });
+      const pendingSince = commit && commits ? new Float64Array(P) : undefined;
+      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number, pendingSince), pendingSince });
     };
 
     let failure: unknown = null;
@@ -302,16 +331,20 @@ export class Engine {
       for await (const raw of source.batches(this.batchSize)) {
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
-        submit(raw, decoded, false);
+        const commitNow = commits !== null && this.nowMs() - lastCommitAtMs >= commitEveryMs;
+        if (commitNow) lastCommitAtMs = this.nowMs();
+        submit(raw, decoded, false, commitNow);
         while (inFlight.length >= MAX_BATCHES_IN_FLIGHT) await emit(inFlight.shift()!);
         // Let finished tasks hand their partitions on before the next batch is read and decoded.
         await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped) break;
       }
       // A bounded source ends with the watermark at +Infinity: every window fires and is purged.
-      if (!this.stopped && tracker.current !== Infinity) {
+      // Then (or after stop()) the offsets of what was processed are committed.
+      const ending = !this.stopped && tracker.current !== Infinity;
+      if (ending || commits) {
         const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
-        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), true);
+        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, commits !== null);
       }
       while (inFlight.length > 0) await emit(inFlight.shift()!);
     } catch (e) {

@@ -2,12 +2,22 @@
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
 export type { RawBatch, Source } from '../decode/raw-batch';
 
+/** What a message sink needs beside a record's text: its Kafka key and timestamp. */
+export interface RecordMeta {
+  key: string | null;
+  /** Results: keyFormat `window` keys the message `<key>@<windowStartMs>`. */
+  windowStartMs?: number;
+  timestampMs?: number;
+}
+
 export interface LineSink {
   /** Human-readable destination for the run summary. */
   readonly where: string;
-  /** Queues lines (one record each); resolves once they are buffered, for back-pressure. */
-  write(lines: readonly string[]): Promise<void>;
-  /** Everything written so far is handed to the OS (and fsynced, for files). */
+  /** Queues lines (one record each); resolves once they are buffered, for back-pressure.
+   *  `meta[i]` goes with `lines[i]`; line sinks ignore it. */
+  write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void>;
+  /** Everything written so far is acknowledged: handed to the OS and fsynced for files, acked by
+   *  all in-sync replicas for Kafka. */
   flush(): Promise<void>;
   close(): Promise<void>;
 }

@@ -29,10 +29,12 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   op.apply(new EventBatch(task.batch), task.partition);
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);
+  if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
   const output: TaskOutput = out.pack(job.model.numOutputs);
   const applyMs = performance.now() - startedAt;
   const scoreMs = await scoreWindows(model, output, job.model.inputFeature);
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs };
+  const pendingSinceBatch = task.reportPending ? arena.pendingSinceBatch() : undefined;
+  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, pendingSinceBatch };
 }

@@ -40,7 +40,10 @@ export const enum Slot {
   Count = 2,
   KeyIdRevision = 3, // i32 keyId, i32 revision (-1: never fired)
   FlagsNext = 4, // i32 flags, i32 next slot of the same key (sessions), -1 = none
-  Generation = 5, // i32 generation (stale timers are told apart), i32 spare
+  // i32 generation (stale timers are told apart), i32 pending-since: the batch number of the first
+  // event not yet in a fired result (-1: none), so the engine knows which input offsets are safe
+  // to commit (SPEC §10).
+  Generation = 5,
   Fixed = 6, // tumbling and sliding windows: aggregates and digest references follow
   // Session windows only, after Fixed: the identity the session last fired with (retracted when
   // it changes) and a pending-retraction block in the digest region (-1: none), i32 its words.
@@ -188,10 +191,23 @@ export class Arena {
     this.slotsF64.fill(0, base, base + this.slotWords);
     this.slotsI32[(base + Slot.Generation) * 2] = generation;
     this.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = -1;
+    this.slotsI32[(base + Slot.Generation) * 2 + 1] = -1;
     this.slotsI32[(base + Slot.FlagsNext) * 2] = SlotFlag.Live;
     this.slotsI32[(base + Slot.FlagsNext) * 2 + 1] = -1;
     m[Meta.LiveSlots]++;
     return slot;
+  }
+
+  /** The oldest batch with an event whose effect no fired result holds yet; Infinity if none.
+   *  A scan over the slots: the engine asks for it once per commit interval, not per task. */
+  pendingSinceBatch(): number {
+    let min = Infinity;
+    const count = this.meta[Meta.SlotCount];
+    for (let slot = 0, base = 0; slot < count; slot++, base += this.slotWords) {
+      const since = this.slotsI32[(base + Slot.Generation) * 2 + 1];
+      if (since >= 0 && since < min && this.slotsI32[(base + Slot.FlagsNext) * 2] & SlotFlag.Live) min = since;
+    }
+    return min;
   }
 
   freeSlot(slot: number): void {

@@ -4,7 +4,7 @@
 // without one (idle timeout, end of input); steps are numbered globally by `seq`.
 //
 // Layout (8-byte aligned sections, in this order):
-//   header   Float64 x 8: numEvents, numFields, numPartitions, numSteps, firstSeq, watermarkBeforeMs, watermarkAfterMs, spare
+//   header   Float64 x 8: numEvents, numFields, numPartitions, numSteps, firstSeq, watermarkBeforeMs, watermarkAfterMs, number
 //   partitionStart Int32 x (numPartitions + 1)
 //   seq       Float64 x numEvents   global step of the event
 //   timestampMs Float64 x numEvents
@@ -21,6 +21,7 @@ export const enum BatchHeader {
   FirstSeq = 4,
   WatermarkBeforeMs = 5,
   WatermarkAfterMs = 6,
+  Number = 7, // the batch's number in the run (0, 1, ...)
   Words = 8,
 }
 
@@ -90,6 +91,9 @@ export class EventBatch {
   }
   get watermarkAfterMs(): number {
     return this.header[BatchHeader.WatermarkAfterMs];
+  }
+  get number(): number {
+    return this.header[BatchHeader.Number];
   }
 
   /** The first step at which the watermark reached `timeMs` (binary search; it never goes down). */

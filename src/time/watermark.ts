@@ -74,6 +74,16 @@ export class WatermarkTracker {
     return this.watermarkMs;
   }
 
+  /** The partition is no longer read here (a Kafka rebalance): it stops holding the watermark
+   *  back, as an idle one does, until it sends again. */
+  release(partition: number): number {
+    const p = this.parts[partition];
+    if (p.idle || p.finished) return this.watermarkMs;
+    p.idle = true;
+    this.recompute();
+    return this.watermarkMs;
+  }
+
   isIdle(partition: number): boolean {
     return this.parts[partition].idle;
   }

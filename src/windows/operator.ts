@@ -80,7 +80,7 @@ export class WindowOperator {
       addEvent(a.slotsF64, base, this.plan, fields, fieldBase, this.digests);
       // Past its end already: a first event fires revision 0 at once, a later one a revision.
       if (w >= end) this.emit(slot, Phase.Event, seq);
-      else this.setFlag(base, SlotFlag.Changed);
+      else this.markChanged(base);
     }
     if (late === n) {
       const lastEnd = this.starts[n - 1] + window.sizeMs;
@@ -106,8 +106,12 @@ export class WindowOperator {
     return slot;
   }
 
-  setFlag(base: number, flag: SlotFlag): void {
-    this.arena.slotsI32[(base + Slot.FlagsNext) * 2] |= flag;
+  /** Flags the window changed since its last firing; its oldest unfired event is in this batch
+   *  unless an earlier one is already recorded. */
+  markChanged(base: number): void {
+    const i32 = this.arena.slotsI32;
+    i32[(base + Slot.FlagsNext) * 2] |= SlotFlag.Changed;
+    if (i32[(base + Slot.Generation) * 2 + 1] < 0) i32[(base + Slot.Generation) * 2 + 1] = this.batch.number;
   }
 
   /** Pops due timers: fires windows whose end the watermark reached, purges expired ones. */
@@ -149,6 +153,7 @@ export class WindowOperator {
     readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
     a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = revision;
     a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~SlotFlag.Changed;
+    a.slotsI32[(base + Slot.Generation) * 2 + 1] = -1;
     if (this.sessions) {
       a.slotsF64[base + Slot.FiredStartMs] = startMs;
       a.slotsF64[base + Slot.FiredEndMs] = endMs;

@@ -77,7 +77,7 @@ export class Sessions {
       addEvent(a.slotsF64, slot * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
       if (w >= newEnd) op.emit(slot, Phase.Event, seq);
       else {
-        op.setFlag(slot * a.slotWords, SlotFlag.Changed);
+        op.markChanged(slot * a.slotWords);
         a.pushTimer(newEnd, slot, TimerKind.Fire);
       }
       return;
@@ -104,7 +104,7 @@ export class Sessions {
     const identityChanged = newStart !== oldStart || newEnd !== oldEnd || count > 1;
     if (w >= newEnd) op.emit(survivor, Phase.Event, seq);
     else {
-      op.setFlag(sBase, SlotFlag.Changed);
+      op.markChanged(sBase);
       if (identityChanged) a.pushTimer(newEnd, survivor, TimerKind.Fire);
     }
   }
@@ -125,6 +125,10 @@ export class Sessions {
       a.slotsI32[(sBase + Slot.KeyIdRevision) * 2 + 1] = sFlags & SlotFlag.Fired ? Math.max(sRevision, oRevision) : oRevision;
       a.slotsI32[(sBase + Slot.FlagsNext) * 2] = sFlags | SlotFlag.Fired;
     }
+    // The merged session is pending since the older of the two.
+    const oSince = a.slotsI32[(oBase + Slot.Generation) * 2 + 1];
+    const sSince = a.slotsI32[(sBase + Slot.Generation) * 2 + 1];
+    if (oSince >= 0 && (sSince < 0 || oSince < sSince)) a.slotsI32[(sBase + Slot.Generation) * 2 + 1] = oSince;
     mergeInto(a.slotsF64, sBase, oBase, this.op.featurePlan, this.op.digestStore);
     const plan = this.op.featurePlan;
     for (let d = 0; d < plan.digests.length; d++) this.op.digestStore.free(oBase, d);

@@ -86,8 +86,8 @@ test('unknown nested key, with a suggestion', () => {
   );
   fails((j) => (j.features[1].fild = 'amount'), 'job.yaml: features[1].fild: unknown key; expected one of name, agg, field, compression (did you mean field?)');
   // The keys offered are those of the chosen source type.
-  fails((j) => (j.source.topik = 'x'), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, path');
-  fails((j) => (j.source = { type: 'kafka', brokers: ['h:1'], topik: 'x' }), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, brokers, topic, groupId, startFrom, bounded, kafka (did you mean topic?)');
+  fails((j) => (j.source.topik = 'x'), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, maxMessageBytes, path');
+  fails((j) => (j.source = { type: 'kafka', brokers: ['h:1'], topik: 'x' }), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, maxMessageBytes, brokers, topic, groupId, startFrom, bounded, kafka (did you mean topic?)');
 });
 
 test('kafka: blocks pass through unchecked', () => {
@@ -321,6 +321,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
       key: 'card',
       timestamp: 'ts',
       format: 'json',
+      maxMessageBytes: 1 << 20,
       events: 1_000_000,
       keys: 10_000,
       seed: 42,
@@ -349,7 +350,7 @@ test('defaults: kafka source and sinks', () => {
     yamlOf((j) => (j.source = { type: 'kafka', brokers: ['b:9092'], topic: 'tx', groupId: 'g', key: 'card', timestamp: '$kafka' })),
     'job.yaml',
   );
-  assert.deepEqual(job.source, { type: 'kafka', key: 'card', timestamp: '$kafka', format: 'json', brokers: ['b:9092'], topic: 'tx', groupId: 'g', startFrom: 'committed', bounded: false, kafka: {} });
+  assert.deepEqual(job.source, { type: 'kafka', key: 'card', timestamp: '$kafka', format: 'json', maxMessageBytes: 1 << 20, brokers: ['b:9092'], topic: 'tx', groupId: 'g', startFrom: 'committed', bounded: false, kafka: {} });
   assert.deepEqual(job.late, { type: 'file', path: 'out.late.jsonl' });
   assert.deepEqual(job.deadLetter, { type: 'file', path: 'out.dead.jsonl' });
 });

@@ -70,7 +70,7 @@ function realisticEvent(r: Rand, i: number): string {
 
 test('generator events: identical results, and none through the JS fallback', async (t) => {
   const d = new Differential(EXAMPLE, 16);
-  const source = new GeneratorSource({ type: 'generator', key: 'card', timestamp: 'ts', format: 'json', events: 20_000, keys: 10_000, seed: 7, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 });
+  const source = new GeneratorSource({ type: 'generator', key: 'card', timestamp: 'ts', format: 'json', maxMessageBytes: 1 << 20, events: 20_000, keys: 10_000, seed: 7, eventTimeStepMs: 0.05, outOfOrderMs: 2000, partitions: 1, startTimeMs: 1_700_000_000_000, fraudShare: 0.01 });
   for await (const batch of source.batches(BATCH)) d.check(batch);
   d.checkKeys();
   report(t, 'generator events', d);

@@ -9,7 +9,7 @@ import { messageText, type RawBatch } from '../../src/decode/raw-batch';
 import { FileSource } from '../../src/io/sources/file';
 
 async function readAll(paths: string[], batchSize: number) {
-  const src = new FileSource({ type: 'file', key: 'k', timestamp: 't', format: 'json', paths }, path.dirname(paths[0]));
+  const src = new FileSource({ type: 'file', key: 'k', timestamp: 't', format: 'json', maxMessageBytes: 1 << 20, paths }, path.dirname(paths[0]));
   const records: Array<[number, number, string, string]> = [];
   const finished: Array<[number, number]> = [];
   let seen = 0;

@@ -7,7 +7,7 @@ import type { GeneratorSourceConfig } from '../../src/config/types';
 import { messageText } from '../../src/decode/raw-batch';
 import { GeneratorSource } from '../../src/io/sources/generator';
 
-const CONFIG: GeneratorSourceConfig = { type: 'generator', key: 'card', timestamp: 'ts', format: 'json', events: 50_000, keys: 500, seed: 3, eventTimeStepMs: 0.37, outOfOrderMs: 250, partitions: 3, startTimeMs: 1_700_000_000_000, fraudShare: 0.02 };
+const CONFIG: GeneratorSourceConfig = { type: 'generator', key: 'card', timestamp: 'ts', format: 'json', maxMessageBytes: 1 << 20, events: 50_000, keys: 500, seed: 3, eventTimeStepMs: 0.37, outOfOrderMs: 250, partitions: 3, startTimeMs: 1_700_000_000_000, fraudShare: 0.02 };
 
 async function collect(config: GeneratorSourceConfig, batchSize: number) {
   const events: Array<{ text: string; partition: number; offset: number }> = [];

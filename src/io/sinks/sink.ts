@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
 import type { LineSink } from '../../runtime/ports';
-
+import { KafkaSink } from '../kafka/sink';
 
 /** Buffer this much text before writing: fewer syscalls, bounded memory. */
 const FLUSH_CHARS = 1 << 20;
@@ -48,7 +48,11 @@ export class FileSink implements LineSink {
     await this.fh.sync();
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.drain();
     await this.fh.close();
   }
@@ -66,13 +70,13 @@ export class StdoutSink implements LineSink {
   async close(): Promise<void> {}
 }
 
-export async function openSink(config: SinkConfig): Promise<LineSink> {
+export async function openSink(config: SinkConfig, jobName: string): Promise<LineSink> {
   switch (config.type) {
     case 'file':
       return FileSink.open(config.path);
     case 'stdout':
       return new StdoutSink();
     case 'kafka':
-      throw new SluiceError('SLUICE_CONFIG_INVALID', `sink type kafka is not available in this build yet (topic ${config.topic}); use file or stdout`);
+      return KafkaSink.open(config, jobName);
   }
 }

@@ -5,7 +5,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import * as path from 'node:path';
 import type { FileSourceConfig } from '../../config/types';
-import type { RawBatch, Source } from '../../decode/raw-batch';
+import { appendMessage, newRawBatch, type RawBatch, type Source } from '../../decode/raw-batch';
 import { SluiceError } from '../../errors';
 
 /** Read size per file: large enough for few syscalls, small enough for many partitions. */
@@ -70,19 +70,6 @@ function isBlank(line: Uint8Array): boolean {
   return true;
 }
 
-/** Copies a line into the batch's byte buffer (lines of several files interleave in one batch). */
-function append(batch: RawBatch, n: number, line: Uint8Array): void {
-  const at = n === 0 ? 0 : batch.ends![n - 1];
-  if (at + line.length > batch.data!.length) {
-    const grown = new Uint8Array(Math.max(batch.data!.length * 2, at + line.length));
-    grown.set(batch.data!.subarray(0, at));
-    batch.data = grown;
-  }
-  batch.data!.set(line, at);
-  batch.starts![n] = at;
-  batch.ends![n] = at + line.length;
-}
-
 export class FileSource implements Source {
   readonly numPartitions: number;
   private readers: LineReader[] = [];
@@ -105,17 +92,7 @@ export class FileSource implements Source {
     const paths = this.config.paths;
     this.readers = paths.map((p) => new LineReader(p));
     const open = paths.map((_, p) => p);
-    const newBatch = (): RawBatch => ({
-      count: 0,
-      data: new Uint8Array(64 * 1024),
-      starts: new Int32Array(maxRecords),
-      ends: new Int32Array(maxRecords),
-      partition: new Int32Array(maxRecords),
-      offset: new Float64Array(maxRecords),
-      recordTimestampMs: new Float64Array(maxRecords).fill(NaN),
-      topicOf: (p) => this.names[p],
-      finished: [],
-    });
+    const newBatch = () => newRawBatch(maxRecords, (p) => this.names[p]);
     let batch = newBatch();
     while (open.length > 0) {
       for (let i = 0; i < open.length; ) {
@@ -129,7 +106,7 @@ export class FileSource implements Source {
           continue;
         }
         const n = batch.count++;
-        append(batch, n, line);
+        appendMessage(batch, n, line);
         batch.partition[n] = p;
         batch.offset[n] = reader.lineNumber;
         i++;

@@ -1,0 +1,199 @@
+// The one module that imports kafkajs. The source and sinks see only the small interfaces below,
+// so another client (kafkajs is in maintenance mode since 2023) can replace it here alone.
+//
+// Settings: `kafka:` blocks pass through. Client keys (clientId, ssl, sasl, connectionTimeout,
+// requestTimeout, authenticationTimeout, reauthenticationThreshold, retry) go to the client,
+// consumer keys (sessionTimeout, heartbeatInterval, maxBytes, ...) to the consumer, producer keys
+// to the producer. Two keys are sluice's own: `maxRetries` (default unlimited) and
+// `maxRetryTimeMs` (cap of the back-off, default 30 s).
+import { CompressionTypes, Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { SluiceError } from '../../errors';
+import { logger } from '../../log';
+import { registerCodecs } from './codecs';
+
+const log = logger('kafka');
+
+/** SPEC §9 (recovery): a killed member holds its partitions until its session times out. */
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+const CLIENT_KEYS = ['clientId', 'ssl', 'sasl', 'connectionTimeout', 'requestTimeout', 'authenticationTimeout', 'reauthenticationThreshold', 'enforceRequestTimeout', 'retry'];
+const CONSUMER_KEYS = ['sessionTimeout', 'rebalanceTimeout', 'heartbeatInterval', 'maxBytes', 'maxBytesPerPartition', 'minBytes', 'maxWaitTimeInMs', 'metadataMaxAge', 'readUncommitted', 'rackId', 'maxInFlightRequests'];
+const PRODUCER_KEYS = ['metadataMaxAge', 'maxInFlightRequests', 'idempotent', 'timeout'];
+const OWN_KEYS = ['maxRetries', 'maxRetryTimeMs'];
+export const KAFKA_SETTING_KEYS = [...new Set([...CLIENT_KEYS, ...CONSUMER_KEYS, ...PRODUCER_KEYS, ...OWN_KEYS])];
+
+export interface ClientSettings {
+  brokers: string[];
+  /** The job's `kafka:` block. */
+  kafka: Record<string, unknown>;
+  /** clientId when the block has none. */
+  clientId: string;
+}
+
+/** One fetched record, as kafkajs hands it over. */
+export interface FetchedRecord {
+  offset: string;
+  timestamp: string;
+  value: Buffer | null;
+}
+
+export interface FetchedBatch {
+  partition: number;
+  messages: FetchedRecord[];
+}
+
+export interface TopicOffsets {
+  /** Per partition: first offset held, and the end offset (the next one to be written). */
+  low: number[];
+  high: number[];
+}
+
+export interface GroupHandlers {
+  /** A fetched batch. Resolve when it is taken; until then no further batch is fetched. Call
+   *  heartbeat() while waiting longer than a second or so: kafkajs sends none on its own then. */
+  onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<void>;
+  /** The group (re)assigned this member's partitions of the topic; `seek` sets where each one's
+   *  fetching starts (otherwise: the group's committed offset). */
+  onAssign(partitions: number[], seek: (partition: number, offset: number) => void): void;
+}
+
+export interface GroupConsumer {
+  commit(offsets: Array<{ partition: number; offset: number }>): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface OutRecord {
+  key: string | null;
+  value: string;
+  timestampMs?: number;
+}
+
+export interface RecordProducer {
+  /** Resolves when every record is acknowledged by all in-sync replicas (acks -1). */
+  send(topic: string, records: OutRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
+
+const LEVEL_NAMES: Record<number, 'error' | 'warn' | 'info' | 'debug'> = { [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug' };
+
+/** kafkajs logs its warnings and errors (connection failures, retries, rebalances) through ours. */
+const logCreator = () => (entry: LogEntry) => {
+  const { message, ...fields } = entry.log;
+  log[LEVEL_NAMES[entry.level] ?? 'info'](`${entry.namespace}: ${message}`, fields);
+};
+
+export class KafkaClient {
+  private readonly kafka: Kafka;
+  private readonly settings: Record<string, unknown>;
+
+  constructor(readonly config: ClientSettings) {
+    registerCodecs();
+    const k = config.kafka;
+    const maxRetries = typeof k.maxRetries === 'number' ? k.maxRetries : Number.POSITIVE_INFINITY;
+    const maxRetryTime = typeof k.maxRetryTimeMs === 'number' ? k.maxRetryTimeMs : 30_000;
+    this.settings = k;
+    const clientConfig: KafkaConfig = {
+      clientId: config.clientId,
+      ...(pick(k, CLIENT_KEYS) as Partial<KafkaConfig>),
+      brokers: config.brokers,
+      logLevel: logLevel.WARN,
+      logCreator,
+      // Capped exponential back-off, without a limit unless the job sets one: a broker that is
+      // down for a while must not end the job (kafkajs would give up after 5 retries).
+      retry: { initialRetryTime: 300, maxRetryTime, retries: maxRetries, ...(k.retry as object | undefined) },
+    };
+    this.kafka = new Kafka(clientConfig);
+  }
+
+  private where(): string {
+    return this.config.brokers.join(',');
+  }
+
+  /** Partition count and offsets of a topic; a clear error when it does not exist. */
+  async topicOffsets(topic: string, groupId?: string): Promise<TopicOffsets & { committed: number[] }> {
+    // Start-up calls retry a few times only: a wrong address should fail the start, not hang it.
+    const admin = this.kafka.admin({ retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
+    try {
+      await admin.connect();
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch((e: Error & { type?: string }) => {
+        if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|not exist/i.test(e.message)) return null;
+        throw e;
+      });
+      if (!meta || meta.topics.length === 0 || meta.topics[0].partitions.length === 0) {
+        throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" does not exist on ${this.where()}; create it, or fix the topic name`);
+      }
+      const n = meta.topics[0].partitions.length;
+      const low = new Array<number>(n).fill(0);
+      const high = new Array<number>(n).fill(0);
+      for (const o of await admin.fetchTopicOffsets(topic)) {
+        low[o.partition] = Number(o.low);
+        high[o.partition] = Number(o.high);
+      }
+      const committed = new Array<number>(n).fill(-1);
+      if (groupId) {
+        const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        for (const o of t?.partitions ?? []) committed[o.partition] = Number(o.offset);
+      }
+      return { low, high, committed };
+    } catch (e) {
+      if (e instanceof SluiceError) throw e;
+      throw new SluiceError('SLUICE_KAFKA', `cannot read topic "${topic}" from ${this.where()}: ${(e as Error).message}`, { cause: e });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** Joins the group, subscribed to one topic, without auto-commit: offsets are committed by the
+   *  engine only once the outputs before them are acknowledged (SPEC §10). */
+  async consume(topic: string, groupId: string, handlers: GroupHandlers): Promise<GroupConsumer> {
+    const consumer: Consumer = this.kafka.consumer({
+      groupId,
+      sessionTimeout: DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: 1000,
+      maxWaitTimeInMs: 100,
+      ...pick(this.settings, CONSUMER_KEYS),
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const assigned = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
+      log.info('joined the consumer group', { groupId, topic, partitions: assigned, durationMs: e.payload.duration });
+      handlers.onAssign(assigned, (partition, offset) => consumer.seek({ topic, partition, offset: String(offset) }));
+    });
+    consumer.on(consumer.events.CRASH, (e) => log.warn('consumer failed; restarting', { error: e.payload.error, restart: e.payload.restart }));
+    await connect(consumer, this.where());
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale()) return;
+        await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[] }, heartbeat);
+      },
+    });
+    return {
+      commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: String(o.offset) }))),
+      stop: () => consumer.disconnect(),
+    };
+  }
+
+  async producer(): Promise<RecordProducer> {
+    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, ...pick(this.settings, PRODUCER_KEYS) });
+    await connect(producer, this.where());
+    return {
+      async send(topic, records) {
+        if (records.length === 0) return;
+        const messages = records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestampMs === undefined ? undefined : String(r.timestampMs) }));
+        await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.None });
+      },
+      close: () => producer.disconnect(),
+    };
+  }
+}
+
+async function connect(client: { connect(): Promise<void> }, where: string): Promise<void> {
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new SluiceError('SLUICE_KAFKA', `cannot connect to Kafka at ${where}: ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -1,0 +1,204 @@
+// The Kafka source (SPEC §4, §6): one topic, read in a consumer group. Source partitions are the
+// topic's partitions, each with its own watermark.
+//
+// Positions are sluice's own. The source remembers, per partition, the offset of the next record
+// to read; whenever the group assigns partitions (the first join, a rebalance, a consumer restart
+// after a broker outage) it seeks each one there, and it drops any record below it. So a record is
+// read once per run, whatever the group does. The group's committed offsets only say where a run
+// starts (startFrom: committed) and show lag; the engine commits them (commit()) once the outputs
+// before them are acknowledged.
+//
+// kafkajs pushes batches (eachBatch); the engine pulls them (batches()). In between sits a queue of
+// bounded size: when it is full, eachBatch waits, which stops fetching (back-pressure), and calls
+// heartbeat() every second meanwhile so that the group does not evict this member.
+import type { KafkaSourceConfig } from '../../config/types';
+import { appendMessage, newRawBatch, type RawBatch, type Source } from '../../decode/raw-batch';
+import { logger } from '../../log';
+import { KafkaClient, type FetchedBatch, type GroupConsumer } from './client';
+
+const log = logger('kafka-source');
+
+/** Bytes of record values queued ahead of the engine; beyond it, fetching waits. */
+const MAX_QUEUED_BYTES = 32 << 20;
+/** How often a waiting eachBatch heartbeats: well inside any session timeout. */
+const HEARTBEAT_EVERY_MS = 1000;
+/** With no data, the engine still gets an (empty) batch this often, to notice idle partitions. */
+const EMPTY_BATCH_EVERY_MS = 200;
+
+interface Chunk {
+  partition: number;
+  /** Records (filtered: none below the position, none past the end of a bounded read). */
+  messages: FetchedBatch['messages'];
+  /** Next record of the chunk to hand over. */
+  at: number;
+  /** The partition reached its end offset after this chunk (bounded reads). */
+  finishes: boolean;
+}
+
+export class KafkaSource implements Source {
+  private readonly queue: Chunk[] = [];
+  private queuedBytes = 0;
+  private readonly assigned = new Set<number>();
+  private revoked: number[] = [];
+  private readonly finishedAtStart: number[] = [];
+  private finishedCount = 0;
+  private group: GroupConsumer | null = null;
+  private closed = false;
+  private wakeReader: (() => void) | null = null;
+  private wakeWriters: Array<() => void> = [];
+  private spare: RawBatch[] = [];
+  /** Offsets last committed, so an unchanged position is not committed again. */
+  private readonly committed: number[];
+
+  private constructor(
+    private readonly config: KafkaSourceConfig,
+    private readonly client: KafkaClient,
+    readonly numPartitions: number,
+    /** Per partition: the offset of the next record to take. */
+    private readonly position: number[],
+    /** Per partition, bounded reads: the end offset seen at start; Infinity otherwise. */
+    private readonly end: number[],
+  ) {
+    this.committed = position.slice();
+    for (let p = 0; p < numPartitions; p++) {
+      if (position[p] >= end[p]) {
+        this.finishedAtStart.push(p);
+        this.finishedCount++;
+      }
+    }
+  }
+
+  /** Looks the topic up (a clear error when it does not exist) and works out where to start. */
+  static async open(config: KafkaSourceConfig, jobName: string): Promise<KafkaSource> {
+    const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
+    const { low, high, committed } = await client.topicOffsets(config.topic, config.groupId);
+    const position = low.map((lo, p) => {
+      if (config.startFrom === 'latest') return high[p];
+      if (config.startFrom === 'committed' && committed[p] >= 0) return Math.min(Math.max(committed[p], lo), high[p]);
+      return lo;
+    });
+    const end = config.bounded ? high.slice() : high.map(() => Infinity);
+    log.info('starting', { topic: config.topic, groupId: config.groupId, startFrom: config.startFrom, bounded: config.bounded, position, end: config.bounded ? end : undefined });
+    return new KafkaSource(config, client, low.length, position, end);
+  }
+
+  async *batches(maxRecords: number): AsyncIterable<RawBatch> {
+    this.group = await this.client.consume(this.config.topic, this.config.groupId, {
+      onAssign: (partitions, seek) => this.onAssign(partitions, seek),
+      onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
+    });
+    const topic = this.config.topic;
+    let first = true;
+    while (!this.closed) {
+      if (this.queue.length === 0) {
+        if (this.finishedCount === this.numPartitions && !first) return;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, EMPTY_BATCH_EVERY_MS);
+          this.wakeReader = () => (clearTimeout(timer), resolve());
+        });
+        this.wakeReader = null;
+      }
+      const batch = this.spare.pop() ?? newRawBatch(maxRecords, () => topic);
+      batch.count = 0;
+      batch.finished = first ? this.finishedAtStart.map((partition) => ({ before: 0, partition })) : [];
+      first = false;
+      batch.revoked = this.revoked.length ? this.revoked.splice(0) : undefined;
+      this.fill(batch, maxRecords);
+      for (const wake of this.wakeWriters.splice(0)) wake();
+      yield batch;
+    }
+  }
+
+  /** Moves queued records into the batch, in the order they were fetched. */
+  private fill(batch: RawBatch, maxRecords: number): void {
+    while (this.queue.length > 0 && batch.count < maxRecords) {
+      const chunk = this.queue[0];
+      const { messages, partition } = chunk;
+      while (chunk.at < messages.length && batch.count < maxRecords) {
+        const m = messages[chunk.at++];
+        const n = batch.count++;
+        const value = m.value ?? EMPTY;
+        appendMessage(batch, n, value);
+        this.queuedBytes -= value.length;
+        batch.partition[n] = partition;
+        batch.offset[n] = Number(m.offset);
+        batch.recordTimestampMs[n] = Number(m.timestamp);
+      }
+      if (chunk.at < messages.length) break;
+      this.queue.shift();
+      if (chunk.finishes) batch.finished.push({ before: batch.count, partition });
+    }
+  }
+
+  private onAssign(partitions: number[], seek: (partition: number, offset: number) => void): void {
+    const now = new Set(partitions);
+    for (const p of this.assigned) if (!now.has(p)) this.revoked.push(p);
+    this.assigned.clear();
+    for (const p of partitions) {
+      this.assigned.add(p);
+      if (Number.isFinite(this.end[p]) && this.position[p] >= this.end[p]) continue;
+      seek(p, this.position[p]);
+    }
+    if (this.revoked.length) log.info('partitions revoked', { partitions: this.revoked });
+  }
+
+  private async onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<void> {
+    const p = batch.partition;
+    // A batch fetched before a rebalance, for a partition that is no longer ours.
+    if (!this.assigned.has(p) || this.closed) return;
+    const from = this.position[p];
+    const end = this.end[p];
+    if (from >= end) return;
+    const messages = batch.messages.filter((m) => {
+      const o = Number(m.offset);
+      return o >= from && o < end;
+    });
+    if (messages.length === 0) return;
+    let bytes = 0;
+    for (const m of messages) bytes += m.value?.length ?? 0;
+    while (this.queuedBytes > 0 && this.queuedBytes + bytes > MAX_QUEUED_BYTES && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, HEARTBEAT_EVERY_MS);
+        this.wakeWriters.push(() => (clearTimeout(timer), resolve()));
+      });
+      // Throws when the group is rebalancing: kafkajs then rejoins and fetches again from the
+      // positions set in onAssign. Nothing of this batch was taken.
+      await heartbeat();
+      if (!this.assigned.has(p)) return;
+    }
+    if (this.closed) return;
+    const next = Number(messages[messages.length - 1].offset) + 1;
+    this.position[p] = next;
+    const finishes = next >= end;
+    if (finishes) this.finishedCount++;
+    this.queue.push({ partition: p, messages, at: 0, finishes });
+    this.queuedBytes += bytes;
+    this.wakeReader?.();
+  }
+
+  release(batch: RawBatch): void {
+    if (this.spare.length < 4) this.spare.push(batch);
+  }
+
+  async commit(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<void> {
+    // Never for a partition this member no longer has: its new owner commits it (kafkajs #1046).
+    const due = positions.filter((o) => this.assigned.has(o.partition) && o.offset > this.committed[o.partition]);
+    if (due.length === 0 || !this.group) return;
+    try {
+      await this.group.commit(due);
+      for (const o of due) this.committed[o.partition] = o.offset;
+    } catch (e) {
+      // Not fatal: the next commit covers these offsets too.
+      log.warn('offset commit failed; will retry with the next one', { error: e, offsets: due });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.wakeWriters.splice(0)) wake();
+    this.wakeReader?.();
+    await this.group?.stop().catch((e) => log.warn('leaving the consumer group failed', { error: e }));
+  }
+}
+
+const EMPTY = new Uint8Array(0);
