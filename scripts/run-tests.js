@@ -18,5 +18,7 @@ const files = fs
   .map((f) => path.join(root, f))
   .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
   .sort();
-const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+// Jobs log in JSON to stderr; in tests only warnings and errors are worth the noise.
+const env = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' };
+const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
 process.exit(res.status ?? 1);

@@ -11,7 +11,7 @@ export function formatSummary(s: Summary): string {
     `windows       ${fmt(s.windowsFired)} results${s.retractions ? `, ${fmt(s.retractions)} retractions` : ''}`,
     `late          ${fmt(s.lateEvents)} events${s.expiredAssignments ? `, ${fmt(s.expiredAssignments)} expired sliding-window assignments` : ''}`,
     `dead letters  ${fmt(s.deadLetters)}`,
-    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (batch read to result written)`,
+    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (batch read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
     `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
   ];
   if (s.topWindows.length > 0) {

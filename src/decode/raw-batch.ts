@@ -24,6 +24,8 @@ export interface RawBatch {
   /** Source partitions no longer read by this process (a Kafka rebalance), as of the batch's start:
    *  they stop holding the watermark back until they send again. */
   revoked?: number[];
+  /** performance.now() when the source received the batch's first record, if it knows. */
+  receivedAtMs?: number;
 }
 
 /** An empty batch in the byte form, with room for `maxRecords` records. */

@@ -234,7 +234,7 @@ export class Engine {
           const r = k - base[outOf[k]];
           const key = names[k];
           // Kafka: stamped windowEnd - 1, so downstream event-time jobs place it inside the window.
-          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1 });
+          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs: work.startedAtMs });
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
@@ -271,7 +271,7 @@ export class Engine {
 
     /** Builds the batch's steps and routed events, then starts its tasks. */
     const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, commit: boolean) => {
-      const startedAtMs = performance.now();
+      const startedAtMs = raw.receivedAtMs ?? performance.now();
       const watermarkBeforeMs = tracker.current;
       const firstSeq = seq;
       const steps: number[] = [];
@@ -329,6 +329,7 @@ export class Engine {
     metrics.ready(true);
     try {
       for await (const raw of source.batches(this.batchSize)) {
+        if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
         const commitNow = commits !== null && this.nowMs() - lastCommitAtMs >= commitEveryMs;
@@ -358,6 +359,6 @@ export class Engine {
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
-    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs);
+    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }

@@ -1,5 +1,6 @@
 // What the engine needs from the outside world, as interfaces: the I/O layer (src/io) implements
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
+import type { LatencyHistogram } from './summary';
 export type { RawBatch, Source } from '../decode/raw-batch';
 
 /** What a message sink needs beside a record's text: its Kafka key and timestamp. */
@@ -8,6 +9,9 @@ export interface RecordMeta {
   /** Results: keyFormat `window` keys the message `<key>@<windowStartMs>`. */
   windowStartMs?: number;
   timestampMs?: number;
+  /** Results: performance.now() when the input that fired the window was received, so that a sink
+   *  that learns when records are acknowledged can measure latency up to the ack. */
+  sinceMs?: number;
 }
 
 export interface LineSink {
@@ -20,6 +24,8 @@ export interface LineSink {
    *  all in-sync replicas for Kafka. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** Sinks that learn of acknowledgements (Kafka): latency from meta.sinceMs to the ack. */
+  readonly ackLatency?: LatencyHistogram;
 }
 
 export interface JobSinks {

@@ -18,8 +18,12 @@ export interface Summary {
   retractions: number;
   elapsedMs: number;
   eventsPerSecond: number;
+  /** From the first record read to the end: elapsedMs without start-up (model load, group join). */
+  readingMs: number;
   /** From the batch that made a window fire to its record being written. */
   latencyMs: { p50: number; p99: number; max: number };
+  /** Where latencyMs ends: the results written to their sink, or acknowledged by Kafka. */
+  latencyUntil: 'written' | 'acknowledged';
   topWindows: TopWindow[];
   outputs: { results: string; late: string; deadLetters: string };
   taskRetries: number;
@@ -36,6 +40,24 @@ export interface Summary {
 
 const TOP = 5;
 
+/** Latencies in ms, kept in microseconds from 1 µs to 1 h with 3 significant digits. */
+export class LatencyHistogram {
+  private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+
+  record(ms: number): void {
+    this.h.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(ms * 1000))));
+  }
+
+  get count(): number {
+    return this.h.totalCount;
+  }
+
+  percentiles(): { p50: number; p99: number; max: number } {
+    if (this.h.totalCount === 0) return { p50: 0, p99: 0, max: 0 };
+    return { p50: this.h.getValueAtPercentile(50) / 1000, p99: this.h.getValueAtPercentile(99) / 1000, max: this.h.maxValue / 1000 };
+  }
+}
+
 export class SummaryBuilder {
   events = 0;
   deadLetters = 0;
@@ -44,11 +66,10 @@ export class SummaryBuilder {
   windowsFired = 0;
   retractions = 0;
   readonly top: TopWindow[] = [];
-  // Microseconds, 1 µs to 1 h, 3 significant digits.
-  private readonly latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  private readonly latency = new LatencyHistogram();
 
   recordLatencyMs(ms: number): void {
-    this.latency.recordValue(Math.max(1, Math.round(ms * 1000)));
+    this.latency.record(ms);
   }
 
   offerTop(w: TopWindow): void {
@@ -59,11 +80,13 @@ export class SummaryBuilder {
   }
 
   workerBusyMs = 0;
+  /** performance.now() when the first record was read. */
+  firstRecordAtMs: number | null = null;
   peakOpenWindows = 0;
   peakStateBytes = 0;
 
-  finish(elapsedMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number): Summary {
-    const empty = this.latency.totalCount === 0;
+  /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
+  finish(elapsedMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: LatencyHistogram): Summary {
     return {
       events: this.events,
       deadLetters: this.deadLetters,
@@ -72,12 +95,10 @@ export class SummaryBuilder {
       windowsFired: this.windowsFired,
       retractions: this.retractions,
       elapsedMs,
+      readingMs: this.firstRecordAtMs === null ? 0 : performance.now() - this.firstRecordAtMs,
       eventsPerSecond: elapsedMs > 0 ? (this.events / elapsedMs) * 1000 : 0,
-      latencyMs: {
-        p50: empty ? 0 : this.latency.getValueAtPercentile(50) / 1000,
-        p99: empty ? 0 : this.latency.getValueAtPercentile(99) / 1000,
-        max: empty ? 0 : this.latency.maxValue / 1000,
-      },
+      latencyMs: (ackLatency ?? this.latency).percentiles(),
+      latencyUntil: ackLatency ? 'acknowledged' : 'written',
       topWindows: this.top.slice(),
       outputs,
       taskRetries,

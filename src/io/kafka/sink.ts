@@ -2,23 +2,34 @@
 // in-sync replicas. Results are keyed by the window key (or `<key>@<windowStart>` with
 // keyFormat: window) and stamped windowEnd - 1, which the engine passes in each record's meta.
 //
-// write() sends at once and returns while a few sends are unacknowledged, so producing overlaps
-// the next batch's work; past that it waits, which stalls the engine and, through it, the source
-// (back-pressure with bounded memory). flush() waits for every ack.
+// One send is in flight at a time, so messages keep their order (concurrent kafkajs sends can
+// overtake each other). write() queues records and returns at once while the queue is small;
+// what queues up during a send goes out as the next one, so producing overlaps the engine's work
+// and batches itself. Past MAX_QUEUED_BYTES write() waits, which stalls the engine and, through it,
+// the source: back-pressure with bounded memory. flush() waits for every ack.
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
 import type { LineSink, RecordMeta } from '../../runtime/ports';
+import { LatencyHistogram } from '../../runtime/summary';
 import { KafkaClient, type OutRecord, type RecordProducer } from './client';
 
-/** Unacknowledged sends (each one write() call) before write() waits. */
-const MAX_SENDS_IN_FLIGHT = 4;
+/** Records queued behind the send in flight before write() waits. */
+const MAX_QUEUED_BYTES = 16 << 20;
+/** One send carries at most this much: brokers refuse record batches over message.max.bytes (1 MB). */
+const MAX_SEND_BYTES = 512 << 10;
 
 type KafkaSinkConfig = Extract<SinkConfig, { type: 'kafka' }>;
 
 export class KafkaSink implements LineSink {
   readonly where: string;
-  private readonly inFlight = new Set<Promise<void>>();
+  readonly ackLatency = new LatencyHistogram();
+  private queue: OutRecord[] = [];
+  /** meta.sinceMs of each queued record (NaN: none), for ackLatency. */
+  private queueSince: number[] = [];
+  private queuedBytes = 0;
+  private sending: Promise<void> | null = null;
   private failure: unknown = null;
+  private closed = false;
 
   private constructor(
     private readonly config: KafkaSinkConfig,
@@ -36,36 +47,51 @@ export class KafkaSink implements LineSink {
 
   async write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void> {
     this.throwIfFailed();
-    if (lines.length === 0) return;
     const windowKeys = this.config.keyFormat === 'window';
-    const records: OutRecord[] = new Array(lines.length);
     for (let i = 0; i < lines.length; i++) {
       const m = meta?.[i];
       const key = m?.key ?? null;
-      records[i] = {
+      this.queue.push({
         key: key !== null && windowKeys && m?.windowStartMs !== undefined ? `${key}@${m.windowStartMs}` : key,
         value: lines[i],
         timestampMs: m?.timestampMs,
-      };
+      });
+      this.queueSince.push(m?.sinceMs ?? NaN);
+      this.queuedBytes += lines[i].length;
     }
-    const send: Promise<void> = this.producer.send(this.config.topic, records).then(
-      () => void this.inFlight.delete(send),
-      (e) => {
-        this.inFlight.delete(send);
-        this.failure ??= e;
-      },
-    );
-    this.inFlight.add(send);
-    while (this.inFlight.size >= MAX_SENDS_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.pump();
+    while (this.queuedBytes > MAX_QUEUED_BYTES && this.sending) await this.sending;
     this.throwIfFailed();
   }
 
+  /** Starts sending the queue, one send at a time, unless a send is already under way. */
+  private pump(): void {
+    if (this.sending || this.queue.length === 0) return;
+    this.sending = (async () => {
+      while (this.queue.length > 0 && !this.failure) {
+        let n = 0;
+        let bytes = 0;
+        while (n < this.queue.length && (n === 0 || bytes + this.queue[n].value.length <= MAX_SEND_BYTES)) bytes += this.queue[n++].value.length;
+        const records = this.queue.splice(0, n);
+        const since = this.queueSince.splice(0, n);
+        this.queuedBytes -= bytes;
+        await this.producer.send(this.config.topic, records);
+        const now = performance.now();
+        for (const s of since) if (s === s) this.ackLatency.record(now - s);
+      }
+    })()
+      .catch((e) => void (this.failure ??= e))
+      .finally(() => (this.sending = null));
+  }
+
   async flush(): Promise<void> {
-    await Promise.all(this.inFlight);
+    while (this.sending) await this.sending;
     this.throwIfFailed();
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     try {
       await this.flush();
     } finally {

@@ -31,6 +31,8 @@ interface Chunk {
   messages: FetchedBatch['messages'];
   /** Next record of the chunk to hand over. */
   at: number;
+  /** performance.now() when it was fetched. */
+  receivedAtMs: number;
   /** The partition reached its end offset after this chunk (bounded reads). */
   finishes: boolean;
 }
@@ -83,11 +85,18 @@ export class KafkaSource implements Source {
   }
 
   async *batches(maxRecords: number): AsyncIterable<RawBatch> {
+    const topic = this.config.topic;
+    if (this.finishedCount === this.numPartitions) {
+      // A bounded read with nothing to read: no need to join the group at all.
+      const batch = newRawBatch(0, () => topic);
+      batch.finished = this.finishedAtStart.map((partition) => ({ before: 0, partition }));
+      yield batch;
+      return;
+    }
     this.group = await this.client.consume(this.config.topic, this.config.groupId, {
       onAssign: (partitions, seek) => this.onAssign(partitions, seek),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
     });
-    const topic = this.config.topic;
     let first = true;
     while (!this.closed) {
       if (this.queue.length === 0) {
@@ -111,6 +120,7 @@ export class KafkaSource implements Source {
 
   /** Moves queued records into the batch, in the order they were fetched. */
   private fill(batch: RawBatch, maxRecords: number): void {
+    batch.receivedAtMs = this.queue.length > 0 ? this.queue[0].receivedAtMs : undefined;
     while (this.queue.length > 0 && batch.count < maxRecords) {
       const chunk = this.queue[0];
       const { messages, partition } = chunk;
@@ -171,7 +181,7 @@ export class KafkaSource implements Source {
     this.position[p] = next;
     const finishes = next >= end;
     if (finishes) this.finishedCount++;
-    this.queue.push({ partition: p, messages, at: 0, finishes });
+    this.queue.push({ partition: p, messages, at: 0, finishes, receivedAtMs: performance.now() });
     this.queuedBytes += bytes;
     this.wakeReader?.();
   }
