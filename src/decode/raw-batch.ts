@@ -21,9 +21,9 @@ export interface RawBatch {
   topicOf(partition: number): string;
   /** Source partitions that reached their end, each placed before record `before` (count = after all). */
   finished: Array<{ before: number; partition: number }>;
-  /** Source partitions no longer read by this process (a Kafka rebalance), as of the batch's start:
-   *  they stop holding the watermark back until they send again. */
-  revoked?: number[];
+  /** Source partitions the source started (or restarted) reading since its last batch, e.g. on a
+   *  Kafka group assignment: their idle clocks start now, not when the job did. */
+  assigned?: number[];
   /** performance.now() when the source received the batch's first record, if it knows. */
   receivedAtMs?: number;
 }

@@ -31,8 +31,9 @@ export interface EngineOptions {
   nowMs?: () => number;
   /** Tests only: fail the task of this (batch number, partition) once, part-way. */
   failTask?: { batch: number; partition: number; how: 'throw' | 'exit' };
-  /** Tests only: make the tasks of this batch number take `ms` longer (a slow handler). */
-  delayBatch?: { batch: number; ms: number };
+  /** Tests only: make the tasks of the first batch read after `afterEvents` events take `ms`
+   *  longer (a slow handler). */
+  slowBatch?: { afterEvents: number; ms: number };
   /** Called after each batch's records are written (progress display). */
   onProgress?: (events: number) => void;
 }
@@ -126,6 +127,8 @@ export class Engine {
     let lastCommitAtMs = this.nowMs();
     let seq = 0;
     let batchNumber = 0;
+    let eventsRead = 0;
+    let slowDone = false;
     const inFlight: BatchWork[] = [];
     // Memory of written batches, reused for the next ones: less allocation, far less GC.
     const spareBatches: SharedArrayBuffer[] = [];
@@ -138,7 +141,8 @@ export class Engine {
 
     const dispatch = (batch: EventBatch, number: number, pendingSince?: Float64Array): Promise<TaskOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
-      const delayMs = this.opts.delayBatch?.batch === number ? this.opts.delayBatch.ms : undefined;
+      const slow = this.opts.slowBatch;
+      const delayMs = slow && !slowDone && batch.header[BatchHeader.NumEvents] > 0 && eventsRead - batch.header[BatchHeader.NumEvents] >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
       const tasks: Array<Promise<TaskOutput | null>> = [];
       for (let p = 0; p < P; p++) {
         const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
@@ -284,8 +288,8 @@ export class Engine {
           seq++;
         }
       };
+      for (const p of raw.assigned ?? []) tracker.touch(p, this.nowMs());
       virtualStep(tracker.checkIdle(this.nowMs()));
-      for (const p of raw.revoked ?? []) virtualStep(tracker.release(p));
       const now = this.nowMs();
       for (let j = 0; j < decoded.count; j++) {
         const at = decoded.rawIndex[j];
@@ -332,6 +336,7 @@ export class Engine {
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
+        eventsRead += raw.count;
         const commitNow = commits !== null && this.nowMs() - lastCommitAtMs >= commitEveryMs;
         if (commitNow) lastCommitAtMs = this.nowMs();
         submit(raw, decoded, false, commitNow);

@@ -74,14 +74,10 @@ export class WatermarkTracker {
     return this.watermarkMs;
   }
 
-  /** The partition is no longer read here (a Kafka rebalance): it stops holding the watermark
-   *  back, as an idle one does, until it sends again. */
-  release(partition: number): number {
-    const p = this.parts[partition];
-    if (p.idle || p.finished) return this.watermarkMs;
-    p.idle = true;
-    this.recompute();
-    return this.watermarkMs;
+  /** The source started reading the partition only now (a group join can take seconds): its idle
+   *  clock starts here. */
+  touch(partition: number, nowMs: number): void {
+    this.parts[partition].lastDataAtMs = nowMs;
   }
 
   isIdle(partition: number): boolean {

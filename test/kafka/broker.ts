@@ -17,7 +17,8 @@ export interface TestBroker {
   brokers: string[];
   /** true for the mock cluster, which takes commands; false for a real cluster (KAFKA_BROKERS). */
   mock: boolean;
-  /** Send one command line to the mock (`down <id>`, `up <id>`, `error <apiKey> <code> <count>`);
+  /** Send one command line to the mock (`down <id>`, `up <id>`, `error <apiKey> <code> <count>`,
+   *  `delay <id> <apiKey> <ms> <count>`: see mock-broker.c);
    *  resolves with its answer, `ok` or `error <reason>`. Rejects on a real cluster. */
   command(line: string): Promise<string>;
   /** Idempotent. */
@@ -32,7 +33,7 @@ export interface BrokerOptions {
 const source = path.join(repoRoot, 'test', 'kafka', 'mock-broker.c');
 const binary = path.join(repoRoot, 'build', 'test', 'mock-broker');
 const HOW_TO =
-  'install librdkafka-dev and a C compiler (apt-get install gcc librdkafka-dev), or set KAFKA_BROKERS=host:port[,host:port]';
+  'install librdkafka-dev, kcat and a C compiler (apt-get install gcc librdkafka-dev kcat), or set KAFKA_BROKERS=host:port[,host:port]';
 let warned = false;
 
 /** Starts a broker with the given topics (name -> partitions), or returns null when there is no

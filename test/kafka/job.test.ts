@@ -5,15 +5,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { runJob } from '../../src/app/run-job';
-import { jobFromObject } from '../../src/config/job';
-import { repoRoot } from '../helpers/paths';
 import { startBroker } from './broker';
+import { E2E, e2eJob, tmpDir } from './jobs';
 import { committedOffsets, endOffsets, produceLines, readTopic } from './kafka-io';
 
-const E2E = path.join(repoRoot, 'test', 'e2e');
 const MAX_MESSAGE_BYTES = 4096;
 
 /** The e2e input as one partition, in the order the file source reads two files (round-robin),
@@ -29,30 +26,7 @@ function input(): string[] {
   return out;
 }
 
-/** The e2e job, with the given source and outputs. */
-function job(source: object, outputs: { sink: object; late: object; deadLetter: object }) {
-  return jobFromObject({
-    name: 'kafka-e2e',
-    source: { ...source, key: 'card', timestamp: 'ts', maxMessageBytes: MAX_MESSAGE_BYTES },
-    watermark: { maxOutOfOrdernessMs: 2000, idleTimeoutMs: 0 },
-    window: { type: 'tumbling', sizeMs: 10000, allowedLatenessMs: 5000 },
-    features: [
-      { name: 'n', agg: 'count' },
-      { name: 'amount_sum', agg: 'sum', field: 'amount' },
-      { name: 'amount_mean', agg: 'mean', field: 'amount' },
-      { name: 'amount_min', agg: 'min', field: 'amount' },
-      { name: 'amount_max', agg: 'max', field: 'amount' },
-      { name: 'amount_std', agg: 'stddev', field: 'amount' },
-      { name: 'items_sum', agg: 'sum', field: 'items' },
-      { name: 'amount_p90', agg: 'p90', field: 'amount' },
-    ],
-    model: { path: path.join(E2E, 'model.json'), inputs: ['amount_mean', 'n', 'amount_max', 'amount_min', 'amount_sum', 'items_sum', 'amount_std'], output: 'risk' },
-    ...outputs,
-    metrics: { port: 0 },
-    workers: { threads: 2 },
-    state: { dir: fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-state-')) },
-  });
-}
+const job = (source: object, outputs: { sink: object; late: object; deadLetter: object }) => e2eJob({ ...source, maxMessageBytes: MAX_MESSAGE_BYTES }, outputs);
 
 /** Side-output records with the source topic (a file path or a topic name) taken out. */
 const withoutTopic = (lines: string[]) =>
@@ -71,7 +45,7 @@ test('a bounded Kafka -> Kafka job gives what the file source gives, and commits
     const lines = input();
     await produceLines(broker.brokers, topics.in, { 0: lines });
 
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-kafka-e2e-'));
+    const dir = tmpDir('e2e');
     fs.writeFileSync(path.join(dir, 'in.jsonl'), lines.join('\n') + '\n');
     const out = (f: string) => ({ type: 'file', path: path.join(dir, f) });
     const fileSummary = await runJob(job({ type: 'file', path: path.join(dir, 'in.jsonl') }, { sink: out('results.jsonl'), late: out('late.jsonl'), deadLetter: out('dead.jsonl') })).done;

@@ -5,6 +5,8 @@
  * per line, with `ok` or `error <reason>`:
  *   down <brokerId> | up <brokerId>         disconnect a broker / accept connections again
  *   error <apiKey> <errorCode> <count>      the next <count> requests of <apiKey> fail with <errorCode>
+ *   delay <brokerId> <apiKey> <ms> <count>  broker <brokerId> answers its next <count> requests of
+ *                                           <apiKey> <ms> late (e.g. 0 = Produce: a stalled sink)
  * Exits cleanly on SIGTERM, SIGINT or stdin EOF. */
 #include <errno.h>
 #include <limits.h>
@@ -33,9 +35,9 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
 #define reply(...) (printf(__VA_ARGS__), putchar('\n'), fflush(stdout))
 
 static void run_command(rd_kafka_mock_cluster_t *mc, char *line) {
-  char *argv[5];
+  char *argv[6];
   int argc = 0;
-  for (char *tok = strtok(line, " \t\r\n"); tok && argc < 5; tok = strtok(NULL, " \t\r\n")) argv[argc++] = tok;
+  for (char *tok = strtok(line, " \t\r\n"); tok && argc < 6; tok = strtok(NULL, " \t\r\n")) argv[argc++] = tok;
   long a, b, c;
   if (argc == 0) return; /* blank line */
   if (!strcmp(argv[0], "down") || !strcmp(argv[0], "up")) {
@@ -63,8 +65,21 @@ static void run_command(rd_kafka_mock_cluster_t *mc, char *line) {
       free(errs);
       reply("ok");
     }
+  } else if (!strcmp(argv[0], "delay")) {
+    long d;
+    if (argc != 5 || parse_int(argv[1], 0, INT32_MAX, &a) || parse_int(argv[2], 0, INT16_MAX, &b) ||
+        parse_int(argv[3], 0, 600000, &c) || parse_int(argv[4], 1, 1000, &d)) {
+      reply("error usage: delay <brokerId> <apiKey 0..32767> <ms 0..600000> <count 1..1000>");
+    } else {
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      /* one (no error, delay) tuple per call: the va-arg list cannot be built at run time */
+      for (long i = 0; i < d && !err; i++)
+        err = rd_kafka_mock_broker_push_request_error_rtts(mc, (int32_t)a, (int16_t)b, 1, RD_KAFKA_RESP_ERR_NO_ERROR, (int)c);
+      if (err) reply("error %s", rd_kafka_err2str(err));
+      else reply("ok");
+    }
   } else {
-    reply("error unknown command: %s (use: down <id> | up <id> | error <apiKey> <code> <count>)", argv[0]);
+    reply("error unknown command: %s (use: down <id> | up <id> | error <apiKey> <code> <count> | delay <id> <apiKey> <ms> <count>)", argv[0]);
   }
 }
 

@@ -85,6 +85,9 @@ const logCreator = () => (entry: LogEntry) => {
 
 export class KafkaClient {
   private readonly kafka: Kafka;
+  /** For start-up calls: the same settings, but a few retries only, so that a wrong address
+   *  fails the start instead of hanging it. */
+  private readonly startup: Kafka;
   private readonly settings: Record<string, unknown>;
 
   constructor(readonly config: ClientSettings) {
@@ -104,6 +107,7 @@ export class KafkaClient {
       retry: { initialRetryTime: 300, maxRetryTime, retries: maxRetries, ...(k.retry as object | undefined) },
     };
     this.kafka = new Kafka(clientConfig);
+    this.startup = new Kafka({ ...clientConfig, retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3 } });
   }
 
   private where(): string {
@@ -112,17 +116,15 @@ export class KafkaClient {
 
   /** Partition count and offsets of a topic; a clear error when it does not exist. */
   async topicOffsets(topic: string, groupId?: string): Promise<TopicOffsets & { committed: number[] }> {
-    // Start-up calls retry a few times only: a wrong address should fail the start, not hang it.
-    const admin = this.kafka.admin({ retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 } });
+    const admin = this.startup.admin();
     try {
       await admin.connect();
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch((e: Error & { type?: string }) => {
-        if (e.type === 'UNKNOWN_TOPIC_OR_PARTITION' || /does not host this topic-partition|not exist/i.test(e.message)) return null;
-        throw e;
-      });
-      if (!meta || meta.topics.length === 0 || meta.topics[0].partitions.length === 0) {
+      // Listed first: asking for one topic's metadata may create it on brokers that auto-create
+      // topics (the mock cluster does, whatever the request says).
+      if (!(await admin.listTopics()).includes(topic)) {
         throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" does not exist on ${this.where()}; create it, or fix the topic name`);
       }
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const n = meta.topics[0].partitions.length;
       const low = new Array<number>(n).fill(0);
       const high = new Array<number>(n).fill(0);

@@ -18,7 +18,8 @@ import { KafkaClient, type FetchedBatch, type GroupConsumer } from './client';
 
 const log = logger('kafka-source');
 
-/** Bytes of record values queued ahead of the engine; beyond it, fetching waits. */
+/** Bytes of record values queued ahead of the engine (and at most two batches of records); beyond
+ *  that, fetching waits. */
 const MAX_QUEUED_BYTES = 32 << 20;
 /** How often a waiting eachBatch heartbeats: well inside any session timeout. */
 const HEARTBEAT_EVERY_MS = 1000;
@@ -41,7 +42,12 @@ export class KafkaSource implements Source {
   private readonly queue: Chunk[] = [];
   private queuedBytes = 0;
   private readonly assigned = new Set<number>();
-  private revoked: number[] = [];
+  private maxQueuedRecords = Infinity;
+  /** Partitions assigned since the last batch, for RawBatch.assigned. */
+  private newlyAssigned: number[] = [];
+  private queuedRecords = 0;
+  /** Times the group assigned partitions to this member (1 unless it rebalanced or was evicted). */
+  groupJoins = 0;
   private readonly finishedAtStart: number[] = [];
   private finishedCount = 0;
   private group: GroupConsumer | null = null;
@@ -86,6 +92,7 @@ export class KafkaSource implements Source {
 
   async *batches(maxRecords: number): AsyncIterable<RawBatch> {
     const topic = this.config.topic;
+    this.maxQueuedRecords = 2 * maxRecords;
     if (this.finishedCount === this.numPartitions) {
       // A bounded read with nothing to read: no need to join the group at all.
       const batch = newRawBatch(0, () => topic);
@@ -111,7 +118,7 @@ export class KafkaSource implements Source {
       batch.count = 0;
       batch.finished = first ? this.finishedAtStart.map((partition) => ({ before: 0, partition })) : [];
       first = false;
-      batch.revoked = this.revoked.length ? this.revoked.splice(0) : undefined;
+      batch.assigned = this.newlyAssigned.length ? this.newlyAssigned.splice(0) : undefined;
       this.fill(batch, maxRecords);
       for (const wake of this.wakeWriters.splice(0)) wake();
       yield batch;
@@ -130,6 +137,7 @@ export class KafkaSource implements Source {
         const value = m.value ?? EMPTY;
         appendMessage(batch, n, value);
         this.queuedBytes -= value.length;
+        this.queuedRecords--;
         batch.partition[n] = partition;
         batch.offset[n] = Number(m.offset);
         batch.recordTimestampMs[n] = Number(m.timestamp);
@@ -141,15 +149,19 @@ export class KafkaSource implements Source {
   }
 
   private onAssign(partitions: number[], seek: (partition: number, offset: number) => void): void {
+    // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
+    // as one that is silent does: after a short rebalance it comes back, and its events are not late.
+    this.groupJoins++;
     const now = new Set(partitions);
-    for (const p of this.assigned) if (!now.has(p)) this.revoked.push(p);
+    const revoked = [...this.assigned].filter((p) => !now.has(p));
     this.assigned.clear();
+    this.newlyAssigned.push(...partitions);
     for (const p of partitions) {
       this.assigned.add(p);
       if (Number.isFinite(this.end[p]) && this.position[p] >= this.end[p]) continue;
       seek(p, this.position[p]);
     }
-    if (this.revoked.length) log.info('partitions revoked', { partitions: this.revoked });
+    if (revoked.length) log.info('partitions revoked', { partitions: revoked });
   }
 
   private async onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<void> {
@@ -166,7 +178,7 @@ export class KafkaSource implements Source {
     if (messages.length === 0) return;
     let bytes = 0;
     for (const m of messages) bytes += m.value?.length ?? 0;
-    while (this.queuedBytes > 0 && this.queuedBytes + bytes > MAX_QUEUED_BYTES && !this.closed) {
+    while (this.queuedRecords > 0 && (this.queuedBytes + bytes > MAX_QUEUED_BYTES || this.queuedRecords + messages.length > this.maxQueuedRecords) && !this.closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, HEARTBEAT_EVERY_MS);
         this.wakeWriters.push(() => (clearTimeout(timer), resolve()));
@@ -183,6 +195,7 @@ export class KafkaSource implements Source {
     if (finishes) this.finishedCount++;
     this.queue.push({ partition: p, messages, at: 0, finishes, receivedAtMs: performance.now() });
     this.queuedBytes += bytes;
+    this.queuedRecords += messages.length;
     this.wakeReader?.();
   }
 
