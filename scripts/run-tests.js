@@ -18,7 +18,8 @@ const files = fs
   .map((f) => path.join(root, f))
   .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
   .sort();
-// Jobs log in JSON to stderr; in tests only warnings and errors are worth the noise.
-const env = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'warn' };
+// Jobs log in JSON to stderr; tests provoke retries and rebalances on purpose, so only errors
+// are worth the noise (SLUICE_LOG_LEVEL=info shows the rest).
+const env = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'error' };
 const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
 process.exit(res.status ?? 1);

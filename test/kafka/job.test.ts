@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { runJob } from '../../src/app/run-job';
 import { startBroker } from './broker';
 import { E2E, e2eJob, tmpDir } from './jobs';
-import { committedOffsets, endOffsets, produceLines, readTopic } from './kafka-io';
+import { committedOffsets, endOffsets, produceLines, readTopic, testKafka } from './kafka-io';
 
 const MAX_MESSAGE_BYTES = 4096;
 
@@ -81,6 +81,28 @@ test('a bounded Kafka -> Kafka job gives what the file source gives, and commits
     const again = await runJob(job(kafkaSource, kafkaOutputs)).done;
     assert.equal(again.events, 0, 'a second run from the committed offsets reads nothing');
     assert.equal(readTopic(broker.brokers, topics.results).length, results.length);
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('timestamp: $kafka takes each record\'s own timestamp as its event time', { timeout: 60_000 }, async (t) => {
+  const id = `${process.pid}-${Date.now()}`;
+  const topics = { in: `in-${id}`, results: `results-${id}` };
+  const broker = await startBroker({ [topics.in]: 1, [topics.results]: 1 });
+  if (!broker) return t.skip('no Kafka broker: see the line above on how to enable Kafka tests');
+  try {
+    // Values carry a misleading ts; only the record timestamps put events in 10 s windows.
+    const T0 = 1_700_000_000_000;
+    const producer = testKafka(broker.brokers).producer();
+    await producer.connect();
+    const messages = Array.from({ length: 30 }, (_, i) => ({ value: JSON.stringify({ card: 'c', ts: 0, amount: i, items: 1 }), timestamp: String(T0 + i * 1000) }));
+    await producer.send({ topic: topics.in, acks: -1, messages });
+    await producer.disconnect();
+    const source = { type: 'kafka', brokers: broker.brokers, topic: topics.in, groupId: `g-${id}`, startFrom: 'earliest', bounded: true, timestamp: '$kafka' };
+    await runJob(e2eJob(source, { sink: { type: 'kafka', topic: topics.results } })).done;
+    const windows = readTopic(broker.brokers, topics.results).map((r) => JSON.parse(r.value));
+    assert.deepEqual(windows.map((w) => [w.windowStart - T0, w.events]), [[0, 10], [10000, 10], [20000, 10]]);
   } finally {
     await broker.stop();
   }

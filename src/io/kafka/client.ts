@@ -75,7 +75,9 @@ export interface RecordProducer {
 
 const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
 
-const LEVEL_NAMES: Record<number, 'error' | 'warn' | 'info' | 'debug'> = { [logLevel.ERROR]: 'error', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug' };
+// kafkajs's errors are warnings here: it logs at ERROR what it then retries (a refused connection,
+// a rebalance). What cannot be retried reaches sluice as an exception and fails the job.
+const LEVEL_NAMES: Record<number, 'warn' | 'info' | 'debug'> = { [logLevel.ERROR]: 'warn', [logLevel.WARN]: 'warn', [logLevel.INFO]: 'info', [logLevel.DEBUG]: 'debug' };
 
 /** kafkajs logs its warnings and errors (connection failures, retries, rebalances) through ours. */
 const logCreator = () => (entry: LogEntry) => {
