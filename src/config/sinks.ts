@@ -27,14 +27,18 @@ export function readSink(r: Reader, parent: Section, key: OutputKey, source: Sou
   if (type === 'stdout') return { type };
   if (type === 'file') return { type, path: s.str('path', undefined, 'a file path') };
   let brokers: string[];
+  // On the source's cluster, the source's client settings (ssl, sasl, ...) carry over.
+  let inherited: Record<string, unknown> = {};
   if (s.has('brokers')) brokers = readBrokers(r, s.get('brokers'), s.at('brokers'));
-  else if (source.type === 'kafka') brokers = [...source.brokers];
-  else throw r.missing(s.at('brokers'), `${BROKERS_WHAT} (the source is not kafka, so there are no brokers to reuse)`);
+  else if (source.type === 'kafka') {
+    brokers = [...source.brokers];
+    inherited = source.kafka;
+  } else throw r.missing(s.at('brokers'), `${BROKERS_WHAT} (the source is not kafka, so there are no brokers to reuse)`);
   return {
     type,
     topic: readTopic(s),
     keyFormat: s.oneOf('keyFormat', ['key', 'window'] as const, 'key'),
-    kafka: s.passThrough('kafka'),
+    kafka: { ...inherited, ...s.passThrough('kafka') },
     brokers,
   };
 }

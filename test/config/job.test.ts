@@ -90,16 +90,16 @@ test('unknown nested key, with a suggestion', () => {
   fails((j) => (j.source = { type: 'kafka', brokers: ['h:1'], topik: 'x' }), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, maxMessageBytes, brokers, topic, groupId, startFrom, bounded, kafka (did you mean topic?)');
 });
 
-test('kafka: blocks pass through unchecked', () => {
+test('kafka: blocks pass through unchecked; outputs on the source brokers inherit its settings under their own', () => {
   const job = parseJob(
     yamlOf((j) => {
-      j.source = { type: 'kafka', brokers: ['b:9092'], topic: 't', groupId: 'g', key: 'k', timestamp: 'ts', kafka: { anything: { goes: [1] } } };
-      j.sink = { type: 'kafka', topic: 'out', kafka: { acks: -1 } };
+      j.source = { type: 'kafka', brokers: ['b:9092'], topic: 't', groupId: 'g', key: 'k', timestamp: 'ts', kafka: { anything: { goes: [1] }, ssl: true } };
+      j.sink = { type: 'kafka', topic: 'out', kafka: { acks: -1, ssl: false } };
     }),
     'job.yaml',
   );
-  assert.deepEqual(job.source.type === 'kafka' && job.source.kafka, { anything: { goes: [1] } });
-  assert.deepEqual(job.sink, { type: 'kafka', topic: 'out', keyFormat: 'key', kafka: { acks: -1 }, brokers: ['b:9092'] });
+  assert.deepEqual(job.source.type === 'kafka' && job.source.kafka, { anything: { goes: [1] }, ssl: true });
+  assert.deepEqual(job.sink, { type: 'kafka', topic: 'out', keyFormat: 'key', kafka: { anything: { goes: [1] }, acks: -1, ssl: false }, brokers: ['b:9092'] });
   fails((j) => (j.source = { type: 'kafka', brokers: ['b:1'], topic: 't', groupId: 'g', key: 'k', timestamp: 'ts', kafka: 'ssl' }), 'job.yaml: source.kafka: expected a mapping, got "ssl"');
 });
 
@@ -374,7 +374,7 @@ test('loadJob resolves relative paths against the job file directory', async () 
 
   const kafka = await loadJob(fixture('jobs', 'kafka.yaml'), ['source.bounded=false']);
   assert.equal(kafka.source.type === 'kafka' && kafka.source.bounded, false);
-  assert.deepEqual(kafka.sink, { type: 'kafka', topic: 'scores', keyFormat: 'window', kafka: { acks: -1 }, brokers: ['127.0.0.1:9092'] });
+  assert.deepEqual(kafka.sink, { type: 'kafka', topic: 'scores', keyFormat: 'window', kafka: { clientId: 'sluice-test', ssl: false, acks: -1 }, brokers: ['127.0.0.1:9092'] });
   assert.deepEqual(kafka.late, { type: 'kafka', topic: 'late', keyFormat: 'key', kafka: {}, brokers: ['10.0.0.1:9093', '[::1]:9094'] });
   assert.deepEqual(kafka.deadLetter, { type: 'stdout' });
   assert.equal(kafka.watermark.idleTimeoutMs, 0);

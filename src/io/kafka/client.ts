@@ -18,8 +18,6 @@ export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 const CLIENT_KEYS = ['clientId', 'ssl', 'sasl', 'connectionTimeout', 'requestTimeout', 'authenticationTimeout', 'reauthenticationThreshold', 'enforceRequestTimeout', 'retry'];
 const CONSUMER_KEYS = ['sessionTimeout', 'rebalanceTimeout', 'heartbeatInterval', 'maxBytes', 'maxBytesPerPartition', 'minBytes', 'maxWaitTimeInMs', 'metadataMaxAge', 'readUncommitted', 'rackId', 'maxInFlightRequests'];
 const PRODUCER_KEYS = ['metadataMaxAge', 'maxInFlightRequests', 'idempotent', 'timeout'];
-const OWN_KEYS = ['maxRetries', 'maxRetryTimeMs'];
-export const KAFKA_SETTING_KEYS = [...new Set([...CLIENT_KEYS, ...CONSUMER_KEYS, ...PRODUCER_KEYS, ...OWN_KEYS])];
 
 export interface ClientSettings {
   brokers: string[];
