@@ -2,10 +2,11 @@
 
 import type { Suite } from '../harness';
 import { decodeSuite } from './decode';
+import { kafkaSuite } from './kafka';
 import { memorySuite } from './memory';
 import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, memorySuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, kafkaSuite, memorySuite, poolSuite];

@@ -17,6 +17,7 @@ import { EventBatch, BatchHeader } from '../state/batch';
 import { TaskOutput } from '../state/output';
 import { WatermarkTracker } from '../time/watermark';
 import { CommitTracker } from './commits';
+import { EmitQueue } from './emit-queue';
 import { WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { WorkerJobSpec } from './protocol';
@@ -129,7 +130,6 @@ export class Engine {
     let batchNumber = 0;
     let eventsRead = 0;
     let slowDone = false;
-    const inFlight: BatchWork[] = [];
     // Memory of written batches, reused for the next ones: less allocation, far less GC.
     const spareBatches: SharedArrayBuffer[] = [];
     const spareDecoded: DecodedEvents[] = [];
@@ -323,13 +323,16 @@ export class Engine {
       const number = batchNumber++;
       batch.header[BatchHeader.Number] = number;
       commits?.note(number, raw.count, raw.partition, raw.offset);
-      metrics.batch(raw.count, inFlight.length + 1);
+      metrics.batch(raw.count, inFlight.pending.length + 1);
       metrics.watermark(tracker.current);
       const pendingSince = commit && commits ? new Float64Array(P) : undefined;
       inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number, pendingSince), pendingSince });
     };
 
+    // Declared after emit and submit, which use it only once the loop below runs.
+    const inFlight = new EmitQueue<BatchWork>(emit);
     let failure: unknown = null;
+    let endedAtMs = 0;
     metrics.ready(true);
     try {
       for await (const raw of source.batches(this.batchSize)) {
@@ -340,7 +343,7 @@ export class Engine {
         const commitNow = commits !== null && this.nowMs() - lastCommitAtMs >= commitEveryMs;
         if (commitNow) lastCommitAtMs = this.nowMs();
         submit(raw, decoded, false, commitNow);
-        while (inFlight.length >= MAX_BATCHES_IN_FLIGHT) await emit(inFlight.shift()!);
+        await inFlight.below(MAX_BATCHES_IN_FLIGHT);
         // Let finished tasks hand their partitions on before the next batch is read and decoded.
         await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped) break;
@@ -352,18 +355,19 @@ export class Engine {
         const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
         submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, commits !== null);
       }
-      while (inFlight.length > 0) await emit(inFlight.shift()!);
+      await inFlight.below(1);
+      endedAtMs = performance.now();
     } catch (e) {
       failure = e;
     } finally {
       metrics.ready(false);
-      await Promise.allSettled(inFlight.map((w) => w.outputs));
+      await Promise.allSettled(inFlight.pending.map((w) => w.outputs));
       await source.close();
       await pool.close();
       for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
-    return summary.finish(performance.now() - startedAt, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
+    return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }

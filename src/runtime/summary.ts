@@ -18,7 +18,8 @@ export interface Summary {
   retractions: number;
   elapsedMs: number;
   eventsPerSecond: number;
-  /** From the first record read to the end: elapsedMs without start-up (model load, group join). */
+  /** From the first record read to the last output written: elapsedMs without start-up (model
+   *  load, group join) and shutdown (leaving the group, closing the pool). */
   readingMs: number;
   /** From the batch that made a window fire to its record being written. */
   latencyMs: { p50: number; p99: number; max: number };
@@ -86,7 +87,8 @@ export class SummaryBuilder {
   peakStateBytes = 0;
 
   /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
-  finish(elapsedMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: LatencyHistogram): Summary {
+  /** endedAtMs: performance.now() when the last output was written, before closing anything. */
+  finish(elapsedMs: number, endedAtMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: LatencyHistogram): Summary {
     return {
       events: this.events,
       deadLetters: this.deadLetters,
@@ -95,7 +97,7 @@ export class SummaryBuilder {
       windowsFired: this.windowsFired,
       retractions: this.retractions,
       elapsedMs,
-      readingMs: this.firstRecordAtMs === null ? 0 : performance.now() - this.firstRecordAtMs,
+      readingMs: this.firstRecordAtMs === null ? 0 : endedAtMs - this.firstRecordAtMs,
       eventsPerSecond: elapsedMs > 0 ? (this.events / elapsedMs) * 1000 : 0,
       latencyMs: (ackLatency ?? this.latency).percentiles(),
       latencyUntil: ackLatency ? 'acknowledged' : 'written',

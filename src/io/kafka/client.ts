@@ -6,7 +6,7 @@
 // consumer keys (sessionTimeout, heartbeatInterval, maxBytes, ...) to the consumer, producer keys
 // to the producer. Two keys are sluice's own: `maxRetries` (default unlimited) and
 // `maxRetryTimeMs` (cap of the back-off, default 30 s).
-import { CompressionTypes, Kafka, logLevel, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { SluiceError } from '../../errors';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
@@ -80,7 +80,7 @@ const LEVEL_NAMES: Record<number, 'warn' | 'info' | 'debug'> = { [logLevel.ERROR
 /** kafkajs logs its warnings and errors (connection failures, retries, rebalances) through ours. */
 const logCreator = () => (entry: LogEntry) => {
   const { message, ...fields } = entry.log;
-  log[LEVEL_NAMES[entry.level] ?? 'info'](`${entry.namespace}: ${message}`, fields);
+  log[LEVEL_NAMES[entry.level] ?? 'info'](entry.namespace ? `${entry.namespace}: ${message}` : message, fields);
 };
 
 export class KafkaClient {
@@ -179,7 +179,8 @@ export class KafkaClient {
   }
 
   async producer(): Promise<RecordProducer> {
-    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, ...pick(this.settings, PRODUCER_KEYS) });
+    // Named explicitly (kafkajs warns otherwise); keyed records go where Java clients put them.
+    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...pick(this.settings, PRODUCER_KEYS) });
     await connect(producer, this.where());
     return {
       async send(topic, records) {
