@@ -21,5 +21,5 @@ const files = fs
 // Jobs log in JSON to stderr; tests provoke retries and rebalances on purpose, so only errors
 // are worth the noise (SLUICE_LOG_LEVEL=info shows the rest).
 const env = { ...process.env, SLUICE_LOG_LEVEL: process.env.SLUICE_LOG_LEVEL ?? 'error' };
-const res = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
+const res = spawnSync(process.execPath, ['--test', '--test-force-exit', '--test-reporter=spec', ...files], { stdio: 'inherit', env });
 process.exit(res.status ?? 1);

@@ -10,6 +10,7 @@ import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type Ka
 import { SluiceError } from '../../errors';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
+import { fastRecords, installFastRecords, RECORDS, type RecordColumns } from './record-batch';
 
 const log = logger('kafka');
 
@@ -27,11 +28,13 @@ export interface ClientSettings {
   clientId: string;
 }
 
-/** One fetched record, as kafkajs hands it over. */
+/** One fetched record, as kafkajs hands it over; or a stand-in for a whole record batch, whose
+ *  records are in `[RECORDS]` (src/io/kafka/record-batch.ts). */
 export interface FetchedRecord {
   offset: string;
   timestamp: string;
   value: Buffer | null;
+  [RECORDS]?: RecordColumns;
 }
 
 export interface FetchedBatch {
@@ -92,6 +95,7 @@ export class KafkaClient {
 
   constructor(readonly config: ClientSettings) {
     registerCodecs();
+    installFastRecords();
     const k = config.kafka;
     const maxRetries = typeof k.maxRetries === 'number' ? k.maxRetries : Number.POSITIVE_INFINITY;
     const maxRetryTime = typeof k.maxRetryTimeMs === 'number' ? k.maxRetryTimeMs : 30_000;
@@ -162,16 +166,18 @@ export class KafkaClient {
       handlers.onAssign(assigned, (partition, offset) => consumer.seek({ topic, partition, offset: String(offset) }));
     });
     consumer.on(consumer.events.CRASH, (e) => log.warn('consumer failed; restarting', { error: e.payload.error, restart: e.payload.restart }));
-    await connect(consumer, this.where());
+    // Inside fastRecords: the consumer's connections, and so its fetches, read record batches
+    // into columns instead of per-record objects.
+    await fastRecords.run(true, () => connect(consumer, this.where()));
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
+    await fastRecords.run(true, () => consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale()) return;
         await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[] }, heartbeat);
       },
-    });
+    }));
     return {
       commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: String(o.offset) }))),
       stop: () => consumer.disconnect(),

@@ -15,8 +15,10 @@ import { KafkaClient, type OutRecord, type RecordProducer } from './client';
 
 /** Records queued behind the send in flight before write() waits. */
 const MAX_QUEUED_BYTES = 16 << 20;
-/** One send carries at most this much: brokers refuse record batches over message.max.bytes (1 MB). */
-const MAX_SEND_BYTES = 512 << 10;
+/** A send carries at most this much per partition of the topic (brokers refuse record batches over
+ *  message.max.bytes, 1 MB by default, and keys spread unevenly), and at most MAX_SEND_BYTES. */
+const SEND_BYTES_PER_PARTITION = 512 << 10;
+const MAX_SEND_BYTES = 8 << 20;
 
 type KafkaSinkConfig = Extract<SinkConfig, { type: 'kafka' }>;
 
@@ -31,18 +33,22 @@ export class KafkaSink implements LineSink {
   private failure: unknown = null;
   private closed = false;
 
+  private readonly sendBytes: number;
+
   private constructor(
     private readonly config: KafkaSinkConfig,
     private readonly producer: RecordProducer,
+    partitions: number,
   ) {
     this.where = `kafka topic ${config.topic}`;
+    this.sendBytes = Math.min(MAX_SEND_BYTES, SEND_BYTES_PER_PARTITION * partitions);
   }
 
   static async open(config: KafkaSinkConfig, jobName: string): Promise<KafkaSink> {
     if (!config.brokers) throw new SluiceError('SLUICE_CONFIG_INVALID', `kafka output ${config.topic}: no brokers given`);
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
-    await client.topicOffsets(config.topic); // a missing topic fails the start, not the first send
-    return new KafkaSink(config, await client.producer());
+    const { high } = await client.topicOffsets(config.topic); // a missing topic fails the start, not the first send
+    return new KafkaSink(config, await client.producer(), high.length);
   }
 
   async write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void> {
@@ -71,7 +77,7 @@ export class KafkaSink implements LineSink {
       while (this.queue.length > 0 && !this.failure) {
         let n = 0;
         let bytes = 0;
-        while (n < this.queue.length && (n === 0 || bytes + this.queue[n].value.length <= MAX_SEND_BYTES)) bytes += this.queue[n++].value.length;
+        while (n < this.queue.length && (n === 0 || bytes + this.queue[n].value.length <= this.sendBytes)) bytes += this.queue[n++].value.length;
         const records = this.queue.splice(0, n);
         const since = this.queueSince.splice(0, n);
         this.queuedBytes -= bytes;

@@ -1,0 +1,135 @@
+// Kafka record batches (message format v2) read straight from the fetched bytes, for sluice's own
+// consumers. kafkajs turns every record into an object with a Buffer key and value, Long-computed
+// offset and timestamp strings and a headers map; at a million records that is most of the main
+// thread and most of its garbage (measured: kafkajs plus GC took about three quarters of it).
+//
+// kafkajs has no hook for this, so its record-batch decoder module is swapped for ours before its
+// fetch code loads it. Ours hands kafkajs one stand-in record per batch (offset = the batch's last
+// offset, so kafkajs's offset bookkeeping works unchanged) that carries the parsed columns. Only
+// fetches made inside fastRecords.run() get it; any other kafkajs consumer in the process, control
+// and transactional batches, and SLUICE_KAFKAJS_RECORDS=1 get kafkajs's own decoder.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { logger } from '../../log';
+
+/** The parsed records of one batch, over its (decompressed) records section. */
+export interface RecordColumns {
+  bytes: Uint8Array;
+  count: number;
+  offsets: Float64Array;
+  timestampsMs: Float64Array;
+  /** Value i is bytes[valueStarts[i], valueEnds[i]); a null value has start = end. */
+  valueStarts: Int32Array;
+  valueEnds: Int32Array;
+}
+
+/** The stand-in record's property that holds the columns. */
+export const RECORDS = Symbol('sluice.records');
+
+/** Fetches made inside fastRecords.run(true, ...) get stand-in records. */
+export const fastRecords = new AsyncLocalStorage<boolean>();
+
+const log = logger('kafka');
+const TIMESTAMP_TYPE_FLAG = 0x08;
+const TRANSACTIONAL_FLAG = 0x10;
+const CONTROL_FLAG = 0x20;
+const CODEC_MASK = 0x07;
+// RecordBatch header after Length: epoch 4, magic 1, crc 4, attributes 2, lastOffsetDelta 4,
+// firstTimestamp 8, maxTimestamp 8, producerId 8, producerEpoch 2, firstSequence 4, count 4.
+const HEADER_BYTES = 49;
+
+interface KafkajsDecoder {
+  buffer: Buffer;
+  offset: number;
+  slice(size: number): KafkajsDecoder;
+  forward(size: number): void;
+  readInt64(): { toString(): string };
+  readInt32(): number;
+}
+
+type BatchDecoder = (decoder: KafkajsDecoder) => Promise<unknown>;
+let installed = false;
+
+/** Swaps kafkajs's record-batch decoder for ours; a no-op after the first call. */
+export function installFastRecords(): void {
+  if (installed) return;
+  installed = true;
+  if (process.env.SLUICE_KAFKAJS_RECORDS === '1') return;
+  const decoderPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder');
+  const fetchPath = require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages');
+  if (require.cache[fetchPath]) {
+    log.warn('kafkajs fetched before sluice loaded its record decoder; using kafkajs\'s own (slower)');
+    return;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const original = require(decoderPath) as BatchDecoder;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { lookupCodecByAttributes } = require('kafkajs/src/protocol/message/compression') as { lookupCodecByAttributes(a: number): { decompress(b: Buffer): Promise<Buffer> } | null };
+  require.cache[decoderPath]!.exports = async (fetchDecoder: KafkajsDecoder) => {
+    if (!fastRecords.getStore()) return original(fetchDecoder);
+    const buf = fetchDecoder.buffer;
+    const at = fetchDecoder.offset;
+    // Partial batches (a fetch cut at maxBytes) and control or transactional batches (kafkajs
+    // filters aborted transactions record by record) go the original way.
+    if (at + 12 + HEADER_BYTES > buf.length) return original(fetchDecoder);
+    const length = buf.readInt32BE(at + 8);
+    const attributes = buf.readInt16BE(at + 12 + 9);
+    if (at + 12 + length > buf.length || attributes & (TRANSACTIONAL_FLAG | CONTROL_FLAG)) return original(fetchDecoder);
+    const firstOffset = Number(buf.readBigInt64BE(at));
+    const lastOffsetDelta = buf.readInt32BE(at + 12 + 11);
+    const firstTimestamp = Number(buf.readBigInt64BE(at + 12 + 15));
+    const maxTimestamp = Number(buf.readBigInt64BE(at + 12 + 23));
+    const count = buf.readInt32BE(at + 12 + HEADER_BYTES - 4);
+    let bytes: Uint8Array = buf.subarray(at + 12 + HEADER_BYTES, at + 12 + length);
+    fetchDecoder.forward(12 + length);
+    const codec = lookupCodecByAttributes(attributes & CODEC_MASK);
+    if (codec) bytes = await codec.decompress(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const columns = parseRecords(bytes, count, firstOffset, attributes & TIMESTAMP_TYPE_FLAG ? maxTimestamp : firstTimestamp, (attributes & TIMESTAMP_TYPE_FLAG) !== 0);
+    const lastOffset = String(firstOffset + lastOffsetDelta);
+    const batchContext = { firstOffset: String(firstOffset), producerId: '-1', inTransaction: false, isControlBatch: false };
+    const standIn = { offset: lastOffset, timestamp: String(firstTimestamp), key: null, value: null, headers: {}, isControlRecord: false, magicByte: 2, attributes: 0, batchContext, [RECORDS]: columns };
+    return { firstOffset: String(firstOffset), lastOffsetDelta, inTransaction: false, isControlBatch: false, records: [standIn] };
+  };
+}
+
+/** Reads a zigzag varint (up to 64 bits) as a Number; exact below 2^53. */
+function readVarlong(b: Uint8Array, at: number, out: { at: number }): number {
+  let raw = 0;
+  let scale = 1;
+  let byte: number;
+  do {
+    if (at >= b.length) throw new Error('Kafka record batch: truncated varint');
+    byte = b[at++];
+    raw += (byte & 0x7f) * scale;
+    scale *= 128;
+  } while (byte & 0x80);
+  out.at = at;
+  return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+}
+
+/** The records of a v2 batch: Length, Attributes, TimestampDelta, OffsetDelta, Key, Value, Headers. */
+export function parseRecords(b: Uint8Array, count: number, firstOffset: number, baseTimestamp: number, logAppendTime: boolean): RecordColumns {
+  const offsets = new Float64Array(count);
+  const timestampsMs = new Float64Array(count);
+  const valueStarts = new Int32Array(count);
+  const valueEnds = new Int32Array(count);
+  const cursor = { at: 0 };
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const length = readVarlong(b, at, cursor);
+    const end = cursor.at + length;
+    if (length < 0 || end > b.length) throw new Error('Kafka record batch: record runs past its batch');
+    at = cursor.at + 1; // attributes (unused in v2)
+    const timestampDelta = readVarlong(b, at, cursor);
+    const offsetDelta = readVarlong(b, cursor.at, cursor);
+    const keyLength = readVarlong(b, cursor.at, cursor);
+    at = cursor.at + Math.max(0, keyLength);
+    const valueLength = readVarlong(b, at, cursor);
+    valueStarts[i] = cursor.at;
+    valueEnds[i] = cursor.at + Math.max(0, valueLength);
+    if (valueEnds[i] > end) throw new Error('Kafka record batch: value runs past its record');
+    offsets[i] = firstOffset + offsetDelta;
+    timestampsMs[i] = logAppendTime ? baseTimestamp : baseTimestamp + timestampDelta;
+    at = end; // headers are skipped
+  }
+  return { bytes: b, count, offsets, timestampsMs, valueStarts, valueEnds };
+}
