@@ -18,6 +18,7 @@ import { TaskOutput } from '../state/output';
 import { WatermarkTracker } from '../time/watermark';
 import { CommitTracker } from './commits';
 import { EmitQueue } from './emit-queue';
+import { warmUp } from './warm-up';
 import { WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { WorkerJobSpec } from './protocol';
@@ -333,8 +334,9 @@ export class Engine {
     const inFlight = new EmitQueue<BatchWork>(emit);
     let failure: unknown = null;
     let endedAtMs = 0;
-    metrics.ready(true);
     try {
+      await warmUp(pool, spec, plan.slotWords, plan.fieldPaths.length);
+      metrics.ready(true);
       for await (const raw of source.batches(this.batchSize)) {
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);

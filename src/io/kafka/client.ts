@@ -71,6 +71,8 @@ export interface OutRecord {
 export interface RecordProducer {
   /** Resolves when every record is acknowledged by all in-sync replicas (acks -1). */
   send(topic: string, records: OutRecord[]): Promise<void>;
+  /** Loads the topic's metadata now, so that the first results do not wait for it. */
+  warm(topic: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -194,6 +196,7 @@ export class KafkaClient {
         const messages = records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestampMs === undefined ? undefined : String(r.timestampMs) }));
         await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.None });
       },
+      warm: async (topic) => void (await producer.send({ topic, messages: [] })),
       close: () => producer.disconnect(),
     };
   }

@@ -48,7 +48,9 @@ export class KafkaSink implements LineSink {
     if (!config.brokers) throw new SluiceError('SLUICE_CONFIG_INVALID', `kafka output ${config.topic}: no brokers given`);
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
     const { high } = await client.topicOffsets(config.topic); // a missing topic fails the start, not the first send
-    return new KafkaSink(config, await client.producer(), high.length);
+    const producer = await client.producer();
+    await producer.warm(config.topic);
+    return new KafkaSink(config, producer, high.length);
   }
 
   async write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void> {
