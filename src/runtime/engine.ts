@@ -22,7 +22,7 @@ import { warmUp } from './warm-up';
 import { WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { WorkerJobSpec } from './protocol';
-import { SummaryBuilder, type Summary } from './summary';
+import { LATENCY_WARMUP_MS, SummaryBuilder, type Summary } from './summary';
 
 export interface EngineOptions {
   /** Key partitions (state shards). Fixed for a job's life: state is laid out by it. */
@@ -226,6 +226,7 @@ export class Engine {
       const F = featureNames.length;
       const K = model.numOutputs;
       const latencyMs = performance.now() - work.startedAtMs;
+      const warmingUp = work.startedAtMs < (summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
       // Encoded and written in chunks, so a batch that fires a million windows never holds all
       // of their text at once.
       let revisions = 0;
@@ -239,7 +240,7 @@ export class Engine {
           const r = k - base[outOf[k]];
           const key = names[k];
           // Kafka: stamped windowEnd - 1, so downstream event-time jobs place it inside the window.
-          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs: work.startedAtMs });
+          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs: work.startedAtMs, warmingUp });
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
@@ -250,7 +251,7 @@ export class Engine {
           const scores = o.scores.subarray(r * K, r * K + K);
           lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
           summary.windowsFired++;
-          summary.recordLatencyMs(latencyMs);
+          summary.recordLatencyMs(latencyMs, warmingUp);
           summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
         }
         await sinks.results.write(lines, meta);

@@ -1,6 +1,6 @@
 // What the engine needs from the outside world, as interfaces: the I/O layer (src/io) implements
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
-import type { LatencyHistogram } from './summary';
+import type { ResultLatency } from './summary';
 export type { RawBatch, Source } from '../decode/raw-batch';
 
 /** What a message sink needs beside a record's text: its Kafka key and timestamp. */
@@ -12,6 +12,8 @@ export interface RecordMeta {
   /** Results: performance.now() when the input that fired the window was received, so that a sink
    *  that learns when records are acknowledged can measure latency up to the ack. */
   sinceMs?: number;
+  /** The input came within the run's warm-up (see LATENCY_WARMUP_MS). */
+  warmingUp?: boolean;
 }
 
 export interface LineSink {
@@ -25,7 +27,7 @@ export interface LineSink {
   flush(): Promise<void>;
   close(): Promise<void>;
   /** Sinks that learn of acknowledgements (Kafka): latency from meta.sinceMs to the ack. */
-  readonly ackLatency?: LatencyHistogram;
+  readonly ackLatency?: ResultLatency;
 }
 
 export interface JobSinks {

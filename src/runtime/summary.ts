@@ -23,6 +23,8 @@ export interface Summary {
   readingMs: number;
   /** From the batch that made a window fire to its record being written. */
   latencyMs: { p50: number; p99: number; max: number };
+  /** The same, without the results of the first LATENCY_WARMUP_MS of reading. */
+  latencyAfterWarmupMs: { p50: number; p99: number; max: number };
   /** Where latencyMs ends: the results written to their sink, or acknowledged by Kafka. */
   latencyUntil: 'written' | 'acknowledged';
   topWindows: TopWindow[];
@@ -59,6 +61,21 @@ export class LatencyHistogram {
   }
 }
 
+/** Results whose input arrived this soon after the first record are left out of the
+ *  after-warm-up latency: the first firings also pay for JIT compiling and first connections. */
+export const LATENCY_WARMUP_MS = 2000;
+
+/** Result latencies over the whole run, and without its warm-up. */
+export class ResultLatency {
+  readonly all = new LatencyHistogram();
+  readonly afterWarmup = new LatencyHistogram();
+
+  record(ms: number, warmingUp: boolean): void {
+    this.all.record(ms);
+    if (!warmingUp) this.afterWarmup.record(ms);
+  }
+}
+
 export class SummaryBuilder {
   events = 0;
   deadLetters = 0;
@@ -67,10 +84,10 @@ export class SummaryBuilder {
   windowsFired = 0;
   retractions = 0;
   readonly top: TopWindow[] = [];
-  private readonly latency = new LatencyHistogram();
+  private readonly latency = new ResultLatency();
 
-  recordLatencyMs(ms: number): void {
-    this.latency.record(ms);
+  recordLatencyMs(ms: number, warmingUp: boolean): void {
+    this.latency.record(ms, warmingUp);
   }
 
   offerTop(w: TopWindow): void {
@@ -88,7 +105,7 @@ export class SummaryBuilder {
 
   /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
   /** endedAtMs: performance.now() when the last output was written, before closing anything. */
-  finish(elapsedMs: number, endedAtMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: LatencyHistogram): Summary {
+  finish(elapsedMs: number, endedAtMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: ResultLatency): Summary {
     return {
       events: this.events,
       deadLetters: this.deadLetters,
@@ -99,7 +116,8 @@ export class SummaryBuilder {
       elapsedMs,
       readingMs: this.firstRecordAtMs === null ? 0 : endedAtMs - this.firstRecordAtMs,
       eventsPerSecond: elapsedMs > 0 ? (this.events / elapsedMs) * 1000 : 0,
-      latencyMs: (ackLatency ?? this.latency).percentiles(),
+      latencyMs: (ackLatency ?? this.latency).all.percentiles(),
+      latencyAfterWarmupMs: (ackLatency ?? this.latency).afterWarmup.percentiles(),
       latencyUntil: ackLatency ? 'acknowledged' : 'written',
       topWindows: this.top.slice(),
       outputs,

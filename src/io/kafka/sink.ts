@@ -10,7 +10,7 @@
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
 import type { LineSink, RecordMeta } from '../../runtime/ports';
-import { LatencyHistogram } from '../../runtime/summary';
+import { ResultLatency } from '../../runtime/summary';
 import { KafkaClient, type OutRecord, type RecordProducer } from './client';
 
 /** Records queued behind the send in flight before write() waits. */
@@ -24,10 +24,11 @@ type KafkaSinkConfig = Extract<SinkConfig, { type: 'kafka' }>;
 
 export class KafkaSink implements LineSink {
   readonly where: string;
-  readonly ackLatency = new LatencyHistogram();
+  readonly ackLatency = new ResultLatency();
   private queue: OutRecord[] = [];
   /** meta.sinceMs of each queued record (NaN: none), for ackLatency. */
   private queueSince: number[] = [];
+  private queueWarmingUp: boolean[] = [];
   private queuedBytes = 0;
   private sending: Promise<void> | null = null;
   private failure: unknown = null;
@@ -65,6 +66,7 @@ export class KafkaSink implements LineSink {
         timestampMs: m?.timestampMs,
       });
       this.queueSince.push(m?.sinceMs ?? NaN);
+      this.queueWarmingUp.push(m?.warmingUp ?? false);
       this.queuedBytes += lines[i].length;
     }
     this.pump();
@@ -82,10 +84,11 @@ export class KafkaSink implements LineSink {
         while (n < this.queue.length && (n === 0 || bytes + this.queue[n].value.length <= this.sendBytes)) bytes += this.queue[n++].value.length;
         const records = this.queue.splice(0, n);
         const since = this.queueSince.splice(0, n);
+        const warmingUp = this.queueWarmingUp.splice(0, n);
         this.queuedBytes -= bytes;
         await this.producer.send(this.config.topic, records);
         const now = performance.now();
-        for (const s of since) if (s === s) this.ackLatency.record(now - s);
+        for (let i = 0; i < n; i++) if (!Number.isNaN(since[i])) this.ackLatency.record(now - since[i], warmingUp[i]);
       }
     })()
       .catch((e) => void (this.failure ??= e))
