@@ -1,4 +1,13 @@
-// Piscina entry for window tasks: the logic is in src/runtime/window-task.ts.
+// Piscina entry for window tasks: the logic is in src/runtime/window-task.ts. The job spec came
+// once, as workerData (src/runtime/pool.ts); a task's partitions are done one after another.
+import { workerData } from 'piscina';
+import type { PooledWindowTask, WindowTaskResult, WindowWorkerData } from '../src/runtime/protocol';
 import { runWindowTask } from '../src/runtime/window-task';
 
-export default runWindowTask;
+const { job } = workerData as WindowWorkerData;
+
+export default async (task: PooledWindowTask): Promise<WindowTaskResult[]> => {
+  const results: WindowTaskResult[] = [];
+  for (const part of task.parts) results.push(await runWindowTask({ ...part, batch: task.batch, job }));
+  return results;
+};

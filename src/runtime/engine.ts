@@ -21,7 +21,7 @@ import { EmitQueue } from './emit-queue';
 import { warmUp } from './warm-up';
 import { WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
-import type { WorkerJobSpec } from './protocol';
+import type { PartitionWork, WorkerJobSpec } from './protocol';
 import { LATENCY_WARMUP_MS, SummaryBuilder, type Summary } from './summary';
 
 export interface EngineOptions {
@@ -107,7 +107,7 @@ export class Engine {
     const { source, sinks } = this.io;
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
-    const pool = new WindowPool(threads);
+    const pool = new WindowPool(threads, spec);
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
       { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: job.source.maxMessageBytes },
@@ -120,7 +120,11 @@ export class Engine {
     const stateBytes = new Float64Array(P);
     const elu = performance.eventLoopUtilization();
     const nextTimerMs = new Float64Array(P).fill(Infinity);
-    const chains: Array<Promise<unknown>> = Array.from({ length: P }, () => Promise.resolve());
+    // Key partitions go to the pool in groups, one task per worker thread per batch; partition p is
+    // always in group p % groups.length, so its tasks still run one at a time, in order.
+    const groups: number[][] = Array.from({ length: Math.min(P, threads) }, () => []);
+    for (let p = 0; p < P; p++) groups[p % groups.length].push(p);
+    const chains: Array<Promise<unknown>> = groups.map(() => Promise.resolve());
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
     const summary = new SummaryBuilder();
     // Offsets are committed every checkpoint interval, and at the end (sources that commit only).
@@ -144,36 +148,44 @@ export class Engine {
       const watermarkAfterMs = batch.watermarkAfterMs;
       const slow = this.opts.slowBatch;
       const delayMs = slow && !slowDone && batch.header[BatchHeader.NumEvents] > 0 && eventsRead - batch.header[BatchHeader.NumEvents] >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
-      const tasks: Array<Promise<TaskOutput | null>> = [];
-      for (let p = 0; p < P; p++) {
-        const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
-        const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
-        // Each partition's task waits for its previous one; only then is its next timer known, so
-        // the check whether a partition without events has windows to fire is made in the chain.
-        const run = chains[p].then(async (): Promise<TaskOutput | null> => {
-          if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs) && !pendingSince) return null;
-          const before = states[p];
-          const r = await pool.run({ job: spec, partition: p, state: before, spare: spares[p], batch: batch.buffer, failMidTask: fail, delayMs, reportPending: !!pendingSince });
-          if (pendingSince) pendingSince[p] = r.pendingSinceBatch ?? Infinity;
-          states[p] = r.state;
-          // Nothing reads the old state any more: the next task copies into it. Copying into fresh
-          // memory instead would leave a partition's worth of SharedArrayBuffers for the garbage
-          // collector per task, and it frees them far too late (measured: RSS grew without bound).
-          spares[p] = before;
-          summary.workerBusyMs += r.busyMs;
-          openWindows[p] = r.openWindows;
-          stateBytes[p] = r.stateBytes;
-          nextTimerMs[p] = r.nextTimerMs;
-          summary.lateEvents += r.counters.lateEvents;
-          summary.expiredAssignments += r.counters.expiredAssignments;
-          metrics.lateEvents(r.counters.lateEvents);
-          metrics.expiredAssignments(r.counters.expiredAssignments);
-          return new TaskOutput(r.output);
+      const tasks: Array<Promise<TaskOutput[]>> = [];
+      for (let g = 0; g < groups.length; g++) {
+        // A group's task waits for its previous one; only then are its partitions' next timers
+        // known, so the check whether a partition without events has windows to fire is made in
+        // the chain.
+        const run = chains[g].then(async (): Promise<TaskOutput[]> => {
+          const parts: PartitionWork[] = [];
+          for (const p of groups[g]) {
+            const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
+            if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs) && !pendingSince) continue;
+            const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
+            parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs, reportPending: !!pendingSince });
+          }
+          if (parts.length === 0) return [];
+          const results = await pool.run({ batch: batch.buffer, parts });
+          return results.map((r, i) => {
+            const p = parts[i].partition;
+            if (pendingSince) pendingSince[p] = r.pendingSinceBatch ?? Infinity;
+            // Nothing reads the old state any more: the next task copies into it. Copying into fresh
+            // memory instead would leave a partition's worth of SharedArrayBuffers for the garbage
+            // collector per task, and it frees them far too late (measured: RSS grew without bound).
+            spares[p] = states[p];
+            states[p] = r.state;
+            summary.workerBusyMs += r.busyMs;
+            openWindows[p] = r.openWindows;
+            stateBytes[p] = r.stateBytes;
+            nextTimerMs[p] = r.nextTimerMs;
+            summary.lateEvents += r.counters.lateEvents;
+            summary.expiredAssignments += r.counters.expiredAssignments;
+            metrics.lateEvents(r.counters.lateEvents);
+            metrics.expiredAssignments(r.counters.expiredAssignments);
+            return new TaskOutput(r.output);
+          });
         });
-        chains[p] = run.catch(() => undefined);
+        chains[g] = run.catch(() => undefined);
         tasks.push(run);
       }
-      return Promise.all(tasks).then((outs) => outs.filter((o): o is TaskOutput => o !== null));
+      return Promise.all(tasks).then((outs) => outs.flat());
     };
 
     const emit = async (work: BatchWork) => {
@@ -336,7 +348,7 @@ export class Engine {
     let failure: unknown = null;
     let endedAtMs = 0;
     try {
-      await warmUp(pool, spec, plan.slotWords, plan.fieldPaths.length);
+      await warmUp(pool, plan.slotWords, plan.fieldPaths.length);
       metrics.ready(true);
       for await (const raw of source.batches(this.batchSize)) {
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
-import type { WindowTask, WindowTaskResult } from './protocol';
+import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
 
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
@@ -12,28 +12,33 @@ export class WindowPool {
   private readonly pool: Piscina;
   retries = 0;
 
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    job: WorkerJobSpec,
+  ) {
     // Compiled layout: dist/src/runtime/pool.js -> dist/workers/window-worker.js
     const filename = path.join(__dirname, '..', '..', 'workers', 'window-worker.js');
     // Several tasks per worker at once: the worker starts the next (another partition's) without
     // waiting for the main thread, which may be busy reading and decoding. A partition never has
     // two tasks out at once (the engine chains them), so interleaving them is safe.
-    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8 });
+    const workerData: WindowWorkerData = { job };
+    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8, workerData });
   }
 
-  async run(task: WindowTask, attempt = 1): Promise<WindowTaskResult> {
+  async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult[]> {
     try {
-      return (await this.pool.run(task)) as WindowTaskResult;
+      return (await this.pool.run(task)) as WindowTaskResult[];
     } catch (e) {
       // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
       // their class on the way back, so the code is what tells.)
       const code = (e as { code?: string }).code;
       if (code?.startsWith('SLUICE_') && code !== 'SLUICE_RUNTIME') throw e;
       if (attempt >= TASK_ATTEMPTS) {
-        throw new SluiceError('SLUICE_RUNTIME', `window task for partition ${task.partition} failed ${attempt} times: ${(e as Error).message}`, { cause: e });
+        const partitions = task.parts.map((p) => p.partition).join(', ');
+        throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${partitions} failed ${attempt} times: ${(e as Error).message}`, { cause: e });
       }
       this.retries++;
-      return this.run({ ...task, failMidTask: undefined }, attempt + 1);
+      return this.run({ ...task, parts: task.parts.map((p) => ({ ...p, failMidTask: undefined })) }, attempt + 1);
     }
   }
 

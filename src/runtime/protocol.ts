@@ -34,6 +34,24 @@ export interface WindowTask {
   delayMs?: number;
 }
 
+/** One partition's share of a pooled task. */
+export type PartitionWork = Omit<WindowTask, 'job' | 'batch'>;
+
+/**
+ * A task as the pool sends it: one batch, several partitions, done one after another, all or
+ * nothing (each works on a copy of its state, so a failed task is simply run again). One task per
+ * worker thread per batch, not one per partition, and the job spec only once, as the workers'
+ * workerData: per-task messaging was a fifth of the main thread at thousands of tasks a second.
+ */
+export interface PooledWindowTask {
+  batch: SharedArrayBuffer;
+  parts: PartitionWork[];
+}
+
+export interface WindowWorkerData {
+  job: WorkerJobSpec;
+}
+
 export interface WindowTaskResult {
   state: PartitionState;
   /** A TaskOutput buffer (src/state/output.ts) with scores filled in. */

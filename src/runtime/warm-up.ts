@@ -4,12 +4,11 @@
 import { Arena } from '../state/arena';
 import { BatchHeader, EventBatch } from '../state/batch';
 import type { WindowPool } from './pool';
-import type { WorkerJobSpec } from './protocol';
 
 const KEYS = 64;
 const EVENTS = 1024;
 
-export async function warmUp(pool: WindowPool, spec: WorkerJobSpec, slotWords: number, numFields: number): Promise<void> {
+export async function warmUp(pool: WindowPool, slotWords: number, numFields: number): Promise<void> {
   const batch = EventBatch.allocate(EVENTS, numFields, 1, EVENTS + 1);
   batch.partitionStart.set([0, EVENTS]);
   for (let i = 0; i < EVENTS; i++) {
@@ -26,5 +25,5 @@ export async function warmUp(pool: WindowPool, spec: WorkerJobSpec, slotWords: n
   batch.header[BatchHeader.WatermarkBeforeMs] = -Infinity;
   batch.header[BatchHeader.WatermarkAfterMs] = Infinity;
   batch.header[BatchHeader.Number] = -1;
-  await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ job: spec, partition: 0, state: Arena.create(slotWords), batch: batch.buffer })));
+  await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ batch: batch.buffer, parts: [{ partition: 0, state: Arena.create(slotWords) }] })));
 }

@@ -108,10 +108,13 @@ test('a broker outage mid-run: the job retries, resumes, and loses nothing', { t
       await sleep(4000);
       for (const b of [1, 2, 3]) assert.equal(await broker.command(`up ${b}`), 'ok');
       await produced;
-      const results = await waitForRecords(broker.brokers, topics.results, reference.length, 60_000, job);
+      await waitForRecords(broker.brokers, topics.results, reference.length, 60_000, job);
       await sleep(1000);
-      assert.deepEqual(sorted(readTopic(broker.brokers, topics.results).map((r) => r.value)), sorted(reference));
-      assert.equal(results.length, reference.length);
+      // Every result, none lost. A send that was under way when the brokers went may be written
+      // twice when kafkajs retries it (at-least-once, SPEC §10): then as the same bytes.
+      const written = readTopic(broker.brokers, topics.results).map((r) => r.value);
+      assert.deepEqual(sorted([...new Set(written)]), sorted(reference));
+      assert.ok(written.length <= 2 * reference.length, `${written.length - reference.length} repeated results`);
       // Stopped with the flush event's window open: the commit stops just below that event.
       await job.stop();
       assert.deepEqual(await committedOffsets(broker.brokers, `g-${id}`, topics.in), [phase1.length + phase2.length - 1]);

@@ -188,6 +188,9 @@ export class KafkaClient {
 
   async producer(): Promise<RecordProducer> {
     // Named explicitly (kafkajs warns otherwise); keyed records go where Java clients put them.
+    // Not idempotent by default: kafkajs calls it experimental, and it cannot start against the mock
+    // broker (no controller). So a send retried after a lost answer may write records twice
+    // (at-least-once, SPEC §10); `kafka: { idempotent: true }` turns it on.
     const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...pick(this.settings, PRODUCER_KEYS) });
     await connect(producer, this.where());
     return {

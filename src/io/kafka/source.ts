@@ -24,6 +24,9 @@ const log = logger('kafka-source');
 const MAX_QUEUED_BYTES = 32 << 20;
 /** How often a waiting eachBatch heartbeats: well inside any session timeout. */
 const HEARTBEAT_EVERY_MS = 1000;
+/** A commit is tried this often, each try bounded in time (see commit()). */
+const COMMIT_ATTEMPTS = 3;
+const COMMIT_TIMEOUT_MS = 10_000;
 /** With no data, the engine still gets an (empty) batch this often, to notice idle partitions. */
 const EMPTY_BATCH_EVERY_MS = 200;
 
@@ -224,12 +227,22 @@ export class KafkaSource implements Source {
     // Never for a partition this member no longer has: its new owner commits it (kafkajs #1046).
     const due = positions.filter((o) => this.assigned.has(o.partition) && o.offset > this.committed[o.partition]);
     if (due.length === 0 || !this.group) return;
-    try {
-      await this.group.commit(due);
-      for (const o of due) this.committed[o.partition] = o.offset;
-    } catch (e) {
-      // Not fatal: the next commit covers these offsets too.
-      log.warn('offset commit failed; will retry with the next one', { error: e, offsets: due });
+    for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt++) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        // kafkajs retries without end while brokers are away: bounded here, so a stop still ends.
+        const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS)));
+        await Promise.race([this.group.commit(due), timeout]);
+        for (const o of due) this.committed[o.partition] = o.offset;
+        return;
+      } catch (e) {
+        // Not fatal: a rebalance or a coordinator move fails a commit now and then, and the next
+        // commit covers these offsets too.
+        log.warn(`offset commit failed (attempt ${attempt} of ${COMMIT_ATTEMPTS})`, { error: e, offsets: due });
+        if (attempt < COMMIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
