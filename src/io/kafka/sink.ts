@@ -14,7 +14,7 @@ import { ResultLatency } from '../../runtime/summary';
 import { KafkaClient, type OutRecord, type RecordProducer } from './client';
 
 /** Records queued behind the send in flight before write() waits. */
-const MAX_QUEUED_BYTES = 16 << 20;
+const MAX_QUEUED_BYTES = 4 << 20;
 /** A send carries at most this much per partition of the topic (brokers refuse record batches over
  *  message.max.bytes, 1 MB by default, and keys spread unevenly), and at most MAX_SEND_BYTES. */
 const SEND_BYTES_PER_PARTITION = 512 << 10;

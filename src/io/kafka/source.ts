@@ -21,7 +21,7 @@ const log = logger('kafka-source');
 
 /** Bytes of record values queued ahead of the engine (and at most two batches of records); beyond
  *  that, fetching waits. */
-const MAX_QUEUED_BYTES = 32 << 20;
+const MAX_QUEUED_BYTES = 16 << 20;
 /** How often a waiting eachBatch heartbeats: well inside any session timeout. */
 const HEARTBEAT_EVERY_MS = 1000;
 /** A commit is tried this often, each try bounded in time (see commit()). */
