@@ -26,7 +26,8 @@ interface Decoder {
 async function run(ctx: BenchContext): Promise<SuiteResult> {
   const { runs, events } = ctx.quick ? QUICK : FULL;
   // Imported here, not at the top, so a missing addon fails this suite only, not the runner.
-  const { DecodedEvents, JsonDecoder, DEFAULT_MAX_EVENT_BYTES } = await import('../../src/decode/decoder');
+  const { DecodedEvents, JsonDecoder } = await import('../../src/decode/decoder');
+  const { DEFAULT_MAX_MESSAGE_BYTES } = await import('../../src/config/source');
   const { KeyTable } = await import('../../src/decode/key-table');
   const { NativeJsonDecoder } = await import('../../src/decode/native-decoder');
   const { GeneratorSource } = await import('../../src/io/sources/generator');
@@ -40,7 +41,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const textBatches: RawBatch[] = byteBatches.map((b) => ({ ...b, data: undefined, starts: undefined, ends: undefined, values: Array.from({ length: b.count }, (_, i) => messageText(b, i)) }));
   const bytes = byteBatches.reduce((n, b) => n + b.ends![b.count - 1], 0);
 
-  const spec = { keyPath: 'card', timestampPath: 'ts', fieldPaths: ['amount'], maxEventBytes: DEFAULT_MAX_EVENT_BYTES };
+  const spec = { keyPath: 'card', timestampPath: 'ts', fieldPaths: ['amount'], maxEventBytes: DEFAULT_MAX_MESSAGE_BYTES };
   const PARTITIONS = 64;
   const out = new DecodedEvents(BATCH, spec.fieldPaths.length);
   // One pass over every batch with a fresh decoder (keys interned from scratch, as in a job); the

@@ -4,7 +4,8 @@ import type { Reader, Section } from './schema';
 
 const TYPES = ['kafka', 'file', 'generator'] as const;
 const COMMON = ['type', 'format', 'key', 'timestamp', 'maxMessageBytes'];
-/** About Kafka's own default message size limit (message.max.bytes). */
+/** 1 MiB, about Kafka's own default message size limit (message.max.bytes): far above any sane
+ *  event, small enough that one bad message cannot hurt the process. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 const KAFKA = ['brokers', 'topic', 'groupId', 'startFrom', 'bounded', 'kafka'];
 const FILE = ['path'];

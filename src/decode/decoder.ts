@@ -17,9 +17,6 @@ export interface DecodeSpec {
   maxEventBytes: number;
 }
 
-/** 1 MiB: far above any sane event, small enough that one bad message cannot hurt the process. */
-export { DEFAULT_MAX_MESSAGE_BYTES as DEFAULT_MAX_EVENT_BYTES } from '../config/source';
-
 export interface DeadLetter {
   rawIndex: number;
   reason: DeadLetterReason;

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parse } from 'yaml';
 import { runJob, type Job, type RunJobOptions } from '../../src/app/run-job';
 import { jobFromObject } from '../../src/config/job';
 import type { JobConfig } from '../../src/config/types';
@@ -11,24 +12,16 @@ import { readTopic, type ReadRecord } from './kafka-io';
 
 export const E2E = path.join(repoRoot, 'test', 'e2e');
 
-/** The e2e job (test/e2e/job.yaml) with the given source, outputs and overrides. */
+/** test/e2e/job.yaml itself: its watermark, window, features and model. */
+const E2E_JOB = parse(fs.readFileSync(path.join(E2E, 'job.yaml'), 'utf8')) as { model: { path: string } } & Record<string, unknown>;
+
+/** The e2e job with the given source, outputs and overrides. */
 export function e2eJob(source: object, outputs: { sink: object; late?: object; deadLetter?: object }, extra: Record<string, unknown> = {}): JobConfig {
   return jobFromObject({
+    ...E2E_JOB,
     name: 'kafka-e2e',
     source: { key: 'card', timestamp: 'ts', ...source },
-    watermark: { maxOutOfOrdernessMs: 2000, idleTimeoutMs: 0 },
-    window: { type: 'tumbling', sizeMs: 10000, allowedLatenessMs: 5000 },
-    features: [
-      { name: 'n', agg: 'count' },
-      { name: 'amount_sum', agg: 'sum', field: 'amount' },
-      { name: 'amount_mean', agg: 'mean', field: 'amount' },
-      { name: 'amount_min', agg: 'min', field: 'amount' },
-      { name: 'amount_max', agg: 'max', field: 'amount' },
-      { name: 'amount_std', agg: 'stddev', field: 'amount' },
-      { name: 'items_sum', agg: 'sum', field: 'items' },
-      { name: 'amount_p90', agg: 'p90', field: 'amount' },
-    ],
-    model: { path: path.join(E2E, 'model.json'), inputs: ['amount_mean', 'n', 'amount_max', 'amount_min', 'amount_sum', 'items_sum', 'amount_std'], output: 'risk' },
+    model: { ...E2E_JOB.model, path: path.join(E2E, E2E_JOB.model.path) },
     late: { type: 'file', path: path.join(tmpDir('late'), 'late.jsonl') },
     deadLetter: { type: 'file', path: path.join(tmpDir('dead'), 'dead.jsonl') },
     ...outputs,

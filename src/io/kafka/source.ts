@@ -254,54 +254,48 @@ export class KafkaSource implements Source {
   }
 }
 
-/** Copies the values, offsets and timestamps of the records in [from, end) out of kafkajs's
- *  objects: plain records, or stand-ins that carry a whole batch's columns. */
-function pack(messages: FetchedRecord[], from: number, end: number): Pick<Chunk, 'data' | 'ends' | 'offsets' | 'timestampsMs' | 'count'> {
-  const inRange = (o: number) => o >= from && o < end;
-  let count = 0;
-  let bytes = 0;
+/** Calls visit for each record in [from, end) of the fetched messages (plain records, or stand-ins
+ *  that carry a whole batch's columns): its value is bytes[start, stop). */
+function eachRecord(
+  messages: FetchedRecord[],
+  from: number,
+  end: number,
+  visit: (bytes: Uint8Array | null, start: number, stop: number, offset: number, timestampMs: number) => void,
+): void {
   for (const m of messages) {
     const cols = m[RECORDS];
     if (cols) {
       for (let i = 0; i < cols.count; i++) {
-        if (inRange(cols.offsets[i])) {
-          count++;
-          bytes += cols.valueEnds[i] - cols.valueStarts[i];
-        }
+        const offset = cols.offsets[i];
+        if (offset >= from && offset < end) visit(cols.bytes, cols.valueStarts[i], cols.valueEnds[i], offset, cols.timestampsMs[i]);
       }
-    } else if (inRange(Number(m.offset))) {
-      count++;
-      bytes += m.value?.length ?? 0;
+      continue;
     }
+    const offset = Number(m.offset);
+    if (offset >= from && offset < end) visit(m.value, 0, m.value?.length ?? 0, offset, Number(m.timestamp));
   }
+}
+
+/** Copies the values, offsets and timestamps of the records in [from, end) out of kafkajs's objects. */
+function pack(messages: FetchedRecord[], from: number, end: number): Pick<Chunk, 'data' | 'ends' | 'offsets' | 'timestampsMs' | 'count'> {
+  let count = 0;
+  let bytes = 0;
+  eachRecord(messages, from, end, (_bytes, start, stop) => {
+    count++;
+    bytes += stop - start;
+  });
   const data = new Uint8Array(bytes);
   const ends = new Int32Array(count);
   const offsets = new Float64Array(count);
   const timestampsMs = new Float64Array(count);
   let n = 0;
   let at = 0;
-  for (const m of messages) {
-    const cols = m[RECORDS];
-    if (cols) {
-      for (let i = 0; i < cols.count; i++) {
-        if (!inRange(cols.offsets[i])) continue;
-        data.set(cols.bytes.subarray(cols.valueStarts[i], cols.valueEnds[i]), at);
-        at += cols.valueEnds[i] - cols.valueStarts[i];
-        ends[n] = at;
-        offsets[n] = cols.offsets[i];
-        timestampsMs[n++] = cols.timestampsMs[i];
-      }
-      continue;
-    }
-    const o = Number(m.offset);
-    if (!inRange(o)) continue;
-    if (m.value) {
-      data.set(m.value, at);
-      at += m.value.length;
-    }
+  eachRecord(messages, from, end, (value, start, stop, offset, timestampMs) => {
+    if (value && stop > start) data.set(value.subarray(start, stop), at);
+    at += stop - start;
     ends[n] = at;
-    offsets[n] = o;
-    timestampsMs[n++] = Number(m.timestamp);
-  }
+    offsets[n] = offset;
+    timestampsMs[n++] = timestampMs;
+  });
   return { data, ends, offsets, timestampsMs, count };
 }
