@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'SLUICE_DECODE_INVALID' // arguments given to the native decoder
   | 'SLUICE_NATIVE_MISSING' // the addon is not built
   | 'SLUICE_KAFKA' // a broker, topic or group that cannot be used
+  | 'SLUICE_STATE' // a state dir that cannot be used: another job's, damaged, or unwritable
   | 'SLUICE_RUNTIME'; // failure while a job runs
 
 export class SluiceError extends Error {
@@ -34,5 +35,5 @@ export const isSluiceError = (e: unknown): e is SluiceError => e instanceof Slui
 /** Exit code for the CLI (SPEC §3): 2 for bad invocations and invalid inputs, 1 for the rest. */
 export function exitCodeFor(e: unknown): 1 | 2 {
   if (!isSluiceError(e)) return 1;
-  return e.code === 'SLUICE_RUNTIME' || e.code === 'SLUICE_NATIVE_MISSING' || e.code === 'SLUICE_KAFKA' ? 1 : 2;
+  return e.code === 'SLUICE_RUNTIME' || e.code === 'SLUICE_NATIVE_MISSING' || e.code === 'SLUICE_KAFKA' || e.code === 'SLUICE_STATE' ? 1 : 2;
 }

@@ -2,13 +2,16 @@
 // building the I/O the job names (sources, sinks, the metrics endpoint) and handing it down.
 import * as path from 'node:path';
 import { jobFromObject, loadJob } from '../config/job';
+import { SluiceError } from '../errors';
 import type { JobConfig } from '../config/types';
 import { startMetricsServer, type MetricsServer } from '../io/http/metrics-server';
 import { openSink } from '../io/sinks/sink';
 import { KafkaSource } from '../io/kafka/source';
 import { FileSource } from '../io/sources/file';
 import { GeneratorSource } from '../io/sources/generator';
-import { Engine, type EngineOptions } from '../runtime/engine';
+import { planFeatures } from '../features/plan';
+import { Engine, DEFAULT_KEY_PARTITIONS, type DurableState, type EngineOptions } from '../runtime/engine';
+import { StateStore } from '../state/store';
 import type { Source } from '../runtime/ports';
 import type { Summary } from '../runtime/summary';
 
@@ -24,16 +27,40 @@ export interface RunJobOptions extends EngineOptions {
   overrides?: string[];
   /** Tests only: read from this source instead of the one the job names. */
   source?: Source;
+  /** `--reset-state`: delete the job's checkpoints and start over. */
+  resetState?: boolean;
 }
 
-export async function openSource(job: JobConfig): Promise<Source> {
+/** `resumeAt`: a checkpoint's source positions. */
+export async function openSource(job: JobConfig, resumeAt?: ReadonlyArray<number | null>): Promise<Source> {
   switch (job.source.type) {
     case 'generator':
       return new GeneratorSource(job.source, { thread: true });
     case 'file':
       return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
     case 'kafka':
-      return KafkaSource.open(job.source, job.name);
+      return KafkaSource.open(job.source, job.name, resumeAt);
+  }
+}
+
+/**
+ * Kafka jobs keep durable state (SPEC §10): a restart goes on from the last checkpoint. File and
+ * generator jobs are bounded re-runs of the same input, so they start over each time (their
+ * outputs are rewritten).
+ */
+async function openState(config: JobConfig, keyPartitions: number, reset: boolean): Promise<DurableState | null> {
+  if (config.source.type !== 'kafka') return null;
+  const startedAt = performance.now();
+  const plan = planFeatures(config.features, config.window.type === 'session');
+  // What the state's bytes mean: change any of it and the old state no longer fits.
+  const layout = JSON.stringify({ topic: config.source.topic, key: config.source.key, window: config.window, features: config.features, keyPartitions, slotWords: plan.slotWords });
+  const store = await StateStore.open(config.state.dir, { job: config.name, layout }, { reset });
+  try {
+    const restored = await store.load(plan.slotWords);
+    return { store, restored, restoreMs: performance.now() - startedAt };
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
   }
 }
 
@@ -51,14 +78,18 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
     };
     let server: MetricsServer | null = null;
     try {
+      const state = await openState(config, opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS, opts.resetState ?? false);
+      if (state) opened.push(state.store);
+      if (state?.restored && opts.source) throw new SluiceError('SLUICE_USAGE', `${config.state.dir}: has a checkpoint, which a source given to runJob cannot resume from`);
+      const sinkBytes = state?.restored?.sinkBytes ?? {};
       const sinks = {
-        results: await open(openSink(config.sink, config.name)),
-        late: await open(openSink(config.late, config.name)),
-        deadLetters: await open(openSink(config.deadLetter, config.name)),
+        results: await open(openSink(config.sink, config.name, sinkBytes.results)),
+        late: await open(openSink(config.late, config.name, sinkBytes.late)),
+        deadLetters: await open(openSink(config.deadLetter, config.name, sinkBytes.deadLetters)),
       };
-      const source = opts.source ?? (await open(openSource(config)));
+      const source = opts.source ?? (await open(openSource(config, state?.restored?.positions)));
       server = config.metrics.port > 0 ? await startMetricsServer(config.metrics.host, config.metrics.port, config.name) : null;
-      engine = new Engine(config, { source, sinks, metrics: server?.metrics }, opts);
+      engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined }, opts);
       if (stopRequested) engine.stop();
       return await engine.run();
     } finally {

@@ -23,8 +23,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
     .option('--quiet', 'no summary')
     .option('--summary <file>', 'also write the run summary as JSON to this file')
-    .action((file: string, o: { set: string[]; quiet?: boolean; summary?: string }) => {
-      action = run(file, o.set, o.quiet === true, o.summary);
+    .option('--reset-state', "delete the job's checkpoints (state.dir) and start over")
+    .action((file: string, o: { set: string[]; quiet?: boolean; summary?: string; resetState?: boolean }) => {
+      action = run(file, o.set, { quiet: o.quiet === true, summaryFile: o.summary, resetState: o.resetState === true });
     });
 
   program

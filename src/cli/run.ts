@@ -16,6 +16,11 @@ export function formatSummary(s: Summary): string {
     ...(s.latencyAfterWarmupMs.max > 0 ? [`              after the first ${LATENCY_WARMUP_MS / 1000} s: p50 ${s.latencyAfterWarmupMs.p50.toFixed(1)} ms, p99 ${s.latencyAfterWarmupMs.p99.toFixed(1)} ms`] : []),
     `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
   ];
+  const c = s.checkpoints;
+  if (c) {
+    const from = c.restoredFrom === null ? 'started fresh' : `restored checkpoint ${c.restoredFrom} in ${c.restoreMs.toFixed(0)} ms`;
+    lines.push(`state         ${from}; ${c.count} checkpoint${c.count === 1 ? '' : 's'} written, pause p50 ${c.pauseMs.p50.toFixed(1)} ms, max ${c.pauseMs.max.toFixed(1)} ms`);
+  }
   if (s.topWindows.length > 0) {
     lines.push('top windows');
     for (const w of s.topWindows) {
@@ -49,9 +54,15 @@ function progressLine(): { update(events: number): void; clear(): void } {
   };
 }
 
-export async function run(file: string, overrides: string[], quiet: boolean, summaryFile?: string): Promise<number> {
+export interface RunOptions {
+  quiet?: boolean;
+  summaryFile?: string;
+  resetState?: boolean;
+}
+
+export async function run(file: string, overrides: string[], { quiet = false, summaryFile, resetState }: RunOptions = {}): Promise<number> {
   const progress = !quiet && process.stderr.isTTY ? progressLine() : null;
-  const job = runJob(file, { overrides, onProgress: progress ? (events) => progress.update(events) : undefined });
+  const job = runJob(file, { overrides, resetState, onProgress: progress ? (events) => progress.update(events) : undefined });
   let signals = 0;
   const onSignal = () => {
     // First signal: drain and exit 0 (SPEC §11); a second one exits at once.

@@ -60,6 +60,23 @@ export class NativeJsonDecoder {
     return this.partitions[id];
   }
 
+  /** Keys with ids from `from` on, for a checkpoint. */
+  keysFrom(from: number): Array<{ id: number; name: string; partition: number }> {
+    const out = [];
+    for (let id = from; id < this.knownKeys; id++) out.push({ id, name: this.handle.keyName(id), partition: this.partitions[id] });
+    return out;
+  }
+
+  /** Interns a checkpoint's keys, in id order, into a decoder that has seen none: they get back
+   *  the ids the window state refers to. */
+  restoreKeys(names: readonly string[]): void {
+    if (this.handle.numKeys !== 0) throw new Error('restoreKeys: the decoder has interned keys already');
+    for (let id = 0; id < names.length; id++) {
+      if (this.handle.internKey(names[id]) !== id) throw new Error(`restoreKeys: key ${JSON.stringify(names[id])} is there twice`);
+    }
+    this.syncKeys();
+  }
+
   decode(raw: RawBatch, out: DecodedEvents): void {
     if (!raw.values) {
       this.decodeBuffer({ count: raw.count, data: raw.data!, starts: raw.starts!, ends: raw.ends!, recordTimestampMs: raw.recordTimestampMs }, out);

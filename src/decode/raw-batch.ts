@@ -67,6 +67,9 @@ export interface Source {
    * are processed and their outputs acknowledged: a Kafka source commits them for its group.
    */
   commit?(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<void>;
+  /** Sources that can resume (Kafka): per partition, the offset reading starts at. The engine
+   *  checkpoints its state with the positions it has reached (SPEC §10). */
+  readonly startPositions?: readonly number[];
   close(): Promise<void>;
 }
 

@@ -16,7 +16,8 @@ import { Arena, type PartitionState } from '../state/arena';
 import { EventBatch, BatchHeader } from '../state/batch';
 import { TaskOutput } from '../state/output';
 import { WatermarkTracker } from '../time/watermark';
-import { CommitTracker } from './commits';
+import type { Checkpoint, StateStore } from '../state/store';
+import { Checkpointer, PositionTracker } from './checkpoints';
 import { EmitQueue } from './emit-queue';
 import { warmUp } from './warm-up';
 import { WindowPool } from './pool';
@@ -45,6 +46,15 @@ export interface EngineIo {
   source: Source;
   sinks: JobSinks;
   metrics?: EngineMetrics;
+  /** Durable state (sources that can resume): where checkpoints go, and the one to start from. */
+  state?: DurableState;
+}
+
+export interface DurableState {
+  store: StateStore;
+  restored: Checkpoint | null;
+  /** Time it took to open the store and load `restored`, ms. */
+  restoreMs: number;
 }
 
 /** 16 key partitions: enough to keep 2-8 threads busy with uneven keys, few enough that per-task
@@ -64,9 +74,16 @@ interface BatchWork {
   batch: EventBatch;
   startedAtMs: number;
   outputs: Promise<TaskOutput[]>;
-  /** Set on batches after which offsets are committed: per key partition, the oldest batch with
-   *  an unfired event (filled in as the tasks finish). */
-  pendingSince?: Float64Array;
+  /** Set on batches a checkpoint is taken after. */
+  checkpoint?: CheckpointAt;
+}
+
+interface CheckpointAt {
+  /** Per key partition, its state after the batch (filled in as the batch's tasks finish; kept
+   *  from reuse as a task's spare until staged). */
+  states: PartitionState[];
+  positions: Array<number | null>;
+  watermarks: ReturnType<WatermarkTracker['snapshot']>;
 }
 
 export class Engine {
@@ -114,23 +131,33 @@ export class Engine {
       this.keyPartitions,
     );
     const P = this.keyPartitions;
-    const states: PartitionState[] = Array.from({ length: P }, () => Arena.create(plan.slotWords));
+    const durable = this.io.state;
+    const restored = durable?.restored ?? null;
+    if (restored && restored.states.length !== P) throw new SluiceError('SLUICE_STATE', `the checkpoint has ${restored.states.length} key partitions, the job ${P}`);
+    const states: PartitionState[] = restored ? restored.states : Array.from({ length: P }, () => Arena.create(plan.slotWords));
     const spares: Array<PartitionState | undefined> = new Array(P);
     const openWindows = new Float64Array(P);
     const stateBytes = new Float64Array(P);
     const elu = performance.eventLoopUtilization();
     const nextTimerMs = new Float64Array(P).fill(Infinity);
+    for (let p = 0; p < P; p++) ({ liveSlots: openWindows[p], nextTimerMs: nextTimerMs[p] } = Arena.peek(states[p]));
+    if (restored) decoder.restoreKeys(restored.keys);
+    // States a checkpoint still has to stage: not to be reused as a task's spare (count per state).
+    const pinned = new Map<PartitionState, number>();
+    const unpin = (list: PartitionState[]) => list.forEach((s) => (pinned.get(s)! > 1 ? pinned.set(s, pinned.get(s)! - 1) : pinned.delete(s)));
     // Key partitions go to the pool in groups, one task per worker thread per batch; partition p is
     // always in group p % groups.length, so its tasks still run one at a time, in order.
     const groups: number[][] = Array.from({ length: Math.min(P, threads) }, () => []);
     for (let p = 0; p < P; p++) groups[p % groups.length].push(p);
     const chains: Array<Promise<unknown>> = groups.map(() => Promise.resolve());
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
+    if (restored) tracker.restore(restored.maxEventTimeMs, restored.watermarkMs);
     const summary = new SummaryBuilder();
-    // Offsets are committed every checkpoint interval, and at the end (sources that commit only).
-    const commits = source.commit ? new CommitTracker(source.numPartitions) : null;
-    const commitEveryMs = job.state.checkpointIntervalMs;
-    let lastCommitAtMs = this.nowMs();
+    // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
+    const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
+    const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs) : null;
+    const checkpointEveryMs = job.state.checkpointIntervalMs;
+    let lastCheckpointAtMs = this.nowMs();
     let seq = 0;
     let batchNumber = 0;
     let eventsRead = 0;
@@ -144,7 +171,7 @@ export class Engine {
       if (spareDecoded.length < MAX_BATCHES_IN_FLIGHT) spareDecoded.push(work.decoded);
     };
 
-    const dispatch = (batch: EventBatch, number: number, pendingSince?: Float64Array): Promise<TaskOutput[]> => {
+    const dispatch = (batch: EventBatch, number: number, checkpoint?: CheckpointAt): Promise<TaskOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
       const slow = this.opts.slowBatch;
       const delayMs = slow && !slowDone && batch.header[BatchHeader.NumEvents] > 0 && eventsRead - batch.header[BatchHeader.NumEvents] >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
@@ -157,19 +184,18 @@ export class Engine {
           const parts: PartitionWork[] = [];
           for (const p of groups[g]) {
             const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
-            if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs) && !pendingSince) continue;
+            if (events === 0 && !(nextTimerMs[p] <= watermarkAfterMs)) continue;
             const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
-            parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs, reportPending: !!pendingSince });
+            parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs });
           }
-          if (parts.length === 0) return [];
-          const results = await pool.run({ batch: batch.buffer, parts });
-          return results.map((r, i) => {
+          const results = parts.length > 0 ? await pool.run({ batch: batch.buffer, parts }) : [];
+          const outs = results.map((r, i) => {
             const p = parts[i].partition;
-            if (pendingSince) pendingSince[p] = r.pendingSinceBatch ?? Infinity;
-            // Nothing reads the old state any more: the next task copies into it. Copying into fresh
-            // memory instead would leave a partition's worth of SharedArrayBuffers for the garbage
-            // collector per task, and it frees them far too late (measured: RSS grew without bound).
-            spares[p] = states[p];
+            // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
+            // task copies into it. Copying into fresh memory instead would leave a partition's worth
+            // of SharedArrayBuffers for the garbage collector per task, and it frees them far too
+            // late (measured: RSS grew without bound).
+            spares[p] = pinned.has(states[p]) ? undefined : states[p];
             states[p] = r.state;
             summary.workerBusyMs += r.busyMs;
             openWindows[p] = r.openWindows;
@@ -181,6 +207,9 @@ export class Engine {
             metrics.expiredAssignments(r.counters.expiredAssignments);
             return new TaskOutput(r.output);
           });
+          // The group's partitions as of this batch: what a checkpoint after it holds.
+          if (checkpoint) for (const p of groups[g]) pinned.set((checkpoint.states[p] = states[p]), (pinned.get(states[p]) ?? 0) + 1);
+          return outs;
         });
         chains[g] = run.catch(() => undefined);
         tasks.push(run);
@@ -269,10 +298,17 @@ export class Engine {
         await sinks.results.write(lines, meta);
         metrics.windowsFired(lines.length);
       }
-      if (commits && work.pendingSince) {
-        // Only once everything before is acknowledged (SPEC §10).
-        await Promise.all([sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()]);
-        await source.commit!(commits.positions(work.number, Math.min(...work.pendingSince)));
+      if (checkpointer && work.checkpoint) {
+        // The state as of this batch, staged now; acknowledged outputs, the write and the commit
+        // follow in the background (src/runtime/checkpoints.ts).
+        const stagingAt = performance.now();
+        const acked = [sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()];
+        const sinkBytes: Record<string, number> = {};
+        for (const name of ['results', 'late', 'deadLetters'] as const) if (sinks[name].bytes !== undefined) sinkBytes[name] = sinks[name].bytes!;
+        const { states: snapshot, positions: at, watermarks } = work.checkpoint;
+        const staged = durable!.store.stage(snapshot, plan.slotWords, (from) => decoder.keysFrom(from), { positions: at, ...watermarks, sinkBytes });
+        unpin(snapshot);
+        void checkpointer.finish(staged, acked, at, performance.now() - stagingAt).catch(() => undefined);
       }
       recycle(work);
       const open = openWindows.reduce((a, b) => a + b, 0);
@@ -288,7 +324,7 @@ export class Engine {
     };
 
     /** Builds the batch's steps and routed events, then starts its tasks. */
-    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, commit: boolean) => {
+    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, checkpointAfter: boolean) => {
       const startedAtMs = raw.receivedAtMs ?? performance.now();
       const watermarkBeforeMs = tracker.current;
       const firstSeq = seq;
@@ -336,11 +372,11 @@ export class Engine {
       batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
       const number = batchNumber++;
       batch.header[BatchHeader.Number] = number;
-      commits?.note(number, raw.count, raw.partition, raw.offset);
+      positions?.note(raw.count, raw.partition, raw.offset);
       metrics.batch(raw.count, inFlight.pending.length + 1);
       metrics.watermark(tracker.current);
-      const pendingSince = commit && commits ? new Float64Array(P) : undefined;
-      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number, pendingSince), pendingSince });
+      const checkpoint = checkpointAfter && positions ? { states: new Array<PartitionState>(P), positions: positions.current, watermarks: tracker.snapshot() } : undefined;
+      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number, checkpoint), checkpoint });
     };
 
     // Declared after emit and submit, which use it only once the loop below runs.
@@ -355,34 +391,41 @@ export class Engine {
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
         eventsRead += raw.count;
-        const commitNow = commits !== null && this.nowMs() - lastCommitAtMs >= commitEveryMs;
-        if (commitNow) lastCommitAtMs = this.nowMs();
-        submit(raw, decoded, false, commitNow);
+        checkpointer?.throwIfFailed();
+        // One checkpoint at a time: while one is being written, the next waits for a later batch.
+        const checkpointNow = checkpointer !== null && !checkpointer.busy && this.nowMs() - lastCheckpointAtMs >= checkpointEveryMs;
+        if (checkpointNow) lastCheckpointAtMs = this.nowMs();
+        submit(raw, decoded, false, checkpointNow);
         await inFlight.below(MAX_BATCHES_IN_FLIGHT);
         // Let finished tasks hand their partitions on before the next batch is read and decoded.
         await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped) break;
       }
       // A bounded source ends with the watermark at +Infinity: every window fires and is purged.
-      // Then (or after stop()) the offsets of what was processed are committed.
+      // Then (or after stop()) a last checkpoint holds what was processed.
       const ending = !this.stopped && tracker.current !== Infinity;
-      if (ending || commits) {
+      if (ending || checkpointer) {
         const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
-        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, commits !== null);
+        await checkpointer?.idle();
+        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, checkpointer !== null);
       }
       await inFlight.below(1);
+      await checkpointer?.idle();
+      checkpointer?.throwIfFailed();
       endedAtMs = performance.now();
     } catch (e) {
       failure = e;
     } finally {
       metrics.ready(false);
       await Promise.allSettled(inFlight.pending.map((w) => w.outputs));
+      await checkpointer?.idle();
       await source.close();
       await pool.close();
       for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
+    summary.checkpoints = checkpointer?.stats() ?? null;
     return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }

@@ -22,9 +22,12 @@ export interface LineSink {
   /** Queues lines (one record each); resolves once they are buffered, for back-pressure.
    *  `meta[i]` goes with `lines[i]`; line sinks ignore it. */
   write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void>;
-  /** Everything written so far is acknowledged: handed to the OS and fsynced for files, acked by
-   *  all in-sync replicas for Kafka. */
+  /** Resolves when everything written before the call is acknowledged: on disk and fsynced for
+   *  files, acked by all in-sync replicas for Kafka. Later writes may go on meanwhile. */
   flush(): Promise<void>;
+  /** Files: their length in bytes, counting every line written before the last flush() call
+   *  (a checkpoint records it, and a restore cuts the file back to it). */
+  readonly bytes?: number;
   close(): Promise<void>;
   /** Sinks that learn of acknowledgements (Kafka): latency from meta.sinceMs to the ack. */
   readonly ackLatency?: ResultLatency;

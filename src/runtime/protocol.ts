@@ -26,8 +26,6 @@ export interface WindowTask {
   spare?: PartitionState;
   /** An EventBatch buffer (src/state/batch.ts) shared by every partition's task of the batch. */
   batch: SharedArrayBuffer;
-  /** Report pendingSinceBatch (a scan of the state: asked for once per commit interval). */
-  reportPending?: boolean;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
   /** Tests only: make the task take this much longer (a slow handler). */
@@ -63,7 +61,4 @@ export interface WindowTaskResult {
   stateBytes: number;
   /** Time the worker spent on the task. */
   busyMs: number;
-  /** With reportPending: the oldest batch number with an event not yet in a fired result
-   *  (Infinity: none). Input from earlier batches is safe to commit. */
-  pendingSinceBatch?: number;
 }

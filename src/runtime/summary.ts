@@ -1,5 +1,6 @@
 // The run summary (SPEC §2): counts, throughput, latency percentiles, top-scored windows.
 import * as hdr from 'hdr-histogram-js';
+import type { CheckpointStats } from './checkpoints';
 
 export interface TopWindow {
   key: string;
@@ -39,6 +40,8 @@ export interface Summary {
   peakStateBytes: number;
   /** Peak resident memory of the whole process (all threads), from the OS. */
   maxRssBytes: number;
+  /** Durable state: checkpoints taken, their pause, and the restore (null: a job without). */
+  checkpoints: CheckpointStats | null;
 }
 
 const TOP = 5;
@@ -102,6 +105,7 @@ export class SummaryBuilder {
   firstRecordAtMs: number | null = null;
   peakOpenWindows = 0;
   peakStateBytes = 0;
+  checkpoints: CheckpointStats | null = null;
 
   /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
   /** endedAtMs: performance.now() when the last output was written, before closing anything. */
@@ -128,6 +132,7 @@ export class SummaryBuilder {
       peakOpenWindows: this.peakOpenWindows,
       peakStateBytes: this.peakStateBytes,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      checkpoints: this.checkpoints,
     };
   }
 }

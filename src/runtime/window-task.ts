@@ -35,6 +35,5 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const scoreMs = await scoreWindows(model, output, job.model.inputFeature);
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  const pendingSinceBatch = task.reportPending ? arena.pendingSinceBatch() : undefined;
-  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, pendingSinceBatch };
+  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs };
 }

@@ -40,10 +40,7 @@ export const enum Slot {
   Count = 2,
   KeyIdRevision = 3, // i32 keyId, i32 revision (-1: never fired)
   FlagsNext = 4, // i32 flags, i32 next slot of the same key (sessions), -1 = none
-  // i32 generation (stale timers are told apart), i32 pending-since: the batch number of the first
-  // event not yet in a fired result (-1: none), so the engine knows which input offsets are safe
-  // to commit (SPEC §10).
-  Generation = 5,
+  Generation = 5, // i32 generation (stale timers are told apart), i32 unused
   Fixed = 6, // tumbling and sliding windows: aggregates and digest references follow
   // Session windows only, after Fixed: the identity the session last fired with (retracted when
   // it changes) and a pending-retraction block in the digest region (-1: none), i32 its words.
@@ -63,6 +60,9 @@ export const enum TimerKind {
   Fire = 0, // ordered before Purge at the same time: a window fires before it is purged
   Purge = 1,
 }
+
+export const REGIONS = ['meta', 'slots', 'index', 'timers', 'digests'] as const;
+export type RegionName = (typeof REGIONS)[number];
 
 export interface PartitionState {
   meta: SharedArrayBuffer;
@@ -147,6 +147,61 @@ export class Arena {
     );
   }
 
+  /**
+   * The bytes of each region that hold state, for checkpoints: spare capacity (and whatever a
+   * reused spare buffer left past it) is not state. Views, not copies.
+   */
+  static usedRegions(state: PartitionState, slotWords: number): Record<RegionName, Uint8Array> {
+    const m = new Float64Array(state.meta);
+    return {
+      meta: new Uint8Array(state.meta, 0, Meta.Words * 8),
+      slots: new Uint8Array(state.slots, 0, m[Meta.SlotCount] * slotWords * 8),
+      index: new Uint8Array(state.index, 0, m[Meta.IndexCapacity] * 16),
+      timers: new Uint8Array(state.timers, 0, m[Meta.TimerCount] * 16),
+      digests: new Uint8Array(state.digests, 0, m[Meta.DigestWordsUsed] * 8),
+    };
+  }
+
+  /** A partition state from usedRegions' bytes. Throws when they do not fit together (a damaged
+   *  checkpoint), naming what is wrong. */
+  static fromRegions(used: Record<RegionName, Uint8Array>, slotWords: number): PartitionState {
+    if (used.meta.byteLength !== Meta.Words * 8) throw new Error(`meta is ${used.meta.byteLength} bytes, expected ${Meta.Words * 8}`);
+    const meta = new SharedArrayBuffer(Meta.Words * 8);
+    new Uint8Array(meta).set(used.meta);
+    const m = new Float64Array(meta);
+    const count = (word: Meta, name: string, max = 2 ** 40) => {
+      const v = m[word];
+      if (!Number.isInteger(v) || v < 0 || v > max) throw new Error(`meta ${name} is ${v}`);
+      return v;
+    };
+    const slotCapacity = count(Meta.SlotCapacity, 'slot capacity');
+    const indexCapacity = count(Meta.IndexCapacity, 'index capacity');
+    const timerCapacity = count(Meta.TimerCapacity, 'timer capacity');
+    const digestCapacity = count(Meta.DigestWordCapacity, 'digest capacity');
+    const sizes: Record<RegionName, [number, number]> = {
+      meta: [Meta.Words * 8, Meta.Words * 8],
+      slots: [count(Meta.SlotCount, 'slot count', slotCapacity) * slotWords * 8, slotCapacity * slotWords * 8],
+      index: [indexCapacity * 16, indexCapacity * 16],
+      timers: [count(Meta.TimerCount, 'timer count', timerCapacity) * 16, timerCapacity * 16],
+      digests: [count(Meta.DigestWordsUsed, 'digest words', digestCapacity) * 8, digestCapacity * 8],
+    };
+    if ((indexCapacity & (indexCapacity - 1)) !== 0 || count(Meta.IndexUsed, 'index entries', indexCapacity) > indexCapacity * INDEX_MAX_LOAD) throw new Error('meta index is inconsistent');
+    const region = (name: RegionName) => {
+      const [used_, capacity] = sizes[name];
+      if (used[name].byteLength !== used_) throw new Error(`${name} is ${used[name].byteLength} bytes, meta says ${used_}`);
+      const buffer = new SharedArrayBuffer(capacity);
+      new Uint8Array(buffer).set(used[name]);
+      return buffer;
+    };
+    return { meta, slots: region('slots'), index: region('index'), timers: region('timers'), digests: region('digests') };
+  }
+
+  /** A partition state's open windows and earliest timer (+Infinity: none), without a copy. */
+  static peek(state: PartitionState): { liveSlots: number; nextTimerMs: number } {
+    const m = new Float64Array(state.meta);
+    return { liveSlots: m[Meta.LiveSlots], nextTimerMs: m[Meta.TimerCount] > 0 ? new Float64Array(state.timers, 0, 1)[0] : Infinity };
+  }
+
   /** The buffers as they are now (after any growth). */
   get partitionState(): PartitionState {
     return this.state;
@@ -191,23 +246,10 @@ export class Arena {
     this.slotsF64.fill(0, base, base + this.slotWords);
     this.slotsI32[(base + Slot.Generation) * 2] = generation;
     this.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = -1;
-    this.slotsI32[(base + Slot.Generation) * 2 + 1] = -1;
     this.slotsI32[(base + Slot.FlagsNext) * 2] = SlotFlag.Live;
     this.slotsI32[(base + Slot.FlagsNext) * 2 + 1] = -1;
     m[Meta.LiveSlots]++;
     return slot;
-  }
-
-  /** The oldest batch with an event whose effect no fired result holds yet; Infinity if none.
-   *  A scan over the slots: the engine asks for it once per commit interval, not per task. */
-  pendingSinceBatch(): number {
-    let min = Infinity;
-    const count = this.meta[Meta.SlotCount];
-    for (let slot = 0, base = 0; slot < count; slot++, base += this.slotWords) {
-      const since = this.slotsI32[(base + Slot.Generation) * 2 + 1];
-      if (since >= 0 && since < min && this.slotsI32[(base + Slot.FlagsNext) * 2] & SlotFlag.Live) min = since;
-    }
-    return min;
   }
 
   freeSlot(slot: number): void {

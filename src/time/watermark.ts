@@ -80,6 +80,25 @@ export class WatermarkTracker {
     this.parts[partition].lastDataAtMs = nowMs;
   }
 
+  /** What a checkpoint keeps: per partition the largest event time seen (null: none), and the
+   *  job watermark (null: -Infinity). The +Infinity of a finished bounded run is not kept: a later
+   *  run over the same topic goes on from the partitions' own watermarks. */
+  snapshot(): { maxEventTimeMs: Array<number | null>; watermarkMs: number | null } {
+    const maxEventTimeMs = this.parts.map((p) => (Number.isFinite(p.maxEventTimeMs) ? p.maxEventTimeMs : null));
+    let w = this.watermarkMs;
+    if (w === Infinity) {
+      w = -Infinity;
+      for (const p of this.parts) if (Number.isFinite(p.maxEventTimeMs)) w = Math.max(w, p.maxEventTimeMs - this.maxOutOfOrdernessMs);
+    }
+    return { maxEventTimeMs, watermarkMs: Number.isFinite(w) ? w : null };
+  }
+
+  /** Back to a snapshot's watermarks (partitions beyond it start as new ones). */
+  restore(maxEventTimeMs: ReadonlyArray<number | null>, watermarkMs: number | null): void {
+    for (let p = 0; p < Math.min(maxEventTimeMs.length, this.parts.length); p++) this.parts[p].maxEventTimeMs = maxEventTimeMs[p] ?? -Infinity;
+    this.watermarkMs = watermarkMs ?? -Infinity;
+  }
+
   isIdle(partition: number): boolean {
     return this.parts[partition].idle;
   }

@@ -106,12 +106,9 @@ export class WindowOperator {
     return slot;
   }
 
-  /** Flags the window changed since its last firing; its oldest unfired event is in this batch
-   *  unless an earlier one is already recorded. */
+  /** Flags the window changed since its last firing. */
   markChanged(base: number): void {
-    const i32 = this.arena.slotsI32;
-    i32[(base + Slot.FlagsNext) * 2] |= SlotFlag.Changed;
-    if (i32[(base + Slot.Generation) * 2 + 1] < 0) i32[(base + Slot.Generation) * 2 + 1] = this.batch.number;
+    this.arena.slotsI32[(base + Slot.FlagsNext) * 2] |= SlotFlag.Changed;
   }
 
   /** Pops due timers: fires windows whose end the watermark reached, purges expired ones. */
@@ -153,7 +150,6 @@ export class WindowOperator {
     readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
     a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = revision;
     a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~SlotFlag.Changed;
-    a.slotsI32[(base + Slot.Generation) * 2 + 1] = -1;
     if (this.sessions) {
       a.slotsF64[base + Slot.FiredStartMs] = startMs;
       a.slotsF64[base + Slot.FiredEndMs] = endMs;

@@ -125,10 +125,6 @@ export class Sessions {
       a.slotsI32[(sBase + Slot.KeyIdRevision) * 2 + 1] = sFlags & SlotFlag.Fired ? Math.max(sRevision, oRevision) : oRevision;
       a.slotsI32[(sBase + Slot.FlagsNext) * 2] = sFlags | SlotFlag.Fired;
     }
-    // The merged session is pending since the older of the two.
-    const oSince = a.slotsI32[(oBase + Slot.Generation) * 2 + 1];
-    const sSince = a.slotsI32[(sBase + Slot.Generation) * 2 + 1];
-    if (oSince >= 0 && (sSince < 0 || oSince < sSince)) a.slotsI32[(sBase + Slot.Generation) * 2 + 1] = oSince;
     mergeInto(a.slotsF64, sBase, oBase, this.op.featurePlan, this.op.digestStore);
     const plan = this.op.featurePlan;
     for (let d = 0; d < plan.digests.length; d++) this.op.digestStore.free(oBase, d);

@@ -31,6 +31,10 @@ export class KafkaSink implements LineSink {
   private queueWarmingUp: boolean[] = [];
   private queuedBytes = 0;
   private sending: Promise<void> | null = null;
+  /** Records written and records acked so far; flush() waits for the count at its call. */
+  private written = 0;
+  private acked = 0;
+  private ackWaiters: Array<{ upTo: number; resolve: () => void }> = [];
   private failure: unknown = null;
   private closed = false;
 
@@ -69,6 +73,7 @@ export class KafkaSink implements LineSink {
       this.queueWarmingUp.push(m?.warmingUp ?? false);
       this.queuedBytes += lines[i].length;
     }
+    this.written += lines.length;
     this.pump();
     while (this.queuedBytes > MAX_QUEUED_BYTES && this.sending) await this.sending;
     this.throwIfFailed();
@@ -89,14 +94,27 @@ export class KafkaSink implements LineSink {
         await this.producer.send(this.config.topic, records);
         const now = performance.now();
         for (let i = 0; i < n; i++) if (!Number.isNaN(since[i])) this.ackLatency.record(now - since[i], warmingUp[i]);
+        this.acked += n;
+        this.wakeFlushes();
       }
     })()
       .catch((e) => void (this.failure ??= e))
-      .finally(() => (this.sending = null));
+      .finally(() => {
+        this.sending = null;
+        this.wakeFlushes();
+      });
   }
 
+  private wakeFlushes(): void {
+    const done = this.failure !== null;
+    this.ackWaiters = this.ackWaiters.filter((w) => (done || w.upTo <= this.acked ? (w.resolve(), false) : true));
+  }
+
+  /** Waits for the acks of every record written before the call (not for later ones: under a
+   *  steady load the queue never empties). */
   async flush(): Promise<void> {
-    while (this.sending) await this.sending;
+    const upTo = this.written;
+    if (this.acked < upTo && !this.failure) await new Promise<void>((resolve) => this.ackWaiters.push({ upTo, resolve }));
     this.throwIfFailed();
   }
 

@@ -68,6 +68,7 @@ export class KafkaSource implements Source {
   private wakeReader: (() => void) | null = null;
   private wakeWriters: Array<() => void> = [];
   private spare: RawBatch[] = [];
+  readonly startPositions: readonly number[];
   /** Offsets last committed, so an unchanged position is not committed again. */
   private readonly committed: number[];
 
@@ -81,6 +82,7 @@ export class KafkaSource implements Source {
     private readonly end: number[],
   ) {
     this.committed = position.slice();
+    this.startPositions = position.slice();
     for (let p = 0; p < numPartitions; p++) {
       if (position[p] >= end[p]) {
         this.finishedAtStart.push(p);
@@ -89,17 +91,23 @@ export class KafkaSource implements Source {
     }
   }
 
-  /** Looks the topic up (a clear error when it does not exist) and works out where to start. */
-  static async open(config: KafkaSourceConfig, jobName: string): Promise<KafkaSource> {
+  /** Looks the topic up (a clear error when it does not exist) and works out where to start: at
+   *  `resumeAt` (a checkpoint's positions) where it has one, otherwise by startFrom. */
+  static async open(config: KafkaSourceConfig, jobName: string, resumeAt: ReadonlyArray<number | null> = []): Promise<KafkaSource> {
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
     const { low, high, committed } = await client.topicOffsets(config.topic, config.groupId);
     const position = low.map((lo, p) => {
+      const resume = resumeAt[p];
+      if (resume !== null && resume !== undefined) {
+        if (resume < lo) log.warn('a checkpointed position is no longer in the topic (retention removed it): reading from the earliest', { partition: p, position: resume, earliest: lo });
+        return Math.max(resume, lo);
+      }
       if (config.startFrom === 'latest') return high[p];
       if (config.startFrom === 'committed' && committed[p] >= 0) return Math.min(Math.max(committed[p], lo), high[p]);
       return lo;
     });
     const end = config.bounded ? high.slice() : high.map(() => Infinity);
-    log.info('starting', { topic: config.topic, groupId: config.groupId, startFrom: config.startFrom, bounded: config.bounded, position, end: config.bounded ? end : undefined });
+    log.info('starting', { topic: config.topic, groupId: config.groupId, startFrom: resumeAt.length ? 'checkpoint' : config.startFrom, bounded: config.bounded, position, end: config.bounded ? end : undefined });
     return new KafkaSource(config, client, low.length, position, end);
   }
 

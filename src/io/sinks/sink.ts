@@ -12,19 +12,46 @@ const FLUSH_CHARS = 1 << 20;
 export class FileSink implements LineSink {
   private chunks: string[] = [];
   private chars = 0;
+  /** Bytes handed to the file so far; each write goes at its own position, in order. */
+  private length: number;
+  private writing: Promise<unknown> = Promise.resolve();
+  private failure: unknown = null;
 
   private constructor(
     readonly where: string,
     private readonly fh: fs.FileHandle,
-  ) {}
+    resumeAt: number,
+  ) {
+    this.length = resumeAt;
+  }
 
-  static async open(file: string): Promise<FileSink> {
+  /** Opens the file empty, or, resuming from a checkpoint, cut back to `resumeAt` bytes (what
+   *  the checkpoint had acknowledged: anything after it is written again). */
+  static async open(file: string, resumeAt = 0): Promise<FileSink> {
+    let fh: fs.FileHandle;
     try {
       await fs.mkdir(path.dirname(file), { recursive: true });
-      return new FileSink(file, await fs.open(file, 'w'));
+      fh = await fs.open(file, resumeAt > 0 ? 'r+' : 'w');
     } catch (e) {
-      throw new SluiceError('SLUICE_RUNTIME', `${file}: cannot open for writing (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' && resumeAt > 0 ? `missing, but the checkpoint says it had ${resumeAt} bytes` : `cannot open for writing (${code ?? String(e)})`;
+      throw new SluiceError(resumeAt > 0 ? 'SLUICE_STATE' : 'SLUICE_RUNTIME', `${file}: ${why}`, { cause: e });
     }
+    if (resumeAt > 0) {
+      const { size } = await fh.stat();
+      if (size < resumeAt) {
+        await fh.close();
+        throw new SluiceError('SLUICE_STATE', `${file}: has ${size} bytes, but the checkpoint says ${resumeAt} were written and synced: it was cut or replaced; move it away or start over with --reset-state`);
+      }
+      await fh.truncate(resumeAt);
+      await fh.sync();
+    }
+    return new FileSink(file, fh, resumeAt);
+  }
+
+  /** Bytes written so far (as of the last flush() call, which hands buffered lines over). */
+  get bytes(): number {
+    return this.length;
   }
 
   async write(lines: readonly string[]): Promise<void> {
@@ -35,17 +62,27 @@ export class FileSink implements LineSink {
     if (this.chars >= FLUSH_CHARS) await this.drain();
   }
 
-  private async drain(): Promise<void> {
-    if (this.chars === 0) return;
-    const text = this.chunks.join('');
-    this.chunks = [];
-    this.chars = 0;
-    await this.fh.write(text);
+  /** Hands the buffered text to the file (synchronously accounted; written in order). */
+  private drain(): Promise<unknown> {
+    if (this.chars > 0) {
+      const data = Buffer.from(this.chunks.join(''));
+      this.chunks = [];
+      this.chars = 0;
+      const at = this.length;
+      this.length += data.length;
+      this.writing = this.writing.then(() => (this.failure ? undefined : this.fh.write(data, 0, data.length, at))).catch((e) => void (this.failure ??= e));
+    }
+    return this.writing.then(() => this.throwIfFailed());
   }
 
+  /** Everything written before the call is on disk and fsynced when it resolves. */
   async flush(): Promise<void> {
     await this.drain();
     await this.fh.sync();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw new SluiceError('SLUICE_RUNTIME', `${this.where}: write failed (${(this.failure as NodeJS.ErrnoException).code ?? String(this.failure)})`, { cause: this.failure });
   }
 
   private closed = false;
@@ -53,7 +90,7 @@ export class FileSink implements LineSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.drain();
+    await this.drain().catch(() => undefined);
     await this.fh.close();
   }
 }
@@ -70,10 +107,11 @@ export class StdoutSink implements LineSink {
   async close(): Promise<void> {}
 }
 
-export async function openSink(config: SinkConfig, jobName: string): Promise<LineSink> {
+/** `resumeAt`: a file sink's length in the checkpoint being restored. */
+export async function openSink(config: SinkConfig, jobName: string, resumeAt = 0): Promise<LineSink> {
   switch (config.type) {
     case 'file':
-      return FileSink.open(config.path);
+      return FileSink.open(config.path, resumeAt);
     case 'stdout':
       return new StdoutSink();
     case 'kafka':

@@ -1,0 +1,291 @@
+// Checkpoints on disk (SPEC §10): the window state of every key partition, the key names, the
+// watermarks, the source positions and the file sinks' lengths, in one RocksDB database under
+// `<state.dir>/checkpoints`, each checkpoint written as one atomic, synced write batch.
+//
+// Layout (keys are ASCII; one key partition's state and keys sit under their own prefix, so a
+// partition can be read and restored on its own when jobs scale out by partition):
+//   meta                          JSON {format, job, layout}: whose state this is
+//   ckpt                          JSON manifest of the latest checkpoint (Manifest)
+//   p/<pppp>/r/<region>/<nnnnnnnn> page n of a region of partition p's arena: crc32 + 64 KiB
+//   p/<pppp>/k/<cccccccccc>       JSON [[keyId, name], ...]: the partition's keys first seen
+//                                  before checkpoint c
+//
+// Incremental: the store keeps a copy of the bytes it last wrote, and stages only the pages that
+// differ from it (a memcmp per page), plus the keys new since.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { SluiceError } from '../errors';
+import { Arena, REGIONS, type PartitionState, type RegionName } from './arena';
+import { openKv, type KvBackend, type KvStore } from './kv';
+
+/** Bumped whenever the layout above or the arena's changes: older state dirs are refused. */
+export const STATE_FORMAT = 1;
+const PAGE_BYTES = 64 << 10;
+
+export interface StoreIdentity {
+  job: string;
+  /** What the state's meaning depends on (window, features, key partitions, topic, ...), as text. */
+  layout: string;
+}
+
+/** What a checkpoint holds besides the arenas and keys. */
+export interface CheckpointPoint {
+  /** Per source partition, the offset of the next record to read (null: none known). */
+  positions: Array<number | null>;
+  /** Per source partition, the largest event time seen (null: none). */
+  maxEventTimeMs: Array<number | null>;
+  /** The job watermark (null: -Infinity). */
+  watermarkMs: number | null;
+  /** Per file sink (results, late, deadLetters): its length in bytes. */
+  sinkBytes: Record<string, number>;
+}
+
+interface Manifest extends CheckpointPoint {
+  id: number;
+  numKeys: number;
+  keyPartitions: number;
+  /** Per key partition, the used bytes of each region. */
+  regions: Array<Record<RegionName, number>>;
+}
+
+export interface Checkpoint extends CheckpointPoint {
+  id: number;
+  /** Key names by key id. */
+  keys: string[];
+  states: PartitionState[];
+}
+
+/** A checkpoint staged in memory: write it with StateStore.write. */
+export interface StagedCheckpoint {
+  id: number;
+  puts: Array<[string, Uint8Array]>;
+  dels: string[];
+  bytes: number;
+}
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+const regionKey = (p: number, region: RegionName, page: number) => `p/${pad(p, 4)}/r/${region}/${pad(page, 8)}`;
+const keysKey = (p: number, id: number) => `p/${pad(p, 4)}/k/${pad(id, 10)}`;
+
+export class StateStore {
+  private lastId = 0;
+  /** Per key partition and region: the bytes as last staged. */
+  private written: Array<Partial<Record<RegionName, Buffer>>> = [];
+  private keysWritten = 0;
+  private identityWritten = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly kv: KvStore,
+    private readonly identity: StoreIdentity,
+  ) {}
+
+  get backend(): KvBackend {
+    return this.kv.backend;
+  }
+
+  /** Opens (or creates) the store under stateDir; `reset` deletes what is there first. A store of
+   *  another job or format, or a damaged one, is an error that says so. */
+  static async open(stateDir: string, identity: StoreIdentity, opts: { reset?: boolean; backend?: KvBackend } = {}): Promise<StateStore> {
+    const dir = path.join(stateDir, 'checkpoints');
+    if (opts.reset) fs.rmSync(dir, { recursive: true, force: true });
+    const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    // RocksDB would create a fresh database over files it cannot use: refuse instead.
+    if (files.some((f) => f !== 'LOCK' && !f.startsWith('LOG')) && !files.includes('CURRENT')) throw damaged(dir, 'its CURRENT file is missing');
+    let kv: KvStore;
+    try {
+      kv = await openKv(dir, opts.backend);
+    } catch (e) {
+      throw damaged(dir, `RocksDB cannot open it (${firstLine(e)})`, e);
+    }
+    const store = new StateStore(dir, kv, identity);
+    try {
+      await store.checkIdentity();
+    } catch (e) {
+      await kv.close().catch(() => undefined);
+      throw e;
+    }
+    return store;
+  }
+
+  private async checkIdentity(): Promise<void> {
+    const raw = await this.kv.get('meta');
+    if (!raw) return;
+    const meta = parseJson(this.dir, 'meta', raw) as { format?: number; job?: string; layout?: string };
+    const hint = 'use another state.dir, or start over with `sluice run --reset-state`';
+    if (meta.format !== STATE_FORMAT) throw stateError(`${this.dir}: holds state in format ${meta.format}; this sluice reads format ${STATE_FORMAT}: ${hint}`);
+    if (meta.job !== this.identity.job) throw stateError(`${this.dir}: holds the state of job "${meta.job}", not "${this.identity.job}": ${hint}`);
+    if (meta.layout !== this.identity.layout) {
+      throw stateError(`${this.dir}: was written by job "${meta.job}" with another window, features, key partitions or source (${meta.layout}; now ${this.identity.layout}): ${hint}`);
+    }
+    this.identityWritten = true;
+  }
+
+  /** The latest checkpoint, or null when none was ever written. */
+  async load(slotWords: number): Promise<Checkpoint | null> {
+    const m = await this.manifest();
+    if (!m) return null;
+    const { used, keys } = await this.readPartitions(m, 'p/');
+    if (keys.length !== m.numKeys) throw damaged(this.dir, `it has ${keys.length} of its ${m.numKeys} key names`);
+    const names: string[] = new Array(m.numKeys);
+    for (const [id, name] of keys) names[id] = name;
+    const states = m.regions.map((_, p) => {
+      this.written[p] = {};
+      for (const r of REGIONS) this.written[p][r] = Buffer.from(used[p][r]);
+      return this.arena(used[p], p, slotWords);
+    });
+    this.lastId = m.id;
+    this.keysWritten = m.numKeys;
+    return { id: m.id, positions: m.positions, maxEventTimeMs: m.maxEventTimeMs, watermarkMs: m.watermarkMs, sinkBytes: m.sinkBytes, keys: names, states };
+  }
+
+  /** One key partition of the latest checkpoint, read on its own (the layout allows a process to
+   *  take over single partitions): its state and its keys as [id, name]. */
+  async loadPartition(partition: number, slotWords: number): Promise<{ state: PartitionState; keys: Array<[number, string]> } | null> {
+    const m = await this.manifest();
+    if (!m) return null;
+    if (!(partition >= 0 && partition < m.keyPartitions)) throw stateError(`${this.dir}: has no key partition ${partition} (it has ${m.keyPartitions})`);
+    const { used, keys } = await this.readPartitions(m, `p/${pad(partition, 4)}/`);
+    return { state: this.arena(used[partition], partition, slotWords), keys };
+  }
+
+  private async manifest(): Promise<Manifest | null> {
+    const raw = await this.kv.get('ckpt');
+    if (!raw) {
+      if (this.identityWritten) throw damaged(this.dir, 'it has no checkpoint manifest');
+      for await (const _ of this.kv.entries('p/')) throw damaged(this.dir, 'it holds partition pages but no checkpoint manifest');
+      return null;
+    }
+    const m = parseJson(this.dir, 'ckpt', raw) as Manifest;
+    if (!Number.isInteger(m.id) || !Array.isArray(m.regions) || m.regions.length !== m.keyPartitions || !Array.isArray(m.positions)) {
+      throw damaged(this.dir, 'its checkpoint manifest is malformed');
+    }
+    return m;
+  }
+
+  /** The pages (checksums checked, lengths matched against the manifest) and keys under prefix. */
+  private async readPartitions(m: Manifest, prefix: string): Promise<{ used: Array<Record<RegionName, Uint8Array>>; keys: Array<[number, string]> }> {
+    const pages: Array<Record<RegionName, Buffer[]>> = m.regions.map(() => ({ meta: [], slots: [], index: [], timers: [], digests: [] }));
+    const keys: Array<[number, string]> = [];
+    const seen = new Set<number>();
+    for await (const [key, value] of this.kv.entries(prefix)) {
+      const [, pp, kind, a, b] = key.split('/');
+      const p = Number(pp);
+      if (!(p >= 0 && p < m.keyPartitions)) throw damaged(this.dir, `it has an entry for key partition ${pp}, beyond ${m.keyPartitions}`);
+      if (kind === 'k') {
+        for (const [id, name] of parseJson(this.dir, key, value) as Array<[number, string]>) {
+          if (!(Number.isInteger(id) && id >= 0 && id < m.numKeys) || seen.has(id) || typeof name !== 'string') throw damaged(this.dir, `${key} has key id ${id} (expected a new id below ${m.numKeys})`);
+          seen.add(id);
+          keys.push([id, name]);
+        }
+        continue;
+      }
+      const list = pages[p][a as RegionName];
+      if (!list || Number(b) !== list.length) throw damaged(this.dir, `${key} is out of place (a page before it is missing)`);
+      if (value.length < 4 || value.readUInt32LE(0) !== crc32(value.subarray(4))) throw damaged(this.dir, `${key} fails its checksum`);
+      list.push(value.subarray(4));
+    }
+    const used = pages.map((regions, p) => {
+      const out = {} as Record<RegionName, Uint8Array>;
+      for (const r of REGIONS) out[r] = Buffer.concat(regions[r]);
+      return out;
+    });
+    const check = (p: number) => {
+      for (const r of REGIONS) {
+        if (used[p][r].byteLength !== m.regions[p][r]) throw damaged(this.dir, `partition ${p} region ${r} has ${used[p][r].byteLength} bytes, the manifest says ${m.regions[p][r]}`);
+      }
+    };
+    for (let p = 0; p < m.keyPartitions; p++) if (prefix === 'p/' || prefix === `p/${pad(p, 4)}/`) check(p);
+    return { used, keys };
+  }
+
+  private arena(used: Record<RegionName, Uint8Array>, partition: number, slotWords: number): PartitionState {
+    try {
+      return Arena.fromRegions(used, slotWords);
+    } catch (e) {
+      throw damaged(this.dir, `partition ${partition}: ${(e as Error).message}`, e);
+    }
+  }
+
+  /**
+   * Stages a checkpoint of these partition states (which must not change meanwhile) and the keys
+   * from `keysWritten` on: what differs from the last one, ready to write. Synchronous: this is
+   * the pipeline's pause.
+   */
+  stage(states: readonly PartitionState[], slotWords: number, keyNames: (from: number) => Array<{ id: number; name: string; partition: number }>, point: CheckpointPoint): StagedCheckpoint {
+    const id = this.lastId + 1;
+    const puts: Array<[string, Uint8Array]> = [];
+    const dels: string[] = [];
+    let bytes = 0;
+    const regions = states.map((state, p) => {
+      const used = Arena.usedRegions(state, slotWords);
+      const before = (this.written[p] ??= {});
+      const lengths = {} as Record<RegionName, number>;
+      for (const r of REGIONS) {
+        const now = used[r];
+        const old = before[r];
+        const oldPages = old ? Math.ceil(old.length / PAGE_BYTES) : 0;
+        const nowPages = Math.ceil(now.byteLength / PAGE_BYTES);
+        for (let n = 0; n < nowPages; n++) {
+          const page = now.subarray(n * PAGE_BYTES, Math.min(now.byteLength, (n + 1) * PAGE_BYTES));
+          if (old && n < oldPages && Buffer.compare(page, old.subarray(n * PAGE_BYTES, Math.min(old.length, (n + 1) * PAGE_BYTES))) === 0) continue;
+          const value = Buffer.allocUnsafe(4 + page.byteLength);
+          value.set(page, 4);
+          value.writeUInt32LE(crc32(value.subarray(4)), 0);
+          puts.push([regionKey(p, r, n), value]);
+          bytes += value.length;
+        }
+        for (let n = nowPages; n < oldPages; n++) dels.push(regionKey(p, r, n));
+        before[r] = Buffer.from(now);
+        lengths[r] = now.byteLength;
+      }
+      return lengths;
+    });
+    const fresh = keyNames(this.keysWritten);
+    const byPartition = new Map<number, Array<[number, string]>>();
+    for (const k of fresh) {
+      let list = byPartition.get(k.partition);
+      if (!list) byPartition.set(k.partition, (list = []));
+      list.push([k.id, k.name]);
+    }
+    for (const [p, list] of byPartition) {
+      const value = Buffer.from(JSON.stringify(list));
+      puts.push([keysKey(p, id), value]);
+      bytes += value.length;
+    }
+    this.keysWritten += fresh.length;
+    const manifest: Manifest = { id, numKeys: this.keysWritten, keyPartitions: states.length, regions, ...point };
+    if (!this.identityWritten) puts.push(['meta', Buffer.from(JSON.stringify({ format: STATE_FORMAT, ...this.identity }))]);
+    this.identityWritten = true;
+    puts.push(['ckpt', Buffer.from(JSON.stringify(manifest))]);
+    this.lastId = id;
+    return { id, puts, dels, bytes };
+  }
+
+  /** Writes a staged checkpoint: one atomic write batch, synced before it resolves. */
+  async write(staged: StagedCheckpoint): Promise<void> {
+    try {
+      await this.kv.write(staged.puts, staged.dels);
+    } catch (e) {
+      throw stateError(`${this.dir}: writing checkpoint ${staged.id} failed: ${firstLine(e)}`, e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.kv.close();
+  }
+}
+
+const stateError = (message: string, cause?: unknown) => new SluiceError('SLUICE_STATE', message, { cause });
+const damaged = (dir: string, why: string, cause?: unknown) =>
+  stateError(`${dir}: the state is damaged or half-written: ${why}. Nothing was read from it; move it away or start over with \`sluice run --reset-state\``, cause);
+const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0];
+
+function parseJson(dir: string, key: string, raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (e) {
+    throw damaged(dir, `its entry ${key} is not valid JSON`, e);
+  }
+}
