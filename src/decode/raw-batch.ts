@@ -70,6 +70,8 @@ export interface Source {
   /** Sources that can resume (Kafka): per partition, the offset reading starts at. The engine
    *  checkpoints its state with the positions it has reached (SPEC §10). */
   readonly startPositions?: readonly number[];
+  /** Consumer groups: from joining to the first assignment, ms (null until then). */
+  readonly groupJoinMs?: number | null;
   close(): Promise<void>;
 }
 

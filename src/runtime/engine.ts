@@ -153,6 +153,7 @@ export class Engine {
     const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
     if (restored) tracker.restore(restored.maxEventTimeMs, restored.watermarkMs);
     const summary = new SummaryBuilder();
+    summary.startedAtMs = startedAt;
     // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
     const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs) : null;
@@ -426,6 +427,7 @@ export class Engine {
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
     summary.checkpoints = checkpointer?.stats() ?? null;
+    summary.groupJoinMs = source.groupJoinMs ?? null;
     return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }

@@ -42,6 +42,9 @@ export interface Summary {
   maxRssBytes: number;
   /** Durable state: checkpoints taken, their pause, and the restore (null: a job without). */
   checkpoints: CheckpointStats | null;
+  /** Start-up, from the run's start: the consumer group's join (its own clock), and the first
+   *  record read (null: none). */
+  startup: { groupJoinMs: number | null; firstRecordMs: number | null };
 }
 
 const TOP = 5;
@@ -106,6 +109,9 @@ export class SummaryBuilder {
   peakOpenWindows = 0;
   peakStateBytes = 0;
   checkpoints: CheckpointStats | null = null;
+  groupJoinMs: number | null = null;
+  /** performance.now() when the engine started (model load, pool, then reading). */
+  startedAtMs = performance.now();
 
   /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
   /** endedAtMs: performance.now() when the last output was written, before closing anything. */
@@ -133,6 +139,7 @@ export class SummaryBuilder {
       peakStateBytes: this.peakStateBytes,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,
       checkpoints: this.checkpoints,
+      startup: { groupJoinMs: this.groupJoinMs, firstRecordMs: this.firstRecordAtMs === null ? null : this.firstRecordAtMs - this.startedAtMs },
     };
   }
 }

@@ -17,7 +17,12 @@ const E2E_JOB = parse(fs.readFileSync(path.join(E2E, 'job.yaml'), 'utf8')) as { 
 
 /** The e2e job with the given source, outputs and overrides. */
 export function e2eJob(source: object, outputs: { sink: object; late?: object; deadLetter?: object }, extra: Record<string, unknown> = {}): JobConfig {
-  return jobFromObject({
+  return jobFromObject(e2eJobObject(source, outputs, extra));
+}
+
+/** The same as a plain object, as a job file holds it (for jobs run by `sluice run`). */
+export function e2eJobObject(source: object, outputs: { sink: object; late?: object; deadLetter?: object }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
     ...E2E_JOB,
     name: 'kafka-e2e',
     source: { key: 'card', timestamp: 'ts', ...source },
@@ -29,7 +34,7 @@ export function e2eJob(source: object, outputs: { sink: object; late?: object; d
     workers: { threads: 2 },
     state: { dir: tmpDir('state') },
     ...extra,
-  });
+  };
 }
 
 export const tmpDir = (what: string) => fs.mkdtempSync(path.join(os.tmpdir(), `sluice-kafka-${what}-`));

@@ -61,6 +61,10 @@ export class KafkaSource implements Source {
   private queuedRecords = 0;
   /** Times the group assigned partitions to this member (1 unless it rebalanced or was evicted). */
   groupJoins = 0;
+  /** From joining the group to its first assignment, ms (a restart after kill -9 waits here for
+   *  the dead member's session to time out). */
+  groupJoinMs: number | null = null;
+  private joiningSinceMs = 0;
   private readonly finishedAtStart: number[] = [];
   private finishedCount = 0;
   private group: GroupConsumer | null = null;
@@ -121,6 +125,7 @@ export class KafkaSource implements Source {
       yield batch;
       return;
     }
+    this.joiningSinceMs = performance.now();
     this.group = await this.client.consume(this.config.topic, this.config.groupId, {
       onAssign: (partitions, seek) => this.onAssign(partitions, seek),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
@@ -181,6 +186,7 @@ export class KafkaSource implements Source {
     // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
     // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     this.groupJoins++;
+    this.groupJoinMs ??= performance.now() - this.joiningSinceMs;
     const now = new Set(partitions);
     const revoked = [...this.assigned].filter((p) => !now.has(p));
     this.assigned.clear();
