@@ -1,4 +1,4 @@
-// Inputs and figures several suites share: the XGBoost bench models and rows, medians.
+// Inputs and figures several suites share: the XGBoost bench models and rows, medians, trial order.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -48,4 +48,13 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** `trials` rounds of `steps`, in reverse order every other round, so that a noisy neighbour's
+ *  phase favours none of them. */
+export async function alternating(ctx: BenchContext, label: string, trials: number, steps: Array<(trial: number) => Promise<void>>): Promise<void> {
+  for (let t = 0; t < trials; t++) {
+    ctx.progress(`${label} ${t + 1}/${trials}`, t, trials);
+    for (const step of t % 2 === 1 ? [...steps].reverse() : steps) await step(t);
+  }
 }

@@ -68,6 +68,20 @@ export function loggedNote(runs: SluiceRun[]): string {
   return all.length ? `; sluice logged ${all.length} warning(s)/error(s), e.g. ${[...new Set(all)].slice(0, 3).map((m) => `"${m}"`).join(', ')}` : '';
 }
 
+/** What the runs with checkpointing on paused for and wrote, next to the runs with it off. */
+export function checkpointNote({ on, off }: { on: SluiceRun[]; off: SluiceRun[] }, onMs: number, offMs: number): string {
+  const describe = ({ summary: s }: SluiceRun) => {
+    const c = s.checkpoints;
+    const eps = Math.round((s.events / s.readingMs) * 1000).toLocaleString('en-US');
+    if (!c) return `${eps} events/s, !!! no checkpoint stats`;
+    return `${eps} events/s, ${c.count} checkpoint(s), pause p50 ${c.pauseMs.p50.toFixed(1)} ms max ${c.pauseMs.max.toFixed(1)} ms, write p50 ${c.writeMs.p50.toFixed(0)} ms max ${c.writeMs.max.toFixed(0)} ms, ${(c.totalBytes / 2 ** 20).toFixed(1)} MiB written`;
+  };
+  return (
+    `checkpointing on (state.checkpointIntervalMs ${onMs}) vs off (${offMs.toLocaleString('en-US')}: only the final checkpoint at the end of input, which the runs with it on take too), same topic, job and Kafka sink, median of ${on.length} each, alternating; ` +
+    `on: ${on.map(describe).join('; ')}; off: ${off.map(describe).join('; ')}${loggedNote([...on, ...off])}`
+  );
+}
+
 /** sluice processes not yet exited: killed when the suite fails half-way. */
 const running = new Set<ChildProcess>();
 let runs = 0;

@@ -6,7 +6,8 @@ import { kafkaSuite } from './kafka';
 import { memorySuite } from './memory';
 import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
+import { stateSuite } from './state';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, kafkaSuite, memorySuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, kafkaSuite, stateSuite, memorySuite, poolSuite];

@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureBenchModels, median } from '../common';
+import { alternating, ensureBenchModels, median } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 import { fillTopic, kcatMissing, produceLive, TICK_MS } from '../kafka-load';
-import { killRunning, liveRun, loggedNote, runPeer, runSluice, type PeerResult, type SluiceRun } from '../kafka-runs';
+import { checkpointNote, killRunning, liveRun, loggedNote, runPeer, runSluice, type PeerResult, type SluiceRun } from '../kafka-runs';
 import { benchJobYaml } from './pipeline';
 import { LATENCY_WARMUP_MS, type Summary } from '../../src/runtime/summary';
 import { startBroker } from '../../test/kafka/broker';
@@ -24,6 +24,10 @@ export const kafkaSuite: Suite = {
 const PARTITIONS = 32;
 const KEYS = 10_000;
 const LATENCY_GOAL_P99_MS = 50;
+/** A bounded run reads for ~1.5 s: checkpoints every 300 ms make several (one at a time: the next
+ *  waits for the last one's write); 3,600,000 leaves only the final one, which both runs take. */
+const CHECKPOINT_ON_MS = 300;
+const CHECKPOINT_OFF_MS = 3_600_000;
 /** Live events: event time = wall clock jittered back by up to JITTER_MS; watermarks follow closely. */
 const JITTER_MS = 20;
 const LIVE_OUT_OF_ORDERNESS_MS = 50;
@@ -41,7 +45,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const liveMs = ctx.quick ? 6_000 : 20_000;
   const id = `${process.pid}-${Date.now()}`;
   const topic = (name: string) => `bench-${name}-${id}`;
-  const names = ['in', 'live-in-0', 'live-in-1', 'live-in-2', 'live-out-0', 'live-out-1', ...Array.from({ length: trials }, (_, t) => `out-${t}`)];
+  const names = ['in', 'out-ckpt', 'live-in-0', 'live-in-1', 'live-in-2', 'live-out-0', 'live-out-1', ...Array.from({ length: trials }, (_, t) => `out-${t}`)];
   const broker = await startBroker(Object.fromEntries(names.map((n) => [topic(n), PARTITIONS])));
   if (!broker) {
     return { suite: 'kafka', rows: [], notes: ['!!! KAFKA SUITE SKIPPED !!! no Kafka broker: the mock cluster needs cc and librdkafka-dev (apt-get install gcc librdkafka-dev), or set KAFKA_BROKERS=host:port'] };
@@ -63,22 +67,20 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
 
     const ours: Array<SluiceRun & { eps: number; s: Summary }> = [];
     const peers: PeerResult[] = [];
-    for (let t = 0; t < trials; t++) {
-      const steps = [
-        async () => peers.push(await runPeer(ctx, broker.brokers, topic('in'), `peer-${t}-${id}`)),
-        async () => {
-          const r = await runSluice(ctx, job, sets(`t${t}`, kafkaSink(`out-${t}`))).done;
-          ours.push({ ...r, eps: (r.summary.events / r.summary.readingMs) * 1000, s: r.summary });
-        },
-      ];
-      // Alternate who goes first, so that a noisy neighbour's phase favours neither.
-      if (t % 2 === 1) steps.reverse();
-      for (const step of steps) {
-        ctx.progress(`throughput trial ${t + 1}/${trials}`, t, trials);
-        await step();
-      }
-    }
-    for (const n of [...ours.map((r) => r.s.events), ...peers.map((p) => p.events)]) if (n !== events) throw new Error(`a run read ${n} events, not ${events}`);
+    const eps = (s: Summary) => (s.events / s.readingMs) * 1000;
+    await alternating(ctx, 'throughput trial', trials, [
+      async (t) => void peers.push(await runPeer(ctx, broker.brokers, topic('in'), `peer-${t}-${id}`)),
+      async (t) => {
+        const r = await runSluice(ctx, job, sets(`t${t}`, kafkaSink(`out-${t}`))).done;
+        ours.push({ ...r, eps: eps(r.summary), s: r.summary });
+      },
+    ]);
+    const ckpt = { on: [] as SluiceRun[], off: [] as SluiceRun[] };
+    await alternating(ctx, 'checkpointing on/off', trials, (['on', 'off'] as const).map((k) => async (t: number) => {
+      const interval = `state.checkpointIntervalMs=${k === 'on' ? CHECKPOINT_ON_MS : CHECKPOINT_OFF_MS}`;
+      ckpt[k].push(await runSluice(ctx, job, [...sets(`ckpt-${k}-${t}`, kafkaSink('out-ckpt')), interval]).done);
+    }));
+    for (const n of [...ours.map((r) => r.s.events), ...[...ckpt.on, ...ckpt.off].map((r) => r.summary.events), ...peers.map((p) => p.events)]) if (n !== events) throw new Error(`a run read ${n} events, not ${events}`);
     ctx.progress('throughput, file sink', 0, 1);
     const fileDone = await runSluice(ctx, job, sets('file', '{type: file, path: out/scores.jsonl}')).done;
     const fileRun = fileDone.summary;
@@ -94,6 +96,8 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       `where sluice's time goes (median trial): main thread busy ${(mid.s.mainThreadBusyMs / 1000).toFixed(2)} s of ${(mid.s.readingMs / 1000).toFixed(2)} s reading (kafkajs fetch decoding, GC, copying values into batches, decoding, producing results), window worker(s) ${(mid.s.workerBusyMs / 1000).toFixed(2)} s (${mid.s.threads} thread(s)); the same job with a file sink: ${perSecond(fileRun.events, fileRun.readingMs)} events/s`,
       `whole process (spawn to exit, incl. start-up and the group join, ${Math.round(median(peers.map((p) => p.joinMs)))} ms for the peer): sluice ${perSecond(events, median(ours.map((r) => r.wallMs)))} events/s, peer ${perSecond(events, median(peers.map((p) => p.wallMs)))} events/s; sluice's own elapsedMs gives ${Math.round(median(ours.map((r) => r.s.eventsPerSecond))).toLocaleString('en-US')} events/s${loggedNote([...ours, fileDone])}`,
     );
+    rows.push({ case: `${events / 1e6} M events, checkpointing on / off`, metric: 'events/s, first record to end', ours: median(ckpt.on.map((r) => eps(r.summary))), peer: median(ckpt.off.map((r) => eps(r.summary))), peerName: 'checkpointing off', higherIsBetter: true });
+    notes.push(checkpointNote(ckpt, CHECKPOINT_ON_MS, CHECKPOINT_OFF_MS));
 
     const missing = kcatMissing();
     if (missing) {
