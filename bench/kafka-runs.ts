@@ -37,7 +37,7 @@ export async function liveRun<T extends { events: number }>(ctx: BenchContext, j
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** sluice_events_in_total: events whose batch was written. */
-async function eventsRead(port: number): Promise<number> {
+export async function eventsRead(port: number): Promise<number> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return Number(/^sluice_events_in_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
@@ -46,7 +46,7 @@ async function eventsRead(port: number): Promise<number> {
   }
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;

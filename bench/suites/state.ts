@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { alternating, median } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
+import { measureRestart } from '../state-restart';
 import { loadJob } from '../../src/config/job';
 import { addEvent, initAggregates, type DigestStore } from '../../src/features/aggregate';
 import { createDigestStore } from '../../src/features/digest-store';
@@ -99,8 +100,8 @@ function changeSome(states: PartitionState[], plan: FeaturePlan, rand: () => num
 }
 
 interface Trial {
-  full: { stageMs: number; writeMs: number; bytes: number };
-  incremental: { stageMs: number; writeMs: number; bytes: number };
+  full: Checkpointed;
+  incremental: Checkpointed;
   restoreMs: number;
   /** Of restoreMs, the open: RocksDB replays its write-ahead log then, as after a crash. */
   openMs: number;
@@ -110,12 +111,19 @@ interface Trial {
 
 const keyNames = (from: number) => Array.from({ length: WINDOWS - from }, (_, i) => ({ id: from + i, name: `card-${from + i}`, partition: (from + i) % KEY_PARTITIONS }));
 
-async function checkpoint(store: StateStore, states: PartitionState[], slotWords: number) {
-  const t0 = performance.now();
-  const staged = store.stage(states, slotWords, keyNames, point);
+/** stageMs: staging's wall time, in slices; pauseMs: its longest slice (the pipeline's stall). */
+interface Checkpointed {
+  stageMs: number;
+  pauseMs: number;
+  writeMs: number;
+  bytes: number;
+}
+
+async function checkpoint(store: StateStore, states: PartitionState[], slotWords: number): Promise<Checkpointed> {
+  const staged = await store.stage(states, slotWords, keyNames, point);
   const t1 = performance.now();
   await store.write(staged);
-  return { stageMs: t1 - t0, writeMs: performance.now() - t1, bytes: staged.bytes };
+  return { stageMs: staged.stageMs, pauseMs: staged.longestSliceMs, writeMs: performance.now() - t1, bytes: staged.bytes };
 }
 
 async function trial(dir: string, backend: KvBackend, states: PartitionState[], changed: PartitionState[], slotWords: number): Promise<Trial> {
@@ -176,14 +184,16 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const incCase = `incremental, ${CHANGED_SHARE * 100}% of windows changed`;
   const restoreCase = `restore (open + load), ${WINDOWS.toLocaleString('en-US')} windows`;
   const rows: BenchRow[] = [
-    row(fullCase, 'stage ms (pause)', (t) => t.full.stageMs),
+    row(fullCase, 'longest pause ms', (t) => t.full.pauseMs),
+    row(fullCase, 'stage ms (in slices)', (t) => t.full.stageMs),
     row(fullCase, 'write ms', (t) => t.full.writeMs),
     row(fullCase, 'MiB written', (t) => mib(t.full.bytes)),
-    row(incCase, 'stage ms (pause)', (t) => t.incremental.stageMs),
+    row(incCase, 'longest pause ms', (t) => t.incremental.pauseMs),
+    row(incCase, 'stage ms (in slices)', (t) => t.incremental.stageMs),
     row(incCase, 'write ms', (t) => t.incremental.writeMs),
     row(incCase, 'MiB written', (t) => mib(t.incremental.bytes)),
     row(restoreCase, 'ms', (t) => t.restoreMs),
-    { case: `${fullCase}, nxtedition`, metric: 'pause ms vs goal', ours: med('nxtedition', (t) => t.full.stageMs), peer: PAUSE_GOAL_MS, peerName: `goal ${PAUSE_GOAL_MS} ms`, higherIsBetter: false },
+    { case: `${fullCase}, nxtedition`, metric: 'pause ms vs goal', ours: med('nxtedition', (t) => t.full.pauseMs), peer: PAUSE_GOAL_MS, peerName: `goal ${PAUSE_GOAL_MS} ms`, higherIsBetter: false },
     { case: `${restoreCase}, nxtedition`, metric: 'ms vs goal', ours: med('nxtedition', (t) => t.restoreMs), peer: RESTORE_GOAL_MS, peerName: 'SPEC §9 goal (5 s)', higherIsBetter: false },
   ];
 
@@ -198,9 +208,10 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     `incremental: one more event in ${CHANGED_SHARE * 100}% of the windows picked at random (as events hit keys); the store writes the 64 KiB pages that differ, and random changes dirty most slot and digest pages: it writes ${((100 * med('nxtedition', (t) => t.incremental.bytes)) / med('nxtedition', (t) => t.full.bytes)).toFixed(0)}% of the full checkpoint's bytes`,
     `median of ${reps} repetitions, backends alternating first; each repetition a fresh RocksDB dir under bench/.cache (full, then incremental, close, then open + load timed; the OS page cache is warm: no cold-disk restore)`,
     ...BACKENDS.map((b) => `${b}: restore = open ${med(b, (t) => t.openMs).toFixed(0)} ms (RocksDB replays the write-ahead log of the last batch) + load ${med(b, (t) => t.restoreMs - t.openMs).toFixed(0)} ms`),
-    ...BACKENDS.map((b) => `${b} per repetition: full stage ${per(b, (t) => t.full.stageMs)} ms, write ${per(b, (t) => t.full.writeMs)} ms; incremental stage ${per(b, (t) => t.incremental.stageMs)} ms, write ${per(b, (t) => t.incremental.writeMs)} ms; restore ${per(b, (t) => t.restoreMs)} ms; files on disk after both ${per(b, (t) => mib(t.diskBytes), 1)} MiB; restored bytes equal the written: ${trials.get(b)!.every((t) => t.restoredSame) ? 'yes' : '!!! NO !!!'}`),
-    'stage is the same code for both backends (the pipeline pause does not depend on the binding); write and restore are where they differ. src/state/kv.ts opens the fork with its defaults: ZSTD (with dictionary training) for SST files and for the write-ahead log; rocksdb 6.17 with Snappy for SST files and a plain log',
-    `the pause goal (${PAUSE_GOAL_MS} ms) is this project's, not a SPEC figure; SPEC §9 asks the restore of 100k open windows in < 5 s (open, load, seek; the seek is not in here)`,
+    ...BACKENDS.map((b) => `${b} per repetition: full stage ${per(b, (t) => t.full.stageMs)} ms (longest slice ${per(b, (t) => t.full.pauseMs)}), write ${per(b, (t) => t.full.writeMs)} ms; incremental stage ${per(b, (t) => t.incremental.stageMs)} ms, write ${per(b, (t) => t.incremental.writeMs)} ms; restore ${per(b, (t) => t.restoreMs)} ms; files on disk after both ${per(b, (t) => mib(t.diskBytes), 1)} MiB; restored bytes equal the written: ${trials.get(b)!.every((t) => t.restoredSame) ? 'yes' : '!!! NO !!!'}`),
+    'stage is the same code for both backends (the pipeline pause does not depend on the binding): it compares each 64 KiB page with the last checkpoint and copies those that differ, yielding to the event loop every ~10 ms, so its longest slice is the pipeline\'s pause; write and restore are where the bindings differ. src/state/kv.ts opens the fork without compression (its default ZSTD on SST files and the write-ahead log doubled write and open times); rocksdb 6.17 uses Snappy for SST files and a plain log',
+    `the pause goal (${PAUSE_GOAL_MS} ms) is issue 7's; SPEC §9 asks the restore of 100k open windows in < 5 s (open, load, seek; the seek is not in here)`,
   ];
-  return { suite: 'state', rows, notes };
+  const restart = await measureRestart(ctx);
+  return { suite: 'state', rows: [...rows, ...restart.rows], notes: [...notes, ...restart.notes] };
 }

@@ -19,7 +19,7 @@ export function formatSummary(s: Summary): string {
   const c = s.checkpoints;
   if (c) {
     const from = c.restoredFrom === null ? 'started fresh' : `restored checkpoint ${c.restoredFrom} in ${c.restoreMs.toFixed(0)} ms`;
-    lines.push(`state         ${from}; ${c.count} checkpoint${c.count === 1 ? '' : 's'} written, pause p50 ${c.pauseMs.p50.toFixed(1)} ms, max ${c.pauseMs.max.toFixed(1)} ms`);
+    lines.push(`state         ${from}; ${c.count} checkpoint${c.count === 1 ? '' : 's'} written, longest pause ${c.pauseMs.max.toFixed(1)} ms`);
   }
   if (s.topWindows.length > 0) {
     lines.push('top windows');

@@ -1,10 +1,11 @@
-// Checkpoints (SPEC §10), taken at a batch boundary. The engine stages one synchronously (its
-// state as of the batch, the keys, watermarks, positions and file lengths: that is the pause),
-// and this module finishes it in the background, in the order the spec asks:
-//   1. wait until every output written before that point is acknowledged (flush);
-//   2. write the staged checkpoint: one atomic, synced RocksDB write batch;
-//   3. commit the source positions to Kafka, for lag tools (recovery reads them from the store).
-// Checkpoints finish one after another; the pipeline goes on meanwhile.
+// Checkpoints (SPEC §10), taken at a batch boundary. At the boundary the engine notes the sinks'
+// positions and starts their flushes, and keeps the partitions' states as of that batch from
+// being reused. This module then, in the background and one checkpoint after another:
+//   0. stages the checkpoint: the state pages that changed, the keys, watermarks, positions and
+//      file lengths (StateStore.stage, in slices of ~10 ms so the pipeline is never held long);
+//   1. waits until every output written before the boundary is acknowledged (flush);
+//   2. writes the staged checkpoint: one atomic, synced RocksDB write batch;
+//   3. commits the source positions to Kafka, for lag tools (recovery reads them from the store).
 import type { StagedCheckpoint, StateStore } from '../state/store';
 import { faultPoint } from './faults';
 import type { Source } from './ports';
@@ -16,8 +17,10 @@ export interface CheckpointStats {
   restoredFrom: number | null;
   /** Time to open the store and load the checkpoint, ms. */
   restoreMs: number;
-  /** The pipeline's pause per checkpoint (staging), ms. */
+  /** The pipeline's pause per checkpoint: the longest slice of staging, ms. */
   pauseMs: { p50: number; max: number };
+  /** Staging's wall time per checkpoint (in slices, the pipeline running in between), ms. */
+  stageMs: { p50: number; max: number };
   /** From staging to the write's sync, ms (the pipeline does not wait for it). */
   writeMs: { p50: number; max: number };
   /** Bytes written by the last checkpoint, and in all. */
@@ -53,6 +56,7 @@ export class Checkpointer {
   private pending = 0;
   private failure: unknown = null;
   private readonly pauses: number[] = [];
+  private readonly stages: number[] = [];
   private readonly writes: number[] = [];
   private lastBytes = 0;
   private totalBytes = 0;
@@ -76,17 +80,19 @@ export class Checkpointer {
   }
 
   /**
-   * Finishes a staged checkpoint in the background once `acked` (the sinks' flushes, started at
-   * the checkpoint's point) resolve. `pauseMs`: how long staging held the pipeline.
+   * Takes a checkpoint in the background: `stage` it, then once `acked` (the sinks' flushes,
+   * started at the checkpoint's boundary) resolve, write it and commit `positions`.
    */
-  finish(staged: StagedCheckpoint, acked: Array<Promise<void>>, positions: Array<number | null>, pauseMs: number): Promise<void> {
+  take(stage: () => Promise<StagedCheckpoint>, acked: Array<Promise<void>>, positions: Array<number | null>): Promise<void> {
     const flushed = Promise.all(acked);
     flushed.catch(() => undefined); // handled in the chain below
-    const stagedAt = performance.now();
     this.pending++;
-    this.pauses.push(pauseMs);
     const done = this.chain.then(async () => {
       this.throwIfFailed();
+      const stagedAt = performance.now();
+      const staged = await stage();
+      this.pauses.push(staged.longestSliceMs);
+      this.stages.push(staged.stageMs);
       await flushed;
       faultPoint('after-sink-flush');
       await this.store.write(staged);
@@ -113,6 +119,7 @@ export class Checkpointer {
       restoredFrom: this.restoredFrom,
       restoreMs: this.restoreMs,
       pauseMs: { p50: median(this.pauses), max: Math.max(0, ...this.pauses) },
+      stageMs: { p50: median(this.stages), max: Math.max(0, ...this.stages) },
       writeMs: { p50: median(this.writes), max: Math.max(0, ...this.writes) },
       lastBytes: this.lastBytes,
       totalBytes: this.totalBytes,

@@ -300,16 +300,14 @@ export class Engine {
         metrics.windowsFired(lines.length);
       }
       if (checkpointer && work.checkpoint) {
-        // The state as of this batch, staged now; acknowledged outputs, the write and the commit
-        // follow in the background (src/runtime/checkpoints.ts).
-        const stagingAt = performance.now();
+        // The boundary: everything written so far is before it. Staging, acknowledgements, the
+        // write and the commit follow in the background (src/runtime/checkpoints.ts).
         const acked = [sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()];
         const sinkBytes: Record<string, number> = {};
         for (const name of ['results', 'late', 'deadLetters'] as const) if (sinks[name].bytes !== undefined) sinkBytes[name] = sinks[name].bytes!;
         const { states: snapshot, positions: at, watermarks } = work.checkpoint;
-        const staged = durable!.store.stage(snapshot, plan.slotWords, (from) => decoder.keysFrom(from), { positions: at, ...watermarks, sinkBytes });
-        unpin(snapshot);
-        void checkpointer.finish(staged, acked, at, performance.now() - stagingAt).catch(() => undefined);
+        const stage = () => durable!.store.stage(snapshot, plan.slotWords, (from) => decoder.keysFrom(from), { positions: at, ...watermarks, sinkBytes }).finally(() => unpin(snapshot));
+        void checkpointer.take(stage, acked, at).catch(() => undefined);
       }
       recycle(work);
       const open = openWindows.reduce((a, b) => a + b, 0);

@@ -42,7 +42,9 @@ async function openNxtedition(dir: string): Promise<KvStore> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { RocksLevel } = require('@nxtedition/rocksdb') as { RocksLevel: new (dir: string, options: object) => AbstractLevelDb };
   const db = new RocksLevel(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  await db.open();
+  // Uncompressed: window state (float64s) hardly compresses, and ZSTD on the files and the
+  // write-ahead log doubled write and restore times (bench/suites/state.ts).
+  await (db.open as (options: object) => Promise<void>)({ compression: false, walCompression: false });
   return {
     backend: 'nxtedition',
     async get(key) {

@@ -22,6 +22,8 @@ import { openKv, type KvBackend, type KvStore } from './kv';
 /** Bumped whenever the layout above or the arena's changes: older state dirs are refused. */
 export const STATE_FORMAT = 1;
 const PAGE_BYTES = 64 << 10;
+/** Staging holds the event loop at most about this long at a time. */
+const SLICE_MS = 10;
 
 export interface StoreIdentity {
   job: string;
@@ -62,6 +64,9 @@ export interface StagedCheckpoint {
   puts: Array<[string, Uint8Array]>;
   dels: string[];
   bytes: number;
+  /** Staging's wall time, and the longest stretch it held the event loop (the pipeline's pause). */
+  stageMs: number;
+  longestSliceMs: number;
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
@@ -210,16 +215,20 @@ export class StateStore {
 
   /**
    * Stages a checkpoint of these partition states (which must not change meanwhile) and the keys
-   * from `keysWritten` on: what differs from the last one, ready to write. Synchronous: this is
-   * the pipeline's pause.
+   * from `keysWritten` on: the pages that differ from the last checkpoint, ready to write. It
+   * yields to the event loop every SLICE_MS, so the pipeline is never held longer than that.
    */
-  stage(states: readonly PartitionState[], slotWords: number, keyNames: (from: number) => Array<{ id: number; name: string; partition: number }>, point: CheckpointPoint): StagedCheckpoint {
+  async stage(states: readonly PartitionState[], slotWords: number, keyNames: (from: number) => Array<{ id: number; name: string; partition: number }>, point: CheckpointPoint): Promise<StagedCheckpoint> {
+    const startedAt = performance.now();
+    let sliceAt = startedAt;
+    let longestSliceMs = 0;
     const id = this.lastId + 1;
     const puts: Array<[string, Uint8Array]> = [];
     const dels: string[] = [];
     let bytes = 0;
-    const regions = states.map((state, p) => {
-      const used = Arena.usedRegions(state, slotWords);
+    const regions: Array<Record<RegionName, number>> = [];
+    for (let p = 0; p < states.length; p++) {
+      const used = Arena.usedRegions(states[p], slotWords);
       const before = (this.written[p] ??= {});
       const lengths = {} as Record<RegionName, number>;
       for (const r of REGIONS) {
@@ -227,9 +236,21 @@ export class StateStore {
         const old = before[r];
         const oldPages = old ? Math.ceil(old.length / PAGE_BYTES) : 0;
         const nowPages = Math.ceil(now.byteLength / PAGE_BYTES);
+        // The copy of what was written, grown to the region's new length (pages past the old
+        // length all count as changed).
+        const mirror = old && old.length === now.byteLength ? old : Buffer.alloc(now.byteLength);
+        if (old && mirror !== old) old.copy(mirror, 0, 0, Math.min(old.length, mirror.length));
         for (let n = 0; n < nowPages; n++) {
-          const page = now.subarray(n * PAGE_BYTES, Math.min(now.byteLength, (n + 1) * PAGE_BYTES));
-          if (old && n < oldPages && Buffer.compare(page, old.subarray(n * PAGE_BYTES, Math.min(old.length, (n + 1) * PAGE_BYTES))) === 0) continue;
+          if ((n & 7) === 7 && performance.now() - sliceAt > SLICE_MS) {
+            longestSliceMs = Math.max(longestSliceMs, performance.now() - sliceAt);
+            await new Promise((resolve) => setImmediate(resolve));
+            sliceAt = performance.now();
+          }
+          const from = n * PAGE_BYTES;
+          const to = Math.min(now.byteLength, from + PAGE_BYTES);
+          const page = now.subarray(from, to);
+          if (n < oldPages && to <= (old?.length ?? 0) && Buffer.compare(page, mirror.subarray(from, to)) === 0) continue;
+          mirror.set(page, from);
           const value = Buffer.allocUnsafe(4 + page.byteLength);
           value.set(page, 4);
           value.writeUInt32LE(crc32(value.subarray(4)), 0);
@@ -237,11 +258,11 @@ export class StateStore {
           bytes += value.length;
         }
         for (let n = nowPages; n < oldPages; n++) dels.push(regionKey(p, r, n));
-        before[r] = Buffer.from(now);
+        before[r] = mirror;
         lengths[r] = now.byteLength;
       }
-      return lengths;
-    });
+      regions.push(lengths);
+    }
     const fresh = keyNames(this.keysWritten);
     const byPartition = new Map<number, Array<[number, string]>>();
     for (const k of fresh) {
@@ -260,7 +281,8 @@ export class StateStore {
     this.identityWritten = true;
     puts.push(['ckpt', Buffer.from(JSON.stringify(manifest))]);
     this.lastId = id;
-    return { id, puts, dels, bytes };
+    longestSliceMs = Math.max(longestSliceMs, performance.now() - sliceAt);
+    return { id, puts, dels, bytes, stageMs: performance.now() - startedAt, longestSliceMs };
   }
 
   /** Writes a staged checkpoint: one atomic write batch, synced before it resolves. */

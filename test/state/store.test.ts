@@ -39,7 +39,7 @@ for (const backend of ['nxtedition', 'level'] as KvBackend[]) {
     const keys = ['card-0', 'card-1', 'café ☕', 'card-3'];
     let store = await StateStore.open(dir, identity, { backend });
     assert.equal(await store.load(SLOT_WORDS), null);
-    const first = store.stage(states, SLOT_WORDS, keyNames(keys, 3), point);
+    const first = await store.stage(states, SLOT_WORDS, keyNames(keys, 3), point);
     await store.write(first);
     await store.close();
 
@@ -59,10 +59,10 @@ for (const backend of ['nxtedition', 'level'] as KvBackend[]) {
 
     // Nothing changed: only the manifest. One window changed and one timer popped (meta counts
     // timers): a page of each, and the new key (id 4, key partition 1).
-    const same = store.stage(c.states, SLOT_WORDS, keyNames(keys, 3), point);
+    const same = await store.stage(c.states, SLOT_WORDS, keyNames(keys, 3), point);
     assert.deepEqual(same.puts.map(([k]) => k), ['ckpt']);
     a.slotsF64[2000 * SLOT_WORDS + Slot.Count] = -1;
-    const changed = store.stage([a.partitionState, c.states[1], c.states[2]], SLOT_WORDS, keyNames([...keys, 'new'], 3), point);
+    const changed = await store.stage([a.partitionState, c.states[1], c.states[2]], SLOT_WORDS, keyNames([...keys, 'new'], 3), point);
     assert.deepEqual(changed.puts.map(([k]) => k).sort(), ['ckpt', 'p/0000/r/meta/00000000', 'p/0000/r/slots/00000002', 'p/0000/r/timers/00000000', 'p/0001/k/0000000003']);
     assert.ok(first.bytes > 5 * changed.bytes, `${first.bytes} then ${changed.bytes} bytes`);
     await store.write(same);
@@ -85,7 +85,7 @@ for (const backend of ['nxtedition', 'level'] as KvBackend[]) {
 test("another job's state dir, or another layout, is refused with what to do", async () => {
   const dir = tmp();
   const store = await StateStore.open(dir, identity);
-  await store.write(store.stage([filled(5, 1)], SLOT_WORDS, keyNames([], 1), point));
+  await store.write(await store.stage([filled(5, 1)], SLOT_WORDS, keyNames([], 1), point));
   await store.close();
   await assert.rejects(StateStore.open(dir, { ...identity, job: 'other' }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'SLUICE_STATE');
@@ -103,7 +103,7 @@ test("another job's state dir, or another layout, is refused with what to do", a
 async function written(): Promise<string> {
   const dir = tmp();
   const store = await StateStore.open(dir, identity);
-  await store.write(store.stage([filled(2000, 1), filled(10, 2)], SLOT_WORDS, keyNames(['a', 'b'], 2), point));
+  await store.write(await store.stage([filled(2000, 1), filled(10, 2)], SLOT_WORDS, keyNames(['a', 'b'], 2), point));
   await store.close();
   return dir;
 }
