@@ -3,7 +3,8 @@
 // each trial a fresh `sluice run` and consumer group), against a bare kafkajs consumer doing
 // JSON.parse on one thread (bench/peers/kafka-consumer.ts); both timed from the first record read
 // to the end. Latency: events produced at half of sluice's rate while an unbounded job reads them,
-// 1,000 and 10,000 windows per firing, measured by sluice from the batch that fired them to the ack.
+// 1,000 and 10,000 windows per firing, measured by sluice from the arrival of the event that fired
+// them (moved the watermark past their end) to the ack.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -130,7 +131,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       notes.push(`latency, ${label}: ${summary}; latency ${s.latencyUntil}; rows leave out the first ${LATENCY_WARMUP_MS / 1000} s of reading (JIT, first connections); with it: p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms, max ${s.latencyMs.max.toFixed(1)} ms`);
     }
     notes.push(
-      `latency setup: ${(liveMs / 1000).toFixed(0)} s of events at half of sluice's median events/s above, produced by kcat (librdkafka, keyed by card) fed every ${TICK_MS} ms from the bench process; event time = wall clock jittered back by up to ${JITTER_MS} ms, maxOutOfOrdernessMs ${LIVE_OUT_OF_ORDERNESS_MS}; latency runs from the batch that moved the watermark past a window's end to the produce ack, so time spent waiting in Kafka (lag) is not in it; unbounded job (startFrom earliest on a fresh topic), stopped by SIGTERM once its /metrics count all events read (open windows stay unfired); producer, broker and sluice share ${os.availableParallelism()} cores`,
+      `latency setup: ${(liveMs / 1000).toFixed(0)} s of events at half of sluice's median events/s above, produced by kcat (librdkafka, keyed by card) fed every ${TICK_MS} ms from the bench process; event time = wall clock jittered back by up to ${JITTER_MS} ms, maxOutOfOrdernessMs ${LIVE_OUT_OF_ORDERNESS_MS}; latency runs from the arrival at sluice (kafkajs handing over its fetched batch) of the event that moved the watermark past a window's end to the produce ack of its result, so time spent waiting in Kafka (lag) is not in it; unbounded job (startFrom earliest on a fresh topic), stopped by SIGTERM once its /metrics count all events read (open windows stay unfired); producer, broker and sluice share ${os.availableParallelism()} cores`,
       `goals (SPEC §9): events/s >= 1.0x the bare consumer; result latency p99 <= ${LATENCY_GOAL_P99_MS} ms with 1,000 windows per firing`,
       `broker: ${broker.mock ? "librdkafka's mock cluster (3 brokers in one process, test/kafka/mock-broker.c)" : `KAFKA_BROKERS=${broker.brokers.join(',')}`}; job: the example job's 7 features (one p95) and 100-tree model, 60 s windows for throughput, workers.threads auto`,
     );

@@ -11,7 +11,7 @@ export function formatSummary(s: Summary): string {
     `windows       ${fmt(s.windowsFired)} results${s.retractions ? `, ${fmt(s.retractions)} retractions` : ''}`,
     `late          ${fmt(s.lateEvents)} events${s.expiredAssignments ? `, ${fmt(s.expiredAssignments)} expired sliding-window assignments` : ''}`,
     `dead letters  ${fmt(s.deadLetters)}`,
-    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (batch read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
+    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (firing event read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
     // Only when results came after the warm-up: a run shorter than it has none (all zeros).
     ...(s.latencyAfterWarmupMs.max > 0 ? [`              after the first ${LATENCY_WARMUP_MS / 1000} s: p50 ${s.latencyAfterWarmupMs.p50.toFixed(1)} ms, p99 ${s.latencyAfterWarmupMs.p99.toFixed(1)} ms`] : []),
     `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,

@@ -26,6 +26,25 @@ export interface RawBatch {
   assigned?: number[];
   /** performance.now() when the source received the batch's first record, if it knows. */
   receivedAtMs?: number;
+  /** When the records arrived, in runs: record i arrived at arrivalMs[k] for the last k with
+   *  arrivalStarts[k] <= i (performance.now()). Result latency starts at the arrival of the event
+   *  that fired the window (SPEC §9). Absent: all at receivedAtMs. */
+  arrivalStarts?: number[];
+  arrivalMs?: number[];
+}
+
+/** When record i of the batch arrived (performance.now()), or undefined when the source does not say. */
+export function arrivalOf(raw: RawBatch, i: number): number | undefined {
+  const starts = raw.arrivalStarts;
+  if (!starts || starts.length === 0) return raw.receivedAtMs;
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid] <= i) lo = mid;
+    else hi = mid - 1;
+  }
+  return raw.arrivalMs![lo];
 }
 
 /** An empty batch in the byte form, with room for `maxRecords` records. */

@@ -7,7 +7,7 @@ import type { JobConfig } from '../config/types';
 import { checkModelInputs } from '../config/plan';
 import { DecodedEvents } from '../decode/decoder';
 import { NativeJsonDecoder } from '../decode/native-decoder';
-import { messageText, type RawBatch } from '../decode/raw-batch';
+import { arrivalOf, messageText, type RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
 import { encodeDeadLetter, encodeLate, encodeRetraction, ResultEncoder } from '../records/records';
@@ -73,6 +73,8 @@ interface BatchWork {
   decoded: DecodedEvents;
   batch: EventBatch;
   startedAtMs: number;
+  /** The global step of each decoded event (ascending). */
+  eventSeq: Float64Array;
   outputs: Promise<TaskOutput[]>;
   /** Set on batches a checkpoint is taken after. */
   checkpoint?: CheckpointAt;
@@ -268,7 +270,18 @@ export class Engine {
       const F = featureNames.length;
       const K = model.numOutputs;
       const latencyMs = performance.now() - work.startedAtMs;
-      const warmingUp = work.startedAtMs < (summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
+      // A result's latency starts when the event of its step (the one that fired it, or moved the
+      // watermark past its end) arrived; steps without an event count from the batch's start.
+      const warmUpEndsMs = (summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
+      let lastStep = NaN;
+      let lastSinceMs = work.startedAtMs;
+      const sinceOf = (step: number): number => {
+        if (step === lastStep) return lastSinceMs;
+        lastStep = step;
+        const j = lowerBound(work.eventSeq, step);
+        lastSinceMs = j < work.eventSeq.length && work.eventSeq[j] === step ? (arrivalOf(raw, decoded.rawIndex[j]) ?? work.startedAtMs) : work.startedAtMs;
+        return lastSinceMs;
+      };
       // Encoded and written in chunks, so a batch that fires a million windows never holds all
       // of their text at once.
       let revisions = 0;
@@ -281,8 +294,10 @@ export class Engine {
           const o = outputs[outOf[k]];
           const r = k - base[outOf[k]];
           const key = names[k];
+          const sinceMs = sinceOf(o.step[r]);
+          const warmingUp = sinceMs < warmUpEndsMs;
           // Kafka: stamped windowEnd - 1, so downstream event-time jobs place it inside the window.
-          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs: work.startedAtMs, warmingUp });
+          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs, warmingUp });
           if (o.retracted[r]) {
             lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
             summary.retractions++;
@@ -293,7 +308,7 @@ export class Engine {
           const scores = o.scores.subarray(r * K, r * K + K);
           lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
           summary.windowsFired++;
-          summary.recordLatencyMs(latencyMs, warmingUp);
+          summary.recordLatencyMs(performance.now() - sinceMs, warmingUp);
           summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
         }
         await sinks.results.write(lines, meta);
@@ -375,7 +390,7 @@ export class Engine {
       metrics.batch(raw.count, inFlight.pending.length + 1);
       metrics.watermark(tracker.current);
       const checkpoint = checkpointAfter && positions ? { states: new Array<PartitionState>(P), positions: positions.current, watermarks: tracker.snapshot() } : undefined;
-      inFlight.push({ number, raw, decoded, batch, startedAtMs, outputs: dispatch(batch, number, checkpoint), checkpoint });
+      inFlight.push({ number, raw, decoded, batch, startedAtMs, eventSeq, outputs: dispatch(batch, number, checkpoint), checkpoint });
     };
 
     // Declared after emit and submit, which use it only once the loop below runs.
@@ -428,4 +443,16 @@ export class Engine {
     summary.groupJoinMs = source.groupJoinMs ?? null;
     return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
+}
+
+/** The first index of a sorted array whose value is >= x. */
+function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

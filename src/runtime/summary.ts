@@ -22,7 +22,9 @@ export interface Summary {
   /** From the first record read to the last output written: elapsedMs without start-up (model
    *  load, group join) and shutdown (leaving the group, closing the pool). */
   readingMs: number;
-  /** From the batch that made a window fire to its record being written. */
+  /** From the arrival of the event that made a window fire (the one that moved the watermark past
+   *  its end, or a late event that re-fired it) to its record being written. Sources that do not
+   *  say when records arrived: from the batch's start. */
   latencyMs: { p50: number; p99: number; max: number };
   /** The same, without the results of the first LATENCY_WARMUP_MS of reading. */
   latencyAfterWarmupMs: { p50: number; p99: number; max: number };

@@ -154,8 +154,12 @@ export class KafkaSource implements Source {
   /** Moves queued records into the batch, in the order they were fetched. */
   private fill(batch: RawBatch, maxRecords: number): void {
     batch.receivedAtMs = this.queue.length > 0 ? this.queue[0].receivedAtMs : undefined;
+    (batch.arrivalStarts ??= []).length = 0;
+    (batch.arrivalMs ??= []).length = 0;
     while (this.queue.length > 0 && batch.count < maxRecords) {
       const chunk = this.queue[0];
+      batch.arrivalStarts.push(batch.count);
+      batch.arrivalMs.push(chunk.receivedAtMs);
       const take = Math.min(chunk.count - chunk.at, maxRecords - batch.count);
       const from = chunk.at === 0 ? 0 : chunk.ends[chunk.at - 1];
       const to = chunk.ends[chunk.at + take - 1];
