@@ -29,6 +29,8 @@ export interface RunJobOptions extends EngineOptions {
   source?: Source;
   /** `--reset-state`: delete the job's checkpoints and start over. */
   resetState?: boolean;
+  /** Report to this metrics endpoint (left open afterwards) instead of the job's own. */
+  metricsServer?: MetricsServer;
 }
 
 /** `resumeAt`: a checkpoint's source positions. */
@@ -81,21 +83,18 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
       const state = await openState(config, opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS, opts.resetState ?? false);
       if (state) opened.push(state.store);
       if (state?.restored && opts.source) throw new SluiceError('SLUICE_USAGE', `${config.state.dir}: has a checkpoint, which a source given to runJob cannot resume from`);
+      server = opts.metricsServer ?? (config.metrics.port > 0 ? await startMetricsServer(config.metrics.host, config.metrics.port, config.name) : null);
       const sinkBytes = state?.restored?.sinkBytes ?? {};
-      const sinks = {
-        results: await open(openSink(config.sink, config.name, sinkBytes.results)),
-        late: await open(openSink(config.late, config.name, sinkBytes.late)),
-        deadLetters: await open(openSink(config.deadLetter, config.name, sinkBytes.deadLetters)),
-      };
+      const sink = (name: 'results' | 'late' | 'deadLetters', c: JobConfig['sink']) => open(openSink(c, config.name, sinkBytes[name], server ? (s) => server!.sinkAck(name, s) : undefined));
+      const sinks = { results: await sink('results', config.sink), late: await sink('late', config.late), deadLetters: await sink('deadLetters', config.deadLetter) };
       const source = opts.source ?? (await open(openSource(config, state?.restored?.positions)));
-      server = config.metrics.port > 0 ? await startMetricsServer(config.metrics.host, config.metrics.port, config.name) : null;
       engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined }, opts);
       if (stopRequested) engine.stop();
       return await engine.run();
     } finally {
       // The engine closes them too when it ran; closing is idempotent.
       for (const o of opened.reverse()) await o.close().catch(() => undefined);
-      await server?.close();
+      if (server !== opts.metricsServer) await server?.close();
     }
   })();
   return {

@@ -1,6 +1,7 @@
 // The `sluice` command (SPEC §3). Exit codes: 0 ok, 1 runtime failure, 2 bad invocation or input.
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isSluiceError } from '../errors';
+import { setVerbose } from '../log';
 import { check } from './check';
 import { run } from './run';
 import { score } from './score';
@@ -9,10 +10,11 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
+  setVerbose(verbose);
   let action: Promise<number> | null = null;
   const program = new Command('sluice')
     .description('Real-time ML scoring on streams')
-    .option('--verbose', 'print stack traces with errors')
+    .option('--verbose', 'debug logs, and stack traces with errors')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 

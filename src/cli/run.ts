@@ -1,6 +1,7 @@
 // `sluice run <job.yaml> [--set path=value ...] [--quiet]` (SPEC §3): run a job, print a summary.
 import { writeFile } from 'node:fs/promises';
 import { runJob } from '../app/run-job';
+import { progressLine } from './progress';
 import { LATENCY_WARMUP_MS, type Summary } from '../runtime/summary';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -32,28 +33,6 @@ export function formatSummary(s: Summary): string {
   return lines.join('\n') + '\n';
 }
 
-/** A live progress line on a terminal (SPEC §11), redrawn at most every PROGRESS_MS. */
-const PROGRESS_MS = 250;
-
-function progressLine(): { update(events: number): void; clear(): void } {
-  const startedAt = performance.now();
-  let last = 0;
-  let shown = false;
-  return {
-    update(events) {
-      const now = performance.now();
-      if (now - last < PROGRESS_MS) return;
-      last = now;
-      shown = true;
-      const rate = (events / (now - startedAt)) * 1000;
-      process.stderr.write(`\r\x1b[K${fmt(events)} events, ${fmt(rate)} events/s`);
-    },
-    clear() {
-      if (shown) process.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
 export interface RunOptions {
   quiet?: boolean;
   summaryFile?: string;
@@ -61,8 +40,8 @@ export interface RunOptions {
 }
 
 export async function run(file: string, overrides: string[], { quiet = false, summaryFile, resetState }: RunOptions = {}): Promise<number> {
-  const progress = !quiet && process.stderr.isTTY ? progressLine() : null;
-  const job = runJob(file, { overrides, resetState, onProgress: progress ? (events) => progress.update(events) : undefined });
+  const progress = quiet ? null : progressLine(process.stderr);
+  const job = runJob(file, { overrides, resetState, onProgress: progress ? (p) => progress.update(p) : undefined });
   let signals = 0;
   const onSignal = () => {
     // First signal: drain and exit 0 (SPEC §11); a second one exits at once.

@@ -85,12 +85,16 @@ export interface Source {
    * Records up to these positions (per source partition, the offset of the next record to read)
    * are processed and their outputs acknowledged: a Kafka source commits them for its group.
    */
-  commit?(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<void>;
+  commit?(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<boolean>;
   /** Sources that can resume (Kafka): per partition, the offset reading starts at. The engine
    *  checkpoints its state with the positions it has reached (SPEC §10). */
   readonly startPositions?: readonly number[];
   /** Consumer groups: from joining to the first assignment, ms (null until then). */
   readonly groupJoinMs?: number | null;
+  /** False until the source can read (a consumer group: until its first assignment). */
+  readonly joined?: boolean;
+  /** Per partition: records behind its end, as last seen (Kafka). */
+  lag?(): Array<{ partition: number; records: number }>;
   close(): Promise<void>;
 }
 

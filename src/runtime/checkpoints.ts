@@ -8,7 +8,7 @@
 //   3. commits the source positions to Kafka, for lag tools (recovery reads them from the store).
 import type { StagedCheckpoint, StateStore } from '../state/store';
 import { faultPoint } from './faults';
-import type { Source } from './ports';
+import type { EngineMetrics, Source } from './ports';
 
 export interface CheckpointStats {
   /** Checkpoints written in this run. */
@@ -66,6 +66,7 @@ export class Checkpointer {
     private readonly source: Source,
     private readonly restoredFrom: number | null,
     private readonly restoreMs: number,
+    private readonly metrics: EngineMetrics,
   ) {}
 
   /** A checkpoint is still being written. */
@@ -86,6 +87,7 @@ export class Checkpointer {
   take(stage: () => Promise<StagedCheckpoint>, acked: Array<Promise<void>>, positions: Array<number | null>): Promise<void> {
     const flushed = Promise.all(acked);
     flushed.catch(() => undefined); // handled in the chain below
+    const boundaryAtMs = performance.now();
     this.pending++;
     const done = this.chain.then(async () => {
       this.throwIfFailed();
@@ -99,9 +101,10 @@ export class Checkpointer {
       this.writes.push(performance.now() - stagedAt);
       this.lastBytes = staged.bytes;
       this.totalBytes += staged.bytes;
+      this.metrics.checkpoint((performance.now() - boundaryAtMs) / 1000, staged.longestSliceMs / 1000, staged.bytes);
       faultPoint('after-state-write');
       const due = positions.flatMap((offset, partition) => (offset === null ? [] : [{ partition, offset }]));
-      await this.source.commit?.(due);
+      if ((await this.source.commit?.(due)) === false) this.metrics.error('commit');
       faultPoint('after-commit');
     });
     this.chain = done.catch((e) => void (this.failure ??= e)).finally(() => this.pending--);

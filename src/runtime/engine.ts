@@ -38,7 +38,18 @@ export interface EngineOptions {
    *  longer (a slow handler). */
   slowBatch?: { afterEvents: number; ms: number };
   /** Called after each batch's records are written (progress display). */
-  onProgress?: (events: number) => void;
+  onProgress?: (p: Progress) => void;
+}
+
+/** Where a run is, after a batch (the live progress line). */
+export interface Progress {
+  events: number;
+  watermarkMs: number;
+  openWindows: number;
+  /** Records behind the source partitions' ends (Kafka); null for other sources. */
+  lagRecords: number | null;
+  lateEvents: number;
+  deadLetters: number;
 }
 
 /** The engine's outside world, built by src/app from the job file. */
@@ -127,6 +138,7 @@ export class Engine {
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads, spec);
+    pool.onRetry = () => metrics.error('task-retry');
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
       { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: job.source.maxMessageBytes },
@@ -158,7 +170,7 @@ export class Engine {
     summary.startedAtMs = startedAt;
     // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
-    const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs) : null;
+    const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs, metrics) : null;
     const checkpointEveryMs = job.state.checkpointIntervalMs;
     let lastCheckpointAtMs = this.nowMs();
     let seq = 0;
@@ -201,6 +213,7 @@ export class Engine {
             spares[p] = pinned.has(states[p]) ? undefined : states[p];
             states[p] = r.state;
             summary.workerBusyMs += r.busyMs;
+            metrics.scored(r.scoredRows, r.scoreMs / 1000);
             openWindows[p] = r.openWindows;
             stateBytes[p] = r.stateBytes;
             nextTimerMs[p] = r.nextTimerMs;
@@ -332,9 +345,21 @@ export class Engine {
       metrics.resultLatency(latencyMs / 1000, total);
       metrics.revisions(revisions);
       metrics.retractions(retractions);
-      metrics.eventsIn(raw.count);
+      const perPartition = new Map<number, number>();
+      for (let i = 0; i < raw.count; i++) perPartition.set(raw.partition[i], (perPartition.get(raw.partition[i]) ?? 0) + 1);
+      for (const [p, n] of perPartition) metrics.eventsIn(p, n);
+      metrics.eventsWindowed(decoded.count - late.length);
+      const lag = source.lag?.();
+      for (const { partition, records } of lag ?? []) metrics.consumerLag(partition, records);
       summary.events += raw.count;
-      this.opts.onProgress?.(summary.events);
+      this.opts.onProgress?.({
+        events: summary.events,
+        watermarkMs: tracker.current,
+        openWindows: open,
+        lagRecords: lag ? lag.reduce((n, l) => n + l.records, 0) : null,
+        lateEvents: summary.lateEvents,
+        deadLetters: summary.deadLetters,
+      });
     };
 
     /** Builds the batch's steps and routed events, then starts its tasks. */
@@ -388,6 +413,8 @@ export class Engine {
       batch.header[BatchHeader.Number] = number;
       positions?.note(raw.count, raw.partition, raw.offset);
       metrics.batch(raw.count, inFlight.pending.length + 1);
+      const load = pool.load;
+      metrics.pool(load.queued, load.busy);
       metrics.watermark(tracker.current);
       const checkpoint = checkpointAfter && positions ? { states: new Array<PartitionState>(P), positions: positions.current, watermarks: tracker.snapshot() } : undefined;
       inFlight.push({ number, raw, decoded, batch, startedAtMs, eventSeq, outputs: dispatch(batch, number, checkpoint), checkpoint });
@@ -399,8 +426,15 @@ export class Engine {
     let endedAtMs = 0;
     try {
       await warmUp(pool, plan.slotWords, plan.fieldPaths.length);
-      metrics.ready(true);
+      // Ready once the model is loaded, the state restored and the sinks open (all done by now)
+      // and the source reads: a consumer group has assigned it partitions.
+      let ready = false;
+      const checkReady = () => {
+        if (!ready && (source.joined ?? true)) metrics.ready((ready = true));
+      };
+      checkReady();
       for await (const raw of source.batches(this.batchSize)) {
+        checkReady();
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
@@ -429,6 +463,7 @@ export class Engine {
       endedAtMs = performance.now();
     } catch (e) {
       failure = e;
+      metrics.error('fatal');
     } finally {
       metrics.ready(false);
       await Promise.allSettled(inFlight.pending.map((w) => w.outputs));

@@ -11,6 +11,8 @@ export const TASK_ATTEMPTS = 3;
 export class WindowPool {
   private readonly pool: Piscina;
   retries = 0;
+  /** Tasks handed to Piscina and not yet finished. */
+  private running = 0;
 
   constructor(
     readonly threads: number,
@@ -25,9 +27,14 @@ export class WindowPool {
     this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8, workerData });
   }
 
+  /** Tasks waiting for a worker thread, and threads running one. */
+  get load(): { queued: number; busy: number } {
+    return { queued: this.pool.queueSize, busy: Math.min(this.threads, this.running - this.pool.queueSize) };
+  }
+
   async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult[]> {
     try {
-      return (await this.pool.run(task)) as WindowTaskResult[];
+      return await this.once(task);
     } catch (e) {
       // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
       // their class on the way back, so the code is what tells.)
@@ -38,9 +45,22 @@ export class WindowPool {
         throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${partitions} failed ${attempt} times: ${(e as Error).message}`, { cause: e });
       }
       this.retries++;
+      this.onRetry?.();
       return this.run({ ...task, parts: task.parts.map((p) => ({ ...p, failMidTask: undefined })) }, attempt + 1);
     }
   }
+
+  private async once(task: PooledWindowTask): Promise<WindowTaskResult[]> {
+    this.running++;
+    try {
+      return (await this.pool.run(task)) as WindowTaskResult[];
+    } finally {
+      this.running--;
+    }
+  }
+
+  /** Called for each retried task (metrics). */
+  onRetry?: () => void;
 
   close(): Promise<void> {
     return this.pool.destroy();

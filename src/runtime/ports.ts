@@ -39,9 +39,13 @@ export interface JobSinks {
   deadLetters: LineSink;
 }
 
-/** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). */
+/** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). Workers'
+ *  numbers come back with each task's result and are reported per batch: no lock on the hot path. */
 export interface EngineMetrics {
-  eventsIn(n: number): void;
+  /** Raw events read from a source partition (their batch written). */
+  eventsIn(partition: number, n: number): void;
+  /** Clean events assigned to at least one window (the rest are late or dead letters). */
+  eventsWindowed(n: number): void;
   deadLetters(reason: string, n: number): void;
   lateEvents(n: number): void;
   expiredAssignments(n: number): void;
@@ -51,25 +55,48 @@ export interface EngineMetrics {
   retractions(n: number): void;
   /** Windows open across all key partitions after the last batch. */
   openWindows(n: number): void;
-  /** The engine has loaded its model and is reading: /readyz answers ready. */
+  /** The job has its model, its state and its source (a consumer group: joined) and sinks:
+   *  /readyz answers ready. */
   ready(ready: boolean): void;
   batch(events: number, batchesInFlight: number): void;
   /** Seconds from a batch being read to its results being written. */
   resultLatency(seconds: number, results: number): void;
+  /** One task's model calls: rows scored and the seconds they took. */
+  scored(rows: number, seconds: number): void;
+  /** Window tasks waiting for a worker, and workers running one. */
+  pool(queued: number, busyWorkers: number): void;
   watermark(ms: number): void;
+  /** Per source partition: records behind the partition's end (Kafka). */
+  consumerLag(partition: number, records: number): void;
+  /** A checkpoint written: its duration from the boundary to the synced write, the longest
+   *  pause it caused, and the bytes written. */
+  checkpoint(seconds: number, pauseSeconds: number, bytes: number): void;
+  /** Something went wrong and was handled (retried, skipped) or ended the job: by kind. */
+  error(kind: ErrorKind): void;
 }
 
+/** task-retry: a window task failed and ran again; commit: an offset commit failed after its
+ *  tries (the next checkpoint's covers it); fatal: the job stopped with an error. */
+export type ErrorKind = 'task-retry' | 'commit' | 'fatal';
+
+const nothing = () => {};
 export const noMetrics: EngineMetrics = {
-  eventsIn() {},
-  deadLetters() {},
-  lateEvents() {},
-  expiredAssignments() {},
-  windowsFired() {},
-  revisions() {},
-  retractions() {},
-  openWindows() {},
-  ready() {},
-  batch() {},
-  resultLatency() {},
-  watermark() {},
+  eventsIn: nothing,
+  eventsWindowed: nothing,
+  deadLetters: nothing,
+  lateEvents: nothing,
+  expiredAssignments: nothing,
+  windowsFired: nothing,
+  revisions: nothing,
+  retractions: nothing,
+  openWindows: nothing,
+  ready: nothing,
+  batch: nothing,
+  resultLatency: nothing,
+  scored: nothing,
+  pool: nothing,
+  watermark: nothing,
+  consumerLag: nothing,
+  checkpoint: nothing,
+  error: nothing,
 };

@@ -59,6 +59,8 @@ export interface WindowTaskResult {
   /** Windows open and bytes of state after the task (for the summary's peaks). */
   openWindows: number;
   stateBytes: number;
-  /** Time the worker spent on the task. */
+  /** Time the worker spent on the task, and of it on the model's calls for scoredRows windows. */
   busyMs: number;
+  scoreMs: number;
+  scoredRows: number;
 }

@@ -35,5 +35,5 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const scoreMs = await scoreWindows(model, output, job.model.inputFeature);
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs };
+  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, scoreMs, scoredRows: output.numResults };
 }

@@ -6,12 +6,14 @@ import { startMetricsServer } from '../../src/io/http/metrics-server';
 test('metrics, healthz and readyz are served on loopback', async () => {
   const server = await startMetricsServer('127.0.0.1', 0, 'metrics-test');
   try {
-    server.metrics.eventsIn(42);
+    server.metrics.eventsIn(0, 40);
+    server.metrics.eventsIn(3, 2);
     server.metrics.deadLetters('decode', 2);
     server.metrics.watermark(Date.now() - 5000);
     const base = `http://127.0.0.1:${server.port}`;
     const text = await (await fetch(`${base}/metrics`)).text();
-    assert.match(text, /^sluice_events_in_total\{job="metrics-test"\} 42$/m);
+    assert.match(text, /^sluice_events_in_total\{partition="0",job="metrics-test"\} 40$/m);
+    assert.match(text, /^sluice_events_in_total\{partition="3",job="metrics-test"\} 2$/m);
     assert.match(text, /^sluice_dead_letters_total\{reason="decode",job="metrics-test"\} 2$/m);
     const lag = Number(/^sluice_watermark_lag_seconds\{job="metrics-test"\} ([\d.]+)$/m.exec(text)?.[1]);
     assert.ok(lag >= 5 && lag < 60, `lag ${lag}`);

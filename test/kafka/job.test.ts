@@ -7,6 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runJob } from '../../src/app/run-job';
+import { startMetricsServer } from '../../src/io/http/metrics-server';
+import { checkRunMetrics, dashboardMetrics, parseMetrics, total } from '../helpers/metrics';
 import { startBroker } from './broker';
 import { E2E, e2eJob, tmpDir } from './jobs';
 import { committedOffsets, endOffsets, produceLines, readTopic, testKafka } from './kafka-io';
@@ -53,7 +55,10 @@ test('a bounded Kafka -> Kafka job gives what the file source gives, and commits
 
     const kafkaSource = { type: 'kafka', brokers: broker.brokers, topic: topics.in, groupId: `g-${id}`, startFrom: 'committed', bounded: true };
     const kafkaOutputs = { sink: { type: 'kafka', topic: topics.results }, late: { type: 'kafka', topic: topics.late }, deadLetter: { type: 'kafka', topic: topics.dlq } };
-    const summary = await runJob(job(kafkaSource, kafkaOutputs)).done;
+    const server = await startMetricsServer('127.0.0.1', 0, 'kafka-metrics');
+    const summary = await runJob(job(kafkaSource, kafkaOutputs), { metricsServer: server }).done;
+    const metricsText = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    await server.close();
 
     assert.equal(summary.events, lines.length);
     assert.ok(fileSummary.windowsFired > 200 && fileSummary.lateEvents > 100 && fileSummary.deadLetters > 60, 'the input exercises results, late events and dead letters');
@@ -65,6 +70,16 @@ test('a bounded Kafka -> Kafka job gives what the file source gives, and commits
       assert.equal(r.key, v.key, 'results are keyed by the window key');
       assert.equal(r.timestampMs, v.windowEnd - 1, 'result timestamps are windowEnd - 1');
     }
+    // Metrics (SPEC §11) against the run and its outputs, and the Kafka-only ones.
+    checkRunMetrics(metricsText, summary, { results: results.map((r) => r.value), deadLetters: readTopic(broker.brokers, topics.dlq).map((r) => r.value) });
+    const m = parseMetrics(metricsText);
+    assert.ok(total(m, 'sluice_checkpoints_total') >= 1 && total(m, 'sluice_checkpoint_duration_seconds_count') === total(m, 'sluice_checkpoints_total'));
+    assert.ok(total(m, 'sluice_checkpoint_bytes') > 0);
+    assert.deepEqual(m.get('sluice_consumer_lag_records'), [{ labels: { partition: '0' }, value: 0 }], 'read to the end: no lag');
+    for (const output of ['results', 'late', 'deadLetters']) assert.ok(total(m, 'sluice_sink_ack_seconds_count', { output }) > 0, `acks of ${output}`);
+    assert.equal(total(m, 'sluice_errors_total'), 0);
+    // The Grafana dashboard (docs/grafana/sluice.json) queries only metrics that exist.
+    for (const name of dashboardMetrics()) assert.match(metricsText, new RegExp(`^# TYPE ${name} `, 'm'), `the dashboard queries ${name}`);
     const late = readTopic(broker.brokers, topics.late);
     assert.deepEqual(withoutTopic(late.map((r) => r.value)), withoutTopic(fileText('late.jsonl')));
     const dead = readTopic(broker.brokers, topics.dlq).map((r) => JSON.parse(r.value));

@@ -8,6 +8,8 @@ import type { EngineMetrics } from '../../runtime/ports';
 
 export interface MetricsServer {
   metrics: EngineMetrics;
+  /** A Kafka output's produce call acknowledged: seconds from send to ack. */
+  sinkAck(output: string, seconds: number): void;
   /** The bound port (useful with port 0 in tests). */
   port: number;
   close(): Promise<void>;
@@ -19,9 +21,10 @@ const HEALTHY_MAX_LOOP_DELAY_MS = 5000;
 export async function startMetricsServer(host: string, port: number, jobName: string): Promise<MetricsServer> {
   const registry = new Registry();
   registry.setDefaultLabels({ job: jobName });
-  collectDefaultMetrics({ register: registry, prefix: 'sluice_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'sluice_' }); // sluice_process_*, sluice_nodejs_*
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
-  const events = counter('sluice_events_in_total', 'Raw events read from the source');
+  const events = counter('sluice_events_in_total', 'Raw events read, by source partition', ['partition']);
+  const windowed = counter('sluice_events_windowed_total', 'Clean events assigned to at least one window (events in = windowed + late + dead letters)');
   const dead = counter('sluice_dead_letters_total', 'Events sent to the dead-letter output, by reason', ['reason']);
   const late = counter('sluice_late_events_total', 'Events late for every window they belong to');
   const expired = counter('sluice_expired_assignments_total', 'Sliding-window assignments dropped because the event was late for those windows only');
@@ -31,7 +34,21 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const open = new Gauge({ name: 'sluice_open_windows', help: 'Windows open across all key partitions', registers: [registry] });
   const batchSize = new Histogram({ name: 'sluice_batch_events', help: 'Events per batch', buckets: [1, 16, 256, 1024, 4096, 16384, 65536], registers: [registry] });
   const queueDepth = new Gauge({ name: 'sluice_batches_in_flight', help: 'Batches read and not yet written', registers: [registry] });
-  const latency = new Histogram({ name: 'sluice_result_latency_seconds', help: 'From reading a batch to writing the results it caused', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+  const histogram = (name: string, help: string, labelNames: string[] = []) => new Histogram({ name, help, labelNames, buckets: seconds, registers: [registry] });
+  const latency = histogram('sluice_result_latency_seconds', 'From reading a batch to writing the results it caused');
+  const score = histogram('sluice_score_seconds', "A window task's model calls (all the windows it fired)");
+  const scoredRows = counter('sluice_scored_windows_total', 'Windows scored by the model');
+  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
+  const poolQueue = gauge('sluice_pool_queue_depth', 'Window tasks waiting for a worker thread');
+  const poolBusy = gauge('sluice_pool_busy_workers', 'Worker threads running a window task');
+  const lag = gauge('sluice_consumer_lag_records', 'Records behind the end of each source partition (Kafka)', ['partition']);
+  const checkpoint = histogram('sluice_checkpoint_duration_seconds', 'A checkpoint, from its batch boundary to its synced write');
+  const checkpointPause = histogram('sluice_checkpoint_pause_seconds', 'The longest stretch a checkpoint held the pipeline');
+  const checkpointBytes = gauge('sluice_checkpoint_bytes', 'Bytes written by the last checkpoint');
+  const checkpoints = counter('sluice_checkpoints_total', 'Checkpoints written');
+  const ack = histogram('sluice_sink_ack_seconds', "A Kafka output's produce call, from send to acks of all in-sync replicas", ['output']);
+  const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
   new Gauge({
     name: 'sluice_watermark_lag_seconds',
@@ -43,7 +60,8 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   });
 
   const metrics: EngineMetrics = {
-    eventsIn: (n) => events.inc(n),
+    eventsIn: (partition, n) => events.inc({ partition: String(partition) }, n),
+    eventsWindowed: (n) => windowed.inc(n),
     deadLetters: (reason, n) => dead.inc({ reason }, n),
     lateEvents: (n) => late.inc(n),
     expiredAssignments: (n) => expired.inc(n),
@@ -64,6 +82,22 @@ export async function startMetricsServer(host: string, port: number, jobName: st
     watermark: (ms) => {
       watermarkMs = ms;
     },
+    scored: (rows, s) => {
+      scoredRows.inc(rows);
+      if (rows > 0) score.observe(s);
+    },
+    pool: (queued, busy) => {
+      poolQueue.set(queued);
+      poolBusy.set(busy);
+    },
+    consumerLag: (partition, records) => lag.set({ partition: String(partition) }, records),
+    checkpoint: (s, pauseS, bytes) => {
+      checkpoints.inc();
+      checkpoint.observe(s);
+      checkpointPause.observe(pauseS);
+      checkpointBytes.set(bytes);
+    },
+    error: (kind) => errors.inc({ kind }),
   };
 
   let isReady = false;
@@ -102,6 +136,7 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const address = server.address();
   return {
     metrics,
+    sinkAck: (output, s) => ack.observe({ output }, s),
     port: typeof address === 'object' && address ? address.port : port,
     close: () =>
       new Promise((r) => {

@@ -40,6 +40,8 @@ export interface FetchedRecord {
 export interface FetchedBatch {
   partition: number;
   messages: FetchedRecord[];
+  /** The partition's end offset when it was fetched. */
+  highWatermark: number;
 }
 
 export interface TopicOffsets {
@@ -177,7 +179,7 @@ export class KafkaClient {
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale()) return;
-        await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[] }, heartbeat);
+        await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[], highWatermark: Number(batch.highWatermark) }, heartbeat);
       },
     }));
     return {

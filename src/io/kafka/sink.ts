@@ -44,18 +44,20 @@ export class KafkaSink implements LineSink {
     private readonly config: KafkaSinkConfig,
     private readonly producer: RecordProducer,
     partitions: number,
+    private readonly onAck?: (seconds: number) => void,
   ) {
     this.where = `kafka topic ${config.topic}`;
     this.sendBytes = Math.min(MAX_SEND_BYTES, SEND_BYTES_PER_PARTITION * partitions);
   }
 
-  static async open(config: KafkaSinkConfig, jobName: string): Promise<KafkaSink> {
+  /** onAck: seconds from each send to its acks (metrics). */
+  static async open(config: KafkaSinkConfig, jobName: string, onAck?: (seconds: number) => void): Promise<KafkaSink> {
     if (!config.brokers) throw new SluiceError('SLUICE_CONFIG_INVALID', `kafka output ${config.topic}: no brokers given`);
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
     const { high } = await client.topicOffsets(config.topic); // a missing topic fails the start, not the first send
     const producer = await client.producer();
     await producer.warm(config.topic);
-    return new KafkaSink(config, producer, high.length);
+    return new KafkaSink(config, producer, high.length, onAck);
   }
 
   async write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void> {
@@ -91,8 +93,10 @@ export class KafkaSink implements LineSink {
         const since = this.queueSince.splice(0, n);
         const warmingUp = this.queueWarmingUp.splice(0, n);
         this.queuedBytes -= bytes;
+        const sentAt = performance.now();
         await this.producer.send(this.config.topic, records);
         const now = performance.now();
+        this.onAck?.((now - sentAt) / 1000);
         for (let i = 0; i < n; i++) if (!Number.isNaN(since[i])) this.ackLatency.record(now - since[i], warmingUp[i]);
         this.acked += n;
         this.wakeFlushes();

@@ -65,6 +65,8 @@ export class KafkaSource implements Source {
    *  the dead member's session to time out). */
   groupJoinMs: number | null = null;
   private joiningSinceMs = 0;
+  /** Per partition: its end offset, as last fetched (NaN: not yet). */
+  private readonly highWatermark: number[];
   private readonly finishedAtStart: number[] = [];
   private finishedCount = 0;
   private group: GroupConsumer | null = null;
@@ -87,6 +89,7 @@ export class KafkaSource implements Source {
   ) {
     this.committed = position.slice();
     this.startPositions = position.slice();
+    this.highWatermark = position.map(() => NaN);
     for (let p = 0; p < numPartitions; p++) {
       if (position[p] >= end[p]) {
         this.finishedAtStart.push(p);
@@ -207,6 +210,7 @@ export class KafkaSource implements Source {
     const p = batch.partition;
     // A batch fetched before a rebalance, for a partition that is no longer ours.
     if (!this.assigned.has(p) || this.closed) return;
+    this.highWatermark[p] = batch.highWatermark;
     const from = this.position[p];
     const end = this.end[p];
     if (from >= end) return;
@@ -237,14 +241,24 @@ export class KafkaSource implements Source {
     this.wakeReader?.();
   }
 
+  get joined(): boolean {
+    return this.groupJoinMs !== null || this.finishedCount === this.numPartitions;
+  }
+
+  lag(): Array<{ partition: number; records: number }> {
+    const out = [];
+    for (const p of this.assigned) if (!Number.isNaN(this.highWatermark[p])) out.push({ partition: p, records: Math.max(0, this.highWatermark[p] - this.position[p]) });
+    return out;
+  }
+
   release(batch: RawBatch): void {
     if (this.spare.length < 4) this.spare.push(batch);
   }
 
-  async commit(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<void> {
+  async commit(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<boolean> {
     // Never for a partition this member no longer has: its new owner commits it (kafkajs #1046).
     const due = positions.filter((o) => this.assigned.has(o.partition) && o.offset > this.committed[o.partition]);
-    if (due.length === 0 || !this.group) return;
+    if (due.length === 0 || !this.group) return true;
     for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt++) {
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -252,7 +266,7 @@ export class KafkaSource implements Source {
         const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS)));
         await Promise.race([this.group.commit(due), timeout]);
         for (const o of due) this.committed[o.partition] = o.offset;
-        return;
+        return true;
       } catch (e) {
         // Not fatal: a rebalance or a coordinator move fails a commit now and then, and the next
         // commit covers these offsets too.
@@ -262,6 +276,7 @@ export class KafkaSource implements Source {
         clearTimeout(timer);
       }
     }
+    return false;
   }
 
   async close(): Promise<void> {

@@ -107,14 +107,15 @@ export class StdoutSink implements LineSink {
   async close(): Promise<void> {}
 }
 
-/** `resumeAt`: a file sink's length in the checkpoint being restored. */
-export async function openSink(config: SinkConfig, jobName: string, resumeAt = 0): Promise<LineSink> {
+/** `resumeAt`: a file sink's length in the checkpoint being restored; `onAck`: Kafka sends' ack
+ *  times (metrics). */
+export async function openSink(config: SinkConfig, jobName: string, resumeAt = 0, onAck?: (seconds: number) => void): Promise<LineSink> {
   switch (config.type) {
     case 'file':
       return FileSink.open(config.path, resumeAt);
     case 'stdout':
       return new StdoutSink();
     case 'kafka':
-      return KafkaSink.open(config, jobName);
+      return KafkaSink.open(config, jobName, onAck);
   }
 }
