@@ -7,7 +7,7 @@ import { loadModel } from '../scoring/load-model';
 /** `out` is for tests; the CLI prints to stdout. */
 export async function check(file: string, overrides: string[] = [], out: Pick<NodeJS.WritableStream, 'write'> = process.stdout): Promise<void> {
   const job = await loadJob(file, overrides);
-  const model = await loadModel(job.model.path, { format: job.model.type });
+  const model = await loadModel(job.model.path, { format: job.model.type, maxBytes: job.model.maxBytes });
   checkModelInputs(job, model);
   out.write(describePlan(job, model));
 }

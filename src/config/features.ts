@@ -65,9 +65,15 @@ function readFeature(r: Reader, s: Section, normalizedForms: boolean): FeatureCo
   return { name, agg: 'percentile', field, q: q as number, compression };
 }
 
+/** 256 MiB: far above any XGBoost or ONNX model a scoring job uses, low enough to stop a wrong
+ *  path (a data file) before it is read into memory. */
+export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
+/** A window task takes milliseconds; 30 s means the model is hung. */
+export const DEFAULT_MODEL_TIMEOUT_MS = 30_000;
+
 export function readModel(r: Reader, parent: Section, features: FeatureConfig[]): ModelConfig {
   if (!parent.has('model')) throw r.missing('model', 'a mapping with the model path');
-  const s = parent.section('model', ['type', 'path', 'inputs', 'output']);
+  const s = parent.section('model', ['type', 'path', 'inputs', 'output', 'maxBytes', 'timeoutMs', 'onTimeout']);
   const path = s.str('path', undefined, 'a model file path');
   // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
   const type = s.oneOf('type', ['xgboost', 'onnx'] as const, path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
@@ -90,5 +96,8 @@ export function readModel(r: Reader, parent: Section, features: FeatureConfig[])
   if (RECORD_FIELDS.includes(output)) {
     throw r.fail(s.at('output'), `${JSON.stringify(output)} is a field of every result record (${RECORD_FIELDS.join(', ')}); pick another name for the score`);
   }
-  return { type, path, inputs: [...inputs], output };
+  const maxBytes = s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES);
+  const timeoutMs = s.int('timeoutMs', 'positive', DEFAULT_MODEL_TIMEOUT_MS);
+  const onTimeout = s.oneOf('onTimeout', ['fail', 'dead-letter'] as const, 'dead-letter');
+  return { type, path, inputs: [...inputs], output, maxBytes, timeoutMs, onTimeout };
 }

@@ -68,6 +68,14 @@ export interface ModelConfig {
   inputs: string[];
   /** Name of the score field in result records; default "score". */
   output: string;
+  /** A model file larger than this is refused at start. */
+  maxBytes: number;
+  /** A window task (its model calls) that takes longer is stopped: then `onTimeout` says what
+   *  happens to its windows. */
+  timeoutMs: number;
+  /** fail: the job stops with the error; dead-letter: the task's windows go to the dead letters
+   *  unscored (reason model-timeout) and the job goes on. */
+  onTimeout: 'fail' | 'dead-letter';
 }
 
 export type SinkConfig =

@@ -58,12 +58,14 @@ export function encodeLate(lateByMs: number, windowEndMs: number, source: Source
   return `{"reason":"late","lateByMs":${lateByMs},"windowEnd":${windowEndMs},"source":${encodeSource(source)},"event":${eventJson}}`;
 }
 
-export type DeadLetterReason = 'decode' | 'missing-key' | 'bad-timestamp' | 'bad-field' | 'too-large';
+/** model-timeout: a fired window whose model call timed out (model.onTimeout: dead-letter). */
+export type DeadLetterReason = 'decode' | 'missing-key' | 'bad-timestamp' | 'bad-field' | 'too-large' | 'model-timeout';
 
 /** Original text is cut at 64 KiB, as SPEC §5 says. */
 export const DEAD_LETTER_VALUE_MAX_CHARS = 64 * 1024;
 
-export function encodeDeadLetter(reason: DeadLetterReason, detail: string, source: SourcePosition, value: string): string {
+/** `source` null: not one input record (a window whose scoring timed out). */
+export function encodeDeadLetter(reason: DeadLetterReason, detail: string, source: SourcePosition | null, value: string): string {
   const cut = value.length > DEAD_LETTER_VALUE_MAX_CHARS ? value.slice(0, DEAD_LETTER_VALUE_MAX_CHARS) : value;
-  return `{"reason":"${reason}","detail":${JSON.stringify(detail)},"source":${encodeSource(source)},"value":${JSON.stringify(cut)}}`;
+  return `{"reason":"${reason}","detail":${JSON.stringify(detail)},"source":${source ? encodeSource(source) : 'null'},"value":${JSON.stringify(cut)}}`;
 }

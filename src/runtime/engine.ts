@@ -20,10 +20,13 @@ import type { Checkpoint, StateStore } from '../state/store';
 import { Checkpointer, PositionTracker } from './checkpoints';
 import { EmitQueue } from './emit-queue';
 import { warmUp } from './warm-up';
-import { WindowPool } from './pool';
+import { TaskTimeout, WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { PartitionWork, WorkerJobSpec } from './protocol';
+import { logger } from '../log';
 import { LATENCY_WARMUP_MS, SummaryBuilder, type Summary } from './summary';
+
+const log = logger('engine');
 
 export interface EngineOptions {
   /** Key partitions (state shards). Fixed for a job's life: state is laid out by it. */
@@ -123,7 +126,7 @@ export class Engine {
   async run(): Promise<Summary> {
     const job = this.job;
     const startedAt = performance.now();
-    const model = await loadModel(job.model.path, { format: job.model.type });
+    const model = await loadModel(job.model.path, { format: job.model.type, maxBytes: job.model.maxBytes });
     const inputFeature = checkModelInputs(job, model);
     const plan = planFeatures(job.features, job.window.type === 'session');
     const spec: WorkerJobSpec = {
@@ -137,7 +140,7 @@ export class Engine {
     const { source, sinks } = this.io;
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
-    const pool = new WindowPool(threads, spec);
+    const pool = new WindowPool(threads, spec, job.model.timeoutMs);
     pool.onRetry = () => metrics.error('task-retry');
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
@@ -186,6 +189,21 @@ export class Engine {
       if (spareDecoded.length < MAX_BATCHES_IN_FLIGHT) spareDecoded.push(work.decoded);
     };
 
+    /** A pooled task; past model.timeoutMs, onTimeout decides: fail the job, or run it again
+     *  without the model and dead-letter its windows. */
+    const runTask = async (batch: SharedArrayBuffer, parts: PartitionWork[]) => {
+      try {
+        return await pool.run({ batch, parts });
+      } catch (e) {
+        if (!(e instanceof TaskTimeout)) throw e;
+        metrics.error('model-timeout');
+        const what = `model ${job.model.path}: ${e.message} (model.timeoutMs): its model call hung or is too slow`;
+        if (job.model.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise model.timeoutMs, or set model.onTimeout: dead-letter to go on without those windows' scores`);
+        log.warn(`${what}; its windows go to the dead letters unscored (model.onTimeout: dead-letter)`);
+        return pool.run({ batch, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
+      }
+    };
+
     const dispatch = (batch: EventBatch, number: number, checkpoint?: CheckpointAt): Promise<TaskOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
       const slow = this.opts.slowBatch;
@@ -203,7 +221,7 @@ export class Engine {
             const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
             parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs });
           }
-          const results = parts.length > 0 ? await pool.run({ batch: batch.buffer, parts }) : [];
+          const results = parts.length > 0 ? await runTask(batch.buffer, parts) : [];
           const outs = results.map((r, i) => {
             const p = parts[i].partition;
             // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
@@ -221,7 +239,9 @@ export class Engine {
             summary.expiredAssignments += r.counters.expiredAssignments;
             metrics.lateEvents(r.counters.lateEvents);
             metrics.expiredAssignments(r.counters.expiredAssignments);
-            return new TaskOutput(r.output);
+            const out = new TaskOutput(r.output);
+            out.unscored = r.unscored === true;
+            return out;
           });
           // The group's partitions as of this batch: what a checkpoint after it holds.
           if (checkpoint) for (const p of groups[g]) pinned.set((checkpoint.states[p] = states[p]), (pinned.get(states[p]) ?? 0) + 1);
@@ -299,6 +319,7 @@ export class Engine {
       // of their text at once.
       let revisions = 0;
       let retractions = 0;
+      const unscored: string[] = [];
       for (let start = 0; start < total; start += EMIT_CHUNK_ROWS) {
         const lines: string[] = [];
         const meta: RecordMeta[] = [];
@@ -317,6 +338,13 @@ export class Engine {
             retractions++;
             continue;
           }
+          if (o.unscored) {
+            // Its model call timed out (model.onTimeout: dead-letter): the window without a score.
+            const value = resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: o.revision[r] });
+            unscored.push(encodeDeadLetter('model-timeout', `the model call for this window did not finish within model.timeoutMs (${job.model.timeoutMs} ms)`, null, value));
+            meta.pop();
+            continue;
+          }
           if (o.revision[r] > 0) revisions++;
           const scores = o.scores.subarray(r * K, r * K + K);
           lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
@@ -326,6 +354,12 @@ export class Engine {
         }
         await sinks.results.write(lines, meta);
         metrics.windowsFired(lines.length);
+        if (unscored.length > 0) {
+          await sinks.deadLetters.write(unscored, unscored.map(() => ({ key: null })));
+          summary.deadLetters += unscored.length;
+          metrics.deadLetters('model-timeout', unscored.length);
+          unscored.length = 0;
+        }
       }
       if (checkpointer && work.checkpoint) {
         // The boundary: everything written so far is before it. Staging, acknowledgements, the

@@ -8,6 +8,14 @@ import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpe
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
 
+/** A task that ran past its time (a hung or slow model call); its worker was stopped. Not retried:
+ *  it would hang again. */
+export class TaskTimeout extends Error {
+  constructor(readonly partitions: number[], readonly timeoutMs: number) {
+    super(`the window task of key partition(s) ${partitions.join(', ')} did not finish within ${timeoutMs} ms`);
+  }
+}
+
 export class WindowPool {
   private readonly pool: Piscina;
   retries = 0;
@@ -17,6 +25,8 @@ export class WindowPool {
   constructor(
     readonly threads: number,
     job: WorkerJobSpec,
+    /** Per task, after which its worker is stopped (model.timeoutMs). */
+    private readonly timeoutMs = Infinity,
   ) {
     // Compiled layout: dist/src/runtime/pool.js -> dist/workers/window-worker.js
     const filename = path.join(__dirname, '..', '..', 'workers', 'window-worker.js');
@@ -36,6 +46,7 @@ export class WindowPool {
     try {
       return await this.once(task);
     } catch (e) {
+      if ((e as Error).name === 'AbortError') throw new TaskTimeout(task.parts.map((p) => p.partition), this.timeoutMs);
       // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
       // their class on the way back, so the code is what tells.)
       const code = (e as { code?: string }).code;
@@ -53,7 +64,9 @@ export class WindowPool {
   private async once(task: PooledWindowTask): Promise<WindowTaskResult[]> {
     this.running++;
     try {
-      return (await this.pool.run(task)) as WindowTaskResult[];
+      // Piscina stops the worker of an aborted task: a hung native call cannot be interrupted otherwise.
+      const signal = Number.isFinite(this.timeoutMs) ? AbortSignal.timeout(this.timeoutMs) : undefined;
+      return (await this.pool.run(task, { signal })) as WindowTaskResult[];
     } finally {
       this.running--;
     }

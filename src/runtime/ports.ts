@@ -75,9 +75,10 @@ export interface EngineMetrics {
   error(kind: ErrorKind): void;
 }
 
-/** task-retry: a window task failed and ran again; commit: an offset commit failed after its
- *  tries (the next checkpoint's covers it); fatal: the job stopped with an error. */
-export type ErrorKind = 'task-retry' | 'commit' | 'fatal';
+/** task-retry: a window task failed and ran again; model-timeout: a window task's model calls
+ *  ran past model.timeoutMs; commit: an offset commit failed after its tries (the next
+ *  checkpoint's covers it); fatal: the job stopped with an error. */
+export type ErrorKind = 'task-retry' | 'model-timeout' | 'commit' | 'fatal';
 
 const nothing = () => {};
 export const noMetrics: EngineMetrics = {

@@ -28,8 +28,10 @@ export interface WindowTask {
   batch: SharedArrayBuffer;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
-  /** Tests only: make the task take this much longer (a slow handler). */
+  /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
   delayMs?: number;
+  /** Fire windows without calling the model: the task timed out before (model.onTimeout). */
+  noScore?: boolean;
 }
 
 /** One partition's share of a pooled task. */
@@ -63,4 +65,6 @@ export interface WindowTaskResult {
   busyMs: number;
   scoreMs: number;
   scoredRows: number;
+  /** The windows fired without scores (noScore). */
+  unscored?: boolean;
 }

@@ -32,8 +32,8 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
   const output: TaskOutput = out.pack(job.model.numOutputs);
   const applyMs = performance.now() - startedAt;
-  const scoreMs = await scoreWindows(model, output, job.model.inputFeature);
+  const scoreMs = task.noScore ? 0 : await scoreWindows(model, output, job.model.inputFeature);
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, scoreMs, scoredRows: output.numResults };
+  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore };
 }

@@ -1,10 +1,15 @@
 // loadModel (SPEC §8): XGBoost or ONNX, chosen by the file name, or by `opts.format`.
+import * as fs from 'node:fs';
 import { modelError } from '../errors';
 import type { LoadModelOptions, Model } from './model';
 import { XGBoostModel } from './xgboost/xgboost-model';
 
 export async function loadModel(path: string, opts: LoadModelOptions = {}): Promise<Model> {
   if (typeof path !== 'string' || path === '') throw modelError(String(path), 'expected a model file path');
+  const bytes = fs.statSync(path, { throwIfNoEntry: false })?.size ?? 0; // a missing file: the loader says so
+  if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+    throw modelError(path, `is ${bytes.toLocaleString('en-US')} bytes, over model.maxBytes (${opts.maxBytes.toLocaleString('en-US')}); raise model.maxBytes if the model is meant to be this big`);
+  }
   const format = opts.format ?? (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
   if (format === 'onnx') {
     // Imported lazily: onnxruntime-node loads a large native library, which XGBoost-only jobs and

@@ -17,6 +17,8 @@ export interface Model {
 export interface LoadModelOptions {
   /** Force the format instead of guessing it from the file name and contents. */
   format?: 'xgboost' | 'onnx';
+  /** Refuse a file larger than this (the job's model.maxBytes). */
+  maxBytes?: number;
 }
 
 /** Checks that `rows` holds nRows full rows for a model of numFeatures inputs; returns nRows. */

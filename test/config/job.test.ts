@@ -334,7 +334,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     watermark: { maxOutOfOrdernessMs: 5000, idleTimeoutMs: 60000 },
     window: { type: 'tumbling', sizeMs: 60000, allowedLatenessMs: 0 },
     features: [{ name: 'n', agg: 'count' }],
-    model: { type: 'xgboost', path: 'm.json', inputs: ['n'], output: 'score' },
+    model: { type: 'xgboost', path: 'm.json', inputs: ['n'], output: 'score', maxBytes: 256 * 1024 * 1024, timeoutMs: 30_000, onTimeout: 'dead-letter' },
     sink: { type: 'stdout' },
     late: { type: 'file', path: '.sluice/m/late.jsonl' },
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },
