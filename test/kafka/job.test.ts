@@ -56,8 +56,22 @@ test('a bounded Kafka -> Kafka job gives what the file source gives, and commits
     const kafkaSource = { type: 'kafka', brokers: broker.brokers, topic: topics.in, groupId: `g-${id}`, startFrom: 'committed', bounded: true };
     const kafkaOutputs = { sink: { type: 'kafka', topic: topics.results }, late: { type: 'kafka', topic: topics.late }, deadLetter: { type: 'kafka', topic: topics.dlq } };
     const server = await startMetricsServer('127.0.0.1', 0, 'kafka-metrics');
-    const summary = await runJob(job(kafkaSource, kafkaOutputs), { metricsServer: server }).done;
+    const startedAt = performance.now();
+    const running = runJob(job(kafkaSource, kafkaOutputs), { metricsServer: server });
+    // /readyz turns 200 only once the consumer group has assigned the job its partitions: the
+    // mock's first join takes 3 s, long after the model is loaded (well under a second).
+    let readyAfterMs = NaN;
+    let finished = false;
+    void running.done.finally(() => (finished = true)).catch(() => undefined);
+    while (!finished && Number.isNaN(readyAfterMs)) {
+      if ((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status === 200) readyAfterMs = performance.now() - startedAt;
+      else await new Promise((r) => setTimeout(r, 20));
+    }
+    const summary = await running.done;
+    assert.ok(summary.startup.groupJoinMs! >= 2500, `the group join took ${summary.startup.groupJoinMs} ms`);
+    assert.ok(readyAfterMs >= summary.startup.groupJoinMs!, `ready ${readyAfterMs} ms after the start, the join took ${summary.startup.groupJoinMs} ms`);
     const metricsText = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status, 503, 'not ready after the end');
     await server.close();
 
     assert.equal(summary.events, lines.length);
