@@ -4,10 +4,11 @@ import type { Suite } from '../harness';
 import { decodeSuite } from './decode';
 import { kafkaSuite } from './kafka';
 import { memorySuite } from './memory';
+import { metricsSuite } from './metrics';
 import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
 import { stateSuite } from './state';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, kafkaSuite, stateSuite, memorySuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, metricsSuite, kafkaSuite, stateSuite, memorySuite, poolSuite];
