@@ -62,3 +62,20 @@ test('revisions, retractions and open windows are exported', async () => {
     await server.close();
   }
 });
+
+test('/healthz answers 503 after the event loop was blocked for 5 s, and 200 again after', async () => {
+  const server = await startMetricsServer('127.0.0.1', 0, 'health-test');
+  try {
+    const health = async () => {
+      const r = await fetch(`http://127.0.0.1:${server.port}/healthz`);
+      return `${r.status} ${(await r.text()).trim()}`;
+    };
+    assert.equal(await health(), '200 ok');
+    const until = Date.now() + 5200;
+    while (Date.now() < until); // a hung main thread
+    assert.match(await health(), /^503 event loop blocked for \d{4} ms$/);
+    assert.equal(await health(), '200 ok', 'each probe covers the time since the last one');
+  } finally {
+    await server.close();
+  }
+});
