@@ -1,5 +1,7 @@
 // What sources hand to the decoder: a batch of raw messages, in arrival order.
 
+import { lowerBound } from '../util/sorted';
+
 export interface RawBatch {
   count: number;
   /**
@@ -37,14 +39,7 @@ export interface RawBatch {
 export function arrivalOf(raw: RawBatch, i: number): number | undefined {
   const starts = raw.arrivalStarts;
   if (!starts || starts.length === 0) return raw.receivedAtMs;
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1;
-    if (starts[mid] <= i) lo = mid;
-    else hi = mid - 1;
-  }
-  return raw.arrivalMs![lo];
+  return raw.arrivalMs![Math.max(0, lowerBound(starts, i + 1) - 1)]; // the last run starting at or before i
 }
 
 /** An empty batch in the byte form, with room for `maxRecords` records. */

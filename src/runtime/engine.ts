@@ -24,6 +24,7 @@ import { TaskTimeout, WindowPool } from './pool';
 import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
 import type { PartitionWork, WorkerJobSpec } from './protocol';
 import { logger } from '../log';
+import { lowerBound } from '../util/sorted';
 import { LATENCY_WARMUP_MS, SummaryBuilder, type Summary } from './summary';
 
 const log = logger('engine');
@@ -82,7 +83,6 @@ const MAX_BATCHES_IN_FLIGHT = 3;
 const EMIT_CHUNK_ROWS = 16_384;
 
 interface BatchWork {
-  number: number;
   raw: RawBatch;
   decoded: DecodedEvents;
   batch: EventBatch;
@@ -175,6 +175,7 @@ export class Engine {
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
     const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs, metrics) : null;
     const checkpointEveryMs = job.state.checkpointIntervalMs;
+    const eventsPerPartition = new Float64Array(source.numPartitions);
     let lastCheckpointAtMs = this.nowMs();
     let seq = 0;
     let batchNumber = 0;
@@ -379,9 +380,9 @@ export class Engine {
       metrics.resultLatency(latencyMs / 1000, total);
       metrics.revisions(revisions);
       metrics.retractions(retractions);
-      const perPartition = new Map<number, number>();
-      for (let i = 0; i < raw.count; i++) perPartition.set(raw.partition[i], (perPartition.get(raw.partition[i]) ?? 0) + 1);
-      for (const [p, n] of perPartition) metrics.eventsIn(p, n);
+      eventsPerPartition.fill(0);
+      for (let i = 0; i < raw.count; i++) eventsPerPartition[raw.partition[i]]++;
+      for (let p = 0; p < eventsPerPartition.length; p++) if (eventsPerPartition[p] > 0) metrics.eventsIn(p, eventsPerPartition[p]);
       metrics.eventsWindowed(decoded.count - late.length);
       const lag = source.lag?.();
       for (const { partition, records } of lag ?? []) metrics.consumerLag(partition, records);
@@ -444,14 +445,13 @@ export class Engine {
       batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
       batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
       const number = batchNumber++;
-      batch.header[BatchHeader.Number] = number;
       positions?.note(raw.count, raw.partition, raw.offset);
       metrics.batch(raw.count, inFlight.pending.length + 1);
       const load = pool.load;
       metrics.pool(load.queued, load.busy);
       metrics.watermark(tracker.current);
       const checkpoint = checkpointAfter && positions ? { states: new Array<PartitionState>(P), positions: positions.current, watermarks: tracker.snapshot() } : undefined;
-      inFlight.push({ number, raw, decoded, batch, startedAtMs, eventSeq, outputs: dispatch(batch, number, checkpoint), checkpoint });
+      inFlight.push({ raw, decoded, batch, startedAtMs, eventSeq, outputs: dispatch(batch, number, checkpoint), checkpoint });
     };
 
     // Declared after emit and submit, which use it only once the loop below runs.
@@ -514,14 +514,3 @@ export class Engine {
   }
 }
 
-/** The first index of a sorted array whose value is >= x. */
-function lowerBound(a: Float64Array, x: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}

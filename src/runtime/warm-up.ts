@@ -24,6 +24,5 @@ export async function warmUp(pool: WindowPool, slotWords: number, numFields: num
   batch.header[BatchHeader.FirstSeq] = 0;
   batch.header[BatchHeader.WatermarkBeforeMs] = -Infinity;
   batch.header[BatchHeader.WatermarkAfterMs] = Infinity;
-  batch.header[BatchHeader.Number] = -1;
   await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ batch: batch.buffer, parts: [{ partition: 0, state: Arena.create(slotWords) }] })));
 }

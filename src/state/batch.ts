@@ -4,7 +4,7 @@
 // without one (idle timeout, end of input); steps are numbered globally by `seq`.
 //
 // Layout (8-byte aligned sections, in this order):
-//   header   Float64 x 8: numEvents, numFields, numPartitions, numSteps, firstSeq, watermarkBeforeMs, watermarkAfterMs, number
+//   header   Float64 x 7: numEvents, numFields, numPartitions, numSteps, firstSeq, watermarkBeforeMs, watermarkAfterMs
 //   partitionStart Int32 x (numPartitions + 1)
 //   seq       Float64 x numEvents   global step of the event
 //   timestampMs Float64 x numEvents
@@ -12,6 +12,8 @@
 //   keyId     Int32 x numEvents
 //   ref       Int32 x numEvents     index of the event in the main thread's decoded batch
 //   watermark Float64 x numSteps    job watermark after step firstSeq + i
+
+import { lowerBound } from '../util/sorted';
 
 export const enum BatchHeader {
   NumEvents = 0,
@@ -21,8 +23,7 @@ export const enum BatchHeader {
   FirstSeq = 4,
   WatermarkBeforeMs = 5,
   WatermarkAfterMs = 6,
-  Number = 7, // the batch's number in the run (0, 1, ...)
-  Words = 8,
+  Words = 7,
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
@@ -92,20 +93,8 @@ export class EventBatch {
   get watermarkAfterMs(): number {
     return this.header[BatchHeader.WatermarkAfterMs];
   }
-  get number(): number {
-    return this.header[BatchHeader.Number];
-  }
-
   /** The first step at which the watermark reached `timeMs` (binary search; it never goes down). */
   stepReaching(timeMs: number): number {
-    let lo = 0;
-    let hi = this.numSteps;
-    const w = this.watermark;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (w[mid] >= timeMs) hi = mid;
-      else lo = mid + 1;
-    }
-    return this.firstSeq + lo;
+    return this.firstSeq + lowerBound(this.watermark, timeMs);
   }
 }

@@ -136,8 +136,9 @@ export class StateStore {
     const names: string[] = new Array(m.numKeys);
     for (const [id, name] of keys) names[id] = name;
     const states = m.regions.map((_, p) => {
-      this.written[p] = {};
-      for (const r of REGIONS) this.written[p][r] = Buffer.from(used[p][r]);
+      // The concatenated pages are fresh buffers of their own: they serve as the copy of what was
+      // written as they are.
+      this.written[p] = { ...used[p] };
       return this.arena(used[p], p, slotWords);
     });
     this.lastId = m.id;
@@ -170,7 +171,7 @@ export class StateStore {
   }
 
   /** The pages (checksums checked, lengths matched against the manifest) and keys under prefix. */
-  private async readPartitions(m: Manifest, prefix: string): Promise<{ used: Array<Record<RegionName, Uint8Array>>; keys: Array<[number, string]> }> {
+  private async readPartitions(m: Manifest, prefix: string): Promise<{ used: Array<Record<RegionName, Buffer>>; keys: Array<[number, string]> }> {
     const pages: Array<Record<RegionName, Buffer[]>> = m.regions.map(() => ({ meta: [], slots: [], index: [], timers: [], digests: [] }));
     const keys: Array<[number, string]> = [];
     const seen = new Set<number>();
@@ -192,7 +193,7 @@ export class StateStore {
       list.push(value.subarray(4));
     }
     const used = pages.map((regions, p) => {
-      const out = {} as Record<RegionName, Uint8Array>;
+      const out = {} as Record<RegionName, Buffer>;
       for (const r of REGIONS) out[r] = Buffer.concat(regions[r]);
       return out;
     });
