@@ -1,17 +1,20 @@
-// sluice's record encoder (src/io/kafka/record-batch.ts) writes the bytes kafkajs's would, for
-// keys and values of every kind and size and timestamp and offset deltas of both signs; and
-// leaves records with headers to kafkajs.
+// sluice's produce path (src/io/kafka/produce-request.ts) writes the bytes kafkajs would: records
+// of every kind and size, with timestamp and offset deltas of both signs, and whole produce
+// requests over several topics and partitions; and it leaves what it does not handle (headers,
+// compression, transactions, idempotence) to kafkajs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { encodeRecord, installFastRecords, kafkajsRecordEncoder } from '../../src/io/kafka/record-batch';
+import { encodeProduceRequest, encodeRecord, installProduceEncoder, kafkajsEncoders } from '../../src/io/kafka/produce-request';
+import { native } from '../../src/native';
 import { rng } from '../helpers/random';
 
+const rand = rng(7);
+const text = (n: number) => Array.from({ length: n }, () => 'aé€😀{"'.charAt(Math.floor(rand() * 7))).join('');
+
 test('records encode to the same bytes as kafkajs encodes them', () => {
-  installFastRecords();
-  const original = kafkajsRecordEncoder();
+  installProduceEncoder();
+  const original = kafkajsEncoders().record;
   assert.ok(original, 'the encoder was swapped (no kafkajs produce request was loaded before)');
-  const rand = rng(7);
-  const text = (n: number) => Array.from({ length: n }, () => 'aé€😀{"'.charAt(Math.floor(rand() * 7))).join('');
   const cases: Array<Parameters<typeof encodeRecord>[0]> = [
     { key: null, value: null },
     { key: '', value: '' },
@@ -36,4 +39,71 @@ test('records encode to the same bytes as kafkajs encodes them', () => {
   }
   assert.equal(encodeRecord({ key: 'k', value: 'v', headers: { h: 'x' } }), null, 'headers go to kafkajs');
   assert.equal(encodeRecord({ key: 'k', value: 'v', timestampDelta: { low: 1, high: 0 } }), null, 'a Long delta goes to kafkajs');
+});
+
+/** Messages as the sink sends them, and odder ones: Buffer keys, null keys and values, no timestamp. */
+function messages(n: number, stampedShare: number) {
+  return Array.from({ length: n }, (_, i) => {
+    const pick = rand();
+    return {
+      key: pick < 0.1 ? null : pick < 0.3 ? Buffer.from(text(Math.floor(rand() * 30))) : `card-${i}`,
+      value: pick > 0.95 ? null : pick > 0.9 ? Buffer.from(text(Math.floor(rand() * 300))) : text(Math.floor(rand() * (rand() < 0.02 ? 50_000 : 300))),
+      // Same digit count: kafkajs sorts timestamps as strings, which is numeric order only then.
+      timestamp: rand() < stampedShare ? String(1_700_000_000_000 + Math.floor(rand() * 3_600_000)) : undefined,
+    };
+  });
+}
+
+test('produce requests encode to the same bytes as kafkajs encodes them', async () => {
+  installProduceEncoder();
+  const original = kafkajsEncoders().request;
+  assert.ok(original, 'the produce request was swapped');
+  // kafkajs stamps messages without a timestamp with Date.now(), once per partition.
+  const realNow = Date.now;
+  Date.now = () => 1_700_000_123_456;
+  try {
+    for (let round = 0; round < 40; round++) {
+      const topicData = Array.from({ length: 1 + Math.floor(rand() * 3) }, (_, t) => ({
+        topic: t === 1 ? `tøpic-${round}` : `results-${round}-${t}`,
+        partitions: Array.from({ length: 1 + Math.floor(rand() * 12) }, (_, p) => ({ partition: p * 3 + t, messages: messages(1 + Math.floor(rand() * 200), [1, 0, 0.5][round % 3]) })),
+      }));
+      const args = { acks: -1, timeout: 30_000, compression: 0, topicData };
+      const theirs = await original!(args).encode();
+      const ours = encodeProduceRequest(args);
+      assert.ok(Buffer.from(ours.buf).equals((theirs as unknown as { buffer: Buffer }).buffer), `round ${round}: same request bytes`);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+});
+
+test('what the fast path does not handle goes to kafkajs', async () => {
+  installProduceEncoder();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const swapped = require('kafkajs/src/protocol/requests/produce/v3/request') as (a: object) => { encode(): Promise<unknown> };
+  const original = kafkajsEncoders().request!;
+  const base = { acks: -1, timeout: 1000, compression: 0, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v', timestamp: '1700000000000' }] }] }] };
+  const withMessage = (m: object) => ({ ...base, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [m] }] }] });
+  const cases: Record<string, object> = {
+    headers: withMessage({ key: 'k', value: 'v', headers: { h: 'x' } }),
+    'gzip compression': { ...base, compression: 1 },
+    transaction: { ...base, transactionalId: 'tx' },
+    idempotence: { ...base, producerId: { toString: () => '42' } },
+    'a non-integer timestamp': withMessage({ key: 'k', value: 'v', timestamp: '17e11.5' }),
+  };
+  for (const [what, args] of Object.entries(cases)) {
+    assert.equal(swapped(args).encode.toString(), original(args as never).encode.toString(), `${what}: kafkajs's own encode`);
+  }
+  assert.notEqual(swapped(base).encode.toString(), original(base as never).encode.toString(), 'a plain request is ours');
+});
+
+test('crc32c matches the standard check value and kafkajs', () => {
+  assert.equal(native.crc32c(Buffer.from('123456789'), 0, 9), 0xe3069283);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const kafkajsCrc = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
+  for (const n of [0, 1, 7, 8, 9, 63, 1000, 100_003]) {
+    const b = Buffer.from(Array.from({ length: n + 5 }, () => Math.floor(rand() * 256)));
+    assert.equal(native.crc32c(b, 5, n + 5), kafkajsCrc(b.subarray(5)) >>> 0, `${n} bytes at an offset`);
+  }
+  assert.throws(() => native.crc32c(Buffer.alloc(4), 2, 5), /start <= end <= bytes.length/);
 });

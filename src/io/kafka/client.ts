@@ -6,6 +6,8 @@
 // consumer keys (sessionTimeout, heartbeatInterval, maxBytes, ...) to the consumer, producer keys
 // to the producer. Two keys are sluice's own: `maxRetries` (default unlimited) and
 // `maxRetryTimeMs` (cap of the back-off, default 30 s).
+// First: it swaps a kafkajs module that kafkajs's producer captures when kafkajs loads.
+import { installProduceEncoder } from './produce-request';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
 import { SluiceError } from '../../errors';
 import { logger } from '../../log';
@@ -100,6 +102,7 @@ export class KafkaClient {
   constructor(readonly config: ClientSettings) {
     registerCodecs();
     installFastRecords();
+    installProduceEncoder();
     const k = config.kafka;
     const maxRetries = typeof k.maxRetries === 'number' ? k.maxRetries : Number.POSITIVE_INFINITY;
     const maxRetryTime = typeof k.maxRetryTimeMs === 'number' ? k.maxRetryTimeMs : 30_000;

@@ -1,9 +1,8 @@
 // Kafka record batches (message format v2) read straight from the fetched bytes, for sluice's own
-// consumers; and records encoded into one buffer each, for every producer (same bytes as kafkajs's).
-//
-// Reading: sluice's own consumers. kafkajs turns every record into an object with a Buffer key and value, Long-computed
-// offset and timestamp strings and a headers map; at a million records that is most of the main
-// thread and most of its garbage (measured: kafkajs plus GC took about three quarters of it).
+// consumers (writing them is produce-request.ts). kafkajs turns every record into an object with a
+// Buffer key and value, Long-computed offset and timestamp strings and a headers map; at a million
+// records that is most of the main thread and most of its garbage (measured: kafkajs plus GC took
+// about three quarters of it).
 //
 // kafkajs has no hook for this, so its record-batch decoder module is swapped for ours before its
 // fetch code loads it. Ours hands kafkajs one stand-in record per batch (offset = the batch's last
@@ -51,12 +50,11 @@ interface KafkajsDecoder {
 type BatchDecoder = (decoder: KafkajsDecoder) => Promise<unknown>;
 let installed = false;
 
-/** Swaps kafkajs's record-batch decoder and record encoder for ours; a no-op after the first call. */
+/** Swaps kafkajs's record-batch decoder for ours; a no-op after the first call. */
 export function installFastRecords(): void {
   if (installed) return;
   installed = true;
   if (process.env.SLUICE_KAFKAJS_RECORDS === '1') return;
-  installRecordEncoder();
   const decoderPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder');
   const fetchPath = require.resolve('kafkajs/src/protocol/requests/fetch/v4/decodeMessages');
   if (require.cache[fetchPath]) {
@@ -135,82 +133,4 @@ export function parseRecords(b: Uint8Array, count: number, firstOffset: number, 
     at = end; // headers are skipped
   }
   return { bytes: b, count, offsets, timestampsMs, valueStarts, valueEnds };
-}
-
-// Writing. kafkajs encodes a record through a growing Encoder with 64-bit Long arithmetic for the
-// timestamp and a pass over the headers: about a third of a send's main-thread time for results.
-// This writes the same bytes into one exact-size buffer; records with headers or a timestamp
-// delta that is not a plain number go to kafkajs's encoder.
-
-interface RecordFields {
-  offsetDelta?: number;
-  timestampDelta?: unknown;
-  key?: Buffer | string | null;
-  value?: Buffer | string | null;
-  headers?: Record<string, unknown>;
-}
-
-/** What kafkajs's Encoder.writeEncoderArray reads from each record. */
-interface EncodedRecord {
-  buf: Buffer;
-  buffer: Buffer;
-}
-
-let originalRecord: ((r: RecordFields) => unknown) | null = null;
-
-function installRecordEncoder(): void {
-  const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0');
-  const producePath = require.resolve('kafkajs/src/protocol/requests/produce/v3/request');
-  if (require.cache[producePath]) return; // already loaded with kafkajs's: nothing to swap
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  originalRecord = require(recordPath) as (r: RecordFields) => unknown;
-  require.cache[recordPath]!.exports = (r: RecordFields) => encodeRecord(r) ?? originalRecord!(r);
-}
-
-/** kafkajs's own record encoder (for tests that compare the two). */
-export function kafkajsRecordEncoder(): ((r: RecordFields) => unknown) | null {
-  return originalRecord;
-}
-
-const zigzagSize = (n: number) => varuintSize(n >= 0 ? n * 2 : -n * 2 - 1);
-function varuintSize(u: number): number {
-  let size = 1;
-  while (u >= 128) {
-    u = Math.floor(u / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeZigzag(buf: Buffer, at: number, n: number): number {
-  let u = n >= 0 ? n * 2 : -n * 2 - 1;
-  while (u >= 128) {
-    buf[at++] = (u % 128) | 0x80;
-    u = Math.floor(u / 128);
-  }
-  buf[at++] = u;
-  return at;
-}
-
-/** One record in Kafka's v2 layout, or null when kafkajs's encoder must do it. */
-export function encodeRecord(r: RecordFields): EncodedRecord | null {
-  const { offsetDelta = 0, timestampDelta = 0, key = null, value = null, headers } = r;
-  if (typeof timestampDelta !== 'number' || !Number.isSafeInteger(timestampDelta) || !Number.isSafeInteger(offsetDelta)) return null;
-  if (headers && Object.keys(headers).length > 0) return null;
-  const keyBytes = key === null ? -1 : typeof key === 'string' ? Buffer.byteLength(key) : key.length;
-  const valueBytes = value === null ? -1 : typeof value === 'string' ? Buffer.byteLength(value) : value.length;
-  const body =
-    1 + zigzagSize(timestampDelta) + zigzagSize(offsetDelta) + zigzagSize(keyBytes) + Math.max(0, keyBytes) + zigzagSize(valueBytes) + Math.max(0, valueBytes) + 1;
-  const buf = Buffer.allocUnsafe(zigzagSize(body) + body);
-  let at = writeZigzag(buf, 0, body);
-  buf[at++] = 0; // attributes
-  at = writeZigzag(buf, at, timestampDelta);
-  at = writeZigzag(buf, at, offsetDelta);
-  for (const [part, bytes] of [[key, keyBytes], [value, valueBytes]] as const) {
-    at = writeZigzag(buf, at, bytes);
-    if (part === null) continue;
-    at += typeof part === 'string' ? buf.write(part, at, 'utf8') : part.copy(buf, at);
-  }
-  buf[at] = 0; // no headers
-  return { buf, buffer: buf };
 }
