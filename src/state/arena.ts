@@ -130,18 +130,21 @@ export class Arena {
    * mapping fresh memory for every task.
    */
   static copyForTask(state: PartitionState, slotWords: number, spare?: PartitionState): Arena {
-    const copy = (src: SharedArrayBuffer, dst: SharedArrayBuffer | undefined) => {
-      if (!dst || dst.byteLength < src.byteLength || dst === src) return copyGrown(src, src.byteLength);
-      new Uint8Array(dst).set(new Uint8Array(src));
+    // Only the bytes that hold state (usedRegions), into a buffer of the same capacity: past them,
+    // a region holds nothing the arena reads before writing it.
+    const used = Arena.usedRegions(state, slotWords);
+    const copy = (src: SharedArrayBuffer, dst: SharedArrayBuffer | undefined, bytes: Uint8Array) => {
+      if (!dst || dst.byteLength < src.byteLength || dst === src) dst = new SharedArrayBuffer(src.byteLength);
+      new Uint8Array(dst).set(bytes);
       return dst;
     };
     return new Arena(
       {
-        meta: copy(state.meta, spare?.meta),
-        slots: copy(state.slots, spare?.slots),
-        index: copy(state.index, spare?.index),
-        timers: copy(state.timers, spare?.timers),
-        digests: copy(state.digests, spare?.digests),
+        meta: copy(state.meta, spare?.meta, used.meta),
+        slots: copy(state.slots, spare?.slots, used.slots),
+        index: copy(state.index, spare?.index, used.index),
+        timers: copy(state.timers, spare?.timers, used.timers),
+        digests: copy(state.digests, spare?.digests, used.digests),
       },
       slotWords,
     );
