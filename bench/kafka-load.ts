@@ -75,10 +75,18 @@ export function kcatMissing(): string | null {
 
 /**
  * Produces `keys` cards' events at `ratePerS` for `durationMs`, event time following the wall
- * clock (jittered back by up to jitterMs). kcat (librdkafka) does the producing, so that the load
- * generator takes little of the CPU the measured job needs; it partitions by the card as key.
+ * clock (jittered back by up to jitterMs). kcat (librdkafka) does the producing, keyed by the card.
+ * The events are written out before the clock starts (for a start time a little ahead, worked out
+ * from how fast a sample generates), so that the load generator takes little of the CPU the
+ * measured job needs: it then only hands kcat what is due every TICK_MS.
  */
 export async function produceLive(brokers: string[], topic: string, keys: number, ratePerS: number, durationMs: number, jitterMs: number): Promise<{ events: number; elapsedMs: number }> {
+  const events = Math.round((ratePerS * durationMs) / 1000);
+  const stepMs = 1000 / ratePerS;
+  const sampleMs = timed(() => kcatLines(generatorConfig(Math.min(events, 100_000), keys, 1, stepMs, jitterMs, Date.now())));
+  const startMs = Date.now() + 500 + 2 * sampleMs * (events / Math.min(events, 100_000));
+  const { data, ends } = kcatLines(generatorConfig(events, keys, 1, stepMs, jitterMs, startMs));
+  if (Date.now() > startMs) throw new Error('generating the live events took longer than planned');
   const kcat = spawn('kcat', ['-P', '-b', brokers.join(','), '-t', topic, '-K', '\t', '-X', 'linger.ms=5', '-X', 'batch.num.messages=10000', '-X', 'acks=all'], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   kcat.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
@@ -87,32 +95,49 @@ export async function produceLive(brokers: string[], topic: string, keys: number
     kcat.on('error', reject);
   });
   kcat.stdin.on('error', () => {}); // EPIPE if kcat died: reported through its exit code
-  const stepMs = 1000 / ratePerS;
-  const startMs = Date.now();
-  const config = generatorConfig(Math.round((ratePerS * durationMs) / 1000), keys, 1, stepMs, jitterMs, startMs);
-  const batches = generateEvents(config, Math.max(1, Math.round((ratePerS * TICK_MS) / 1000)));
-  const tab = Buffer.from('\t');
-  const newline = Buffer.from('\n');
+  await new Promise((resolve) => setTimeout(resolve, startMs - Date.now()));
+  // Event i is due at startMs + (i + 1) * stepMs.
   let sent = 0;
-  let next = batches.next();
-  while (!next.done) {
-    const parts: Buffer[] = [];
-    // A batch is due once the time of its last event has come.
-    while (!next.done && startMs + (sent + next.value.count) * stepMs <= Date.now()) {
-      const b = next.value;
-      const buf = Buffer.from(b.data!.buffer, b.data!.byteOffset, b.data!.byteLength);
-      for (let i = 0; i < b.count; i++) {
-        const start = b.starts![i];
-        parts.push(buf.subarray(start + 9, keyEnd(buf, start)), tab, buf.subarray(start, b.ends![i]), newline);
-      }
-      sent += b.count;
-      next = batches.next();
+  while (sent < events) {
+    const due = Math.min(events, Math.floor((Date.now() - startMs) / stepMs));
+    if (due > sent) {
+      kcat.stdin.write(data.subarray(sent === 0 ? 0 : ends[sent - 1], ends[due - 1]));
+      sent = due;
     }
-    if (parts.length > 0) kcat.stdin.write(Buffer.concat(parts));
-    if (!next.done) await new Promise((resolve) => setTimeout(resolve, Math.max(1, startMs + (sent + next.value.count) * stepMs - Date.now())));
+    if (sent < events) await new Promise((resolve) => setTimeout(resolve, TICK_MS));
   }
   kcat.stdin.end();
   const code = await exited;
   if (code !== 0) throw new Error(`kcat -P exited with ${code}: ${stderr.trim()}`);
   return { events: sent, elapsedMs: Date.now() - startMs };
+}
+
+function timed(f: () => void): number {
+  const t0 = Date.now();
+  f();
+  return Date.now() - t0;
+}
+
+/** The events as kcat's input: `<card>\t<json>\n` each, back to back; ends[i] is where line i ends. */
+function kcatLines(config: GeneratorSourceConfig): { data: Buffer; ends: Float64Array } {
+  const chunks: Buffer[] = [];
+  const ends = new Float64Array(config.events);
+  let bytes = 0;
+  let n = 0;
+  for (const b of generateEvents(config, 65_536)) {
+    const buf = Buffer.from(b.data!.buffer, b.data!.byteOffset, b.data!.byteLength);
+    const out = Buffer.allocUnsafe(2 * (b.ends![b.count - 1] - b.starts![0]) + 2 * b.count);
+    let at = 0;
+    for (let i = 0; i < b.count; i++) {
+      const start = b.starts![i];
+      at += buf.copy(out, at, start + 9, keyEnd(buf, start));
+      out[at++] = 9; // tab
+      at += buf.copy(out, at, start, b.ends![i]);
+      out[at++] = 10; // newline
+      ends[n++] = bytes + at;
+    }
+    chunks.push(out.subarray(0, at));
+    bytes += at;
+  }
+  return { data: Buffer.concat(chunks, bytes), ends };
 }
