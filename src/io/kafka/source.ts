@@ -16,6 +16,7 @@ import { appendMessage, newRawBatch, type RawBatch, type Source } from '../../de
 import { logger } from '../../log';
 import { KafkaClient, type FetchedBatch, type FetchedRecord, type GroupConsumer } from './client';
 import { RECORDS } from './record-batch';
+import { lowerBound } from '../../util/sorted';
 
 const log = logger('kafka-source');
 
@@ -31,20 +32,22 @@ const COMMIT_TIMEOUT_MS = 10_000;
 const EMPTY_BATCH_EVERY_MS = 200;
 
 /**
- * Fetched records of one partition, packed at once: kafkajs's per-message objects then die young
- * instead of waiting in the queue (holding them there made the garbage collector promote and
- * re-scan them: measured, about a quarter of the main thread).
+ * Fetched records of one partition: a run of one record batch's columns (record-batch.ts), whose
+ * values stay in the fetched bytes until fill() copies them into a RawBatch. (kafkajs's own
+ * per-message records, when they come, are packed into the same form at once, so that they die
+ * young instead of waiting in the queue.)
  */
 interface Chunk {
   partition: number;
-  /** The values, back to back; record i is data[ends[i - 1] (or 0), ends[i]). */
-  data: Uint8Array;
+  /** Record i's value is bytes[starts[i], ends[i]), values in ascending positions. */
+  bytes: Uint8Array;
+  starts: Int32Array;
   ends: Int32Array;
   offsets: Float64Array;
   timestampsMs: Float64Array;
-  count: number;
-  /** Next record of the chunk to hand over. */
+  /** Next record of the chunk to hand over, and one past its last. */
   at: number;
+  stop: number;
   /** performance.now() when it was fetched. */
   receivedAtMs: number;
   /** The partition reached its end offset after this chunk (bounded reads). */
@@ -163,17 +166,18 @@ export class KafkaSource implements Source {
       const chunk = this.queue[0];
       batch.arrivalStarts.push(batch.count);
       batch.arrivalMs.push(chunk.receivedAtMs);
-      const take = Math.min(chunk.count - chunk.at, maxRecords - batch.count);
-      const from = chunk.at === 0 ? 0 : chunk.ends[chunk.at - 1];
+      const take = Math.min(chunk.stop - chunk.at, maxRecords - batch.count);
+      const from = chunk.starts[chunk.at];
       const to = chunk.ends[chunk.at + take - 1];
       const n0 = batch.count;
-      // One copy for the values, then the per-record columns shifted to the batch's buffer.
-      appendMessage(batch, n0, chunk.data.subarray(from, to));
+      // One copy of the span from the first value to the last (record headers between values
+      // included), then the per-record columns shifted to the batch's buffer.
+      appendMessage(batch, n0, chunk.bytes.subarray(from, to));
       const shift = batch.starts![n0] - from;
       for (let k = 0; k < take; k++) {
         const i = chunk.at + k;
         const n = n0 + k;
-        batch.starts![n] = (i === 0 ? 0 : chunk.ends[i - 1]) + shift;
+        batch.starts![n] = chunk.starts[i] + shift;
         batch.ends![n] = chunk.ends[i] + shift;
         batch.partition[n] = chunk.partition;
         batch.offset[n] = chunk.offsets[i];
@@ -183,7 +187,10 @@ export class KafkaSource implements Source {
       chunk.at += take;
       this.queuedBytes -= to - from;
       this.queuedRecords -= take;
-      if (chunk.at < chunk.count) break;
+      if (chunk.at < chunk.stop) {
+        this.queuedBytes -= chunk.starts[chunk.at] - to; // the headers up to the next value
+        break;
+      }
       this.queue.shift();
       if (chunk.finishes) batch.finished.push({ before: batch.count, partition: chunk.partition });
     }
@@ -214,12 +221,15 @@ export class KafkaSource implements Source {
     const from = this.position[p];
     const end = this.end[p];
     if (from >= end) return;
-    // Copied out at once, so that kafkajs's objects die young; none below the position, none past
-    // the end of a bounded read.
-    const packed = pack(batch.messages, from, end);
-    if (packed.count === 0) return;
-    const bytes = packed.data.length;
-    const records = packed.count;
+    // None below the position, none past the end of a bounded read.
+    const chunks = chunksOf(batch.messages, from, end, p);
+    if (chunks.length === 0) return;
+    let bytes = 0;
+    let records = 0;
+    for (const c of chunks) {
+      bytes += c.ends[c.stop - 1] - c.starts[c.at];
+      records += c.stop - c.at;
+    }
     while (this.queuedRecords > 0 && (this.queuedBytes + bytes > MAX_QUEUED_BYTES || this.queuedRecords + records > this.maxQueuedRecords) && !this.closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, HEARTBEAT_EVERY_MS);
@@ -231,11 +241,13 @@ export class KafkaSource implements Source {
       if (!this.assigned.has(p)) return;
     }
     if (this.closed) return;
-    const next = packed.offsets[records - 1] + 1;
+    const last = chunks[chunks.length - 1];
+    const next = last.offsets[last.stop - 1] + 1;
     this.position[p] = next;
     const finishes = next >= end;
     if (finishes) this.finishedCount++;
-    this.queue.push({ ...packed, partition: p, at: 0, finishes, receivedAtMs: performance.now() });
+    const receivedAtMs = performance.now();
+    for (const c of chunks) this.queue.push({ ...c, receivedAtMs, finishes: finishes && c === last });
     this.queuedBytes += bytes;
     this.queuedRecords += records;
     this.wakeReader?.();
@@ -287,48 +299,49 @@ export class KafkaSource implements Source {
   }
 }
 
-/** Calls visit for each record in [from, end) of the fetched messages (plain records, or stand-ins
- *  that carry a whole batch's columns): its value is bytes[start, stop). */
-function eachRecord(
-  messages: FetchedRecord[],
-  from: number,
-  end: number,
-  visit: (bytes: Uint8Array | null, start: number, stop: number, offset: number, timestampMs: number) => void,
-): void {
+type ChunkColumns = Omit<Chunk, 'receivedAtMs' | 'finishes'>;
+
+/** The records in [from, end) of the fetched messages: per stand-in (a whole record batch's
+ *  columns), a run of its columns, not copied; kafkajs's plain records, when they come, packed. */
+function chunksOf(messages: FetchedRecord[], from: number, end: number, partition: number): ChunkColumns[] {
+  const chunks: ChunkColumns[] = [];
+  const plain: FetchedRecord[] = [];
   for (const m of messages) {
     const cols = m[RECORDS];
-    if (cols) {
-      for (let i = 0; i < cols.count; i++) {
-        const offset = cols.offsets[i];
-        if (offset >= from && offset < end) visit(cols.bytes, cols.valueStarts[i], cols.valueEnds[i], offset, cols.timestampsMs[i]);
-      }
+    if (!cols) {
+      const offset = Number(m.offset);
+      if (offset >= from && offset < end) plain.push(m);
       continue;
     }
-    const offset = Number(m.offset);
-    if (offset >= from && offset < end) visit(m.value, 0, m.value?.length ?? 0, offset, Number(m.timestamp));
+    if (plain.length) chunks.push(packPlain(plain.splice(0), partition));
+    // Offsets ascend within a batch.
+    const at = lowerBound(cols.offsets, from);
+    const stop = lowerBound(cols.offsets, end);
+    if (stop > at) chunks.push({ partition, bytes: cols.bytes, starts: cols.valueStarts, ends: cols.valueEnds, offsets: cols.offsets, timestampsMs: cols.timestampsMs, at, stop });
   }
+  if (plain.length) chunks.push(packPlain(plain, partition));
+  return chunks;
 }
 
-/** Copies the values, offsets and timestamps of the records in [from, end) out of kafkajs's objects. */
-function pack(messages: FetchedRecord[], from: number, end: number): Pick<Chunk, 'data' | 'ends' | 'offsets' | 'timestampsMs' | 'count'> {
-  let count = 0;
+/** kafkajs's per-message records, copied into one chunk. */
+function packPlain(records: FetchedRecord[], partition: number): ChunkColumns {
+  const n = records.length;
   let bytes = 0;
-  eachRecord(messages, from, end, (_bytes, start, stop) => {
-    count++;
-    bytes += stop - start;
-  });
+  for (const m of records) bytes += m.value?.length ?? 0;
   const data = new Uint8Array(bytes);
-  const ends = new Int32Array(count);
-  const offsets = new Float64Array(count);
-  const timestampsMs = new Float64Array(count);
-  let n = 0;
+  const starts = new Int32Array(n);
+  const ends = new Int32Array(n);
+  const offsets = new Float64Array(n);
+  const timestampsMs = new Float64Array(n);
   let at = 0;
-  eachRecord(messages, from, end, (value, start, stop, offset, timestampMs) => {
-    if (value && stop > start) data.set(value.subarray(start, stop), at);
-    at += stop - start;
-    ends[n] = at;
-    offsets[n] = offset;
-    timestampsMs[n++] = timestampMs;
-  });
-  return { data, ends, offsets, timestampsMs, count };
+  for (let i = 0; i < n; i++) {
+    const m = records[i];
+    starts[i] = at;
+    if (m.value) data.set(m.value, at);
+    at += m.value?.length ?? 0;
+    ends[i] = at;
+    offsets[i] = Number(m.offset);
+    timestampsMs[i] = Number(m.timestamp);
+  }
+  return { partition, bytes: data, starts, ends, offsets, timestampsMs, at: 0, stop: n };
 }
