@@ -36,11 +36,12 @@ export async function liveRun<T extends { events: number }>(ctx: BenchContext, j
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** sluice_events_in_total: events whose batch was written. */
+/** sluice_events_in_total, summed over its partitions: events whose batch was written. */
 export async function eventsRead(port: number): Promise<number> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return Number(/^sluice_events_in_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
+    const counts = [...text.matchAll(/^sluice_events_in_total(?:\{[^}]*\})? (\S+)$/gm)].map((m) => Number(m[1]));
+    return counts.length ? counts.reduce((a, b) => a + b, 0) : NaN;
   } catch {
     return NaN;
   }
