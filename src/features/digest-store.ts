@@ -7,6 +7,14 @@ import { Arena } from '../state/arena';
 import type { DigestStore } from './aggregate';
 import type { FeaturePlan } from './plan';
 
+// The pending adds of every store in this thread. Shared, not per store: a store lives for one
+// task, and a task's adds are all flushed before its (synchronous) apply returns, so two stores
+// never hold pending adds at once; allocating these per task was 48 KB for each partition's task.
+const PENDING = 4096;
+const pendingRef = new Int32Array(PENDING);
+const pendingValue = new Float64Array(PENDING);
+const needOut = new Float64Array(1);
+
 export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore {
   const refWord = (slotBase: number, d: number) => (slotBase + plan.digestBase + d) * 2; // Int32 index
   const i32 = () => arena.slotsI32;
@@ -41,10 +49,6 @@ export function createDigestStore(arena: Arena, plan: FeaturePlan): DigestStore 
   // Adds wait here and go to the addon in one call (digestAddRefs) instead of one call each; every
   // read, merge or free of a digest first flushes them, so a digest is always read as if each add
   // had gone in at once. Entries name the slot's reference word, not the block: a block may move.
-  const PENDING = 4096;
-  const pendingRef = new Int32Array(PENDING);
-  const pendingValue = new Float64Array(PENDING);
-  const needOut = new Float64Array(1);
   let pending = 0;
 
   const flush = () => {

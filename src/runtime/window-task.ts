@@ -11,6 +11,8 @@ import { WindowOperator } from '../windows/operator';
 import type { WindowTask, WindowTaskResult } from './protocol';
 
 const plans = new Map<string, FeaturePlan>();
+/** Output builders between tasks, by feature count: one per task cost a partition's task ~30 KB. */
+const spareBuilders = new Map<number, OutputBuilder[]>();
 
 export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult> {
   const { job } = task;
@@ -24,13 +26,15 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   // Busy time counts from here: a worker interleaves tasks at awaits, so wall time would overlap.
   const startedAt = performance.now();
   const arena = Arena.copyForTask(task.state, plan.slotWords, task.spare);
-  const out = new OutputBuilder(plan.features.length);
+  const spares = spareBuilders.get(plan.features.length) ?? spareBuilders.set(plan.features.length, []).get(plan.features.length)!;
+  const out = spares.pop()?.reset() ?? new OutputBuilder(plan.features.length);
   const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out);
   op.apply(new EventBatch(task.batch), task.partition);
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
   const output: TaskOutput = out.pack(job.model.numOutputs);
+  if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
   const scoreMs = task.noScore ? 0 : await scoreWindows(model, output, job.model.inputFeature);
   const state = arena.partitionState;

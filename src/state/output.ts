@@ -38,6 +38,13 @@ export class OutputBuilder {
     this.features = new Float64Array(numFeatures * 256);
   }
 
+  /** Empty again, keeping the memory grown so far (a worker reuses builders across tasks). */
+  reset(): this {
+    this.numResults = 0;
+    this.numLate = 0;
+    return this;
+  }
+
   /** Adds a result row; returns its index (its features go to features[index * numFeatures ...]). */
   addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean): number {
     const i = this.numResults++;
@@ -56,6 +63,8 @@ export class OutputBuilder {
     this.i32[3 * i + 2] = sub;
     this.u8[2 * i] = phase;
     this.u8[2 * i + 1] = retracted ? 1 : 0;
+    // A retraction has no features; zeros, as in a fresh builder (a reused one holds old rows).
+    if (retracted) this.features.fill(0, this.numFeatures * i, this.numFeatures * (i + 1));
     return i;
   }
 
