@@ -513,4 +513,3 @@ export class Engine {
     return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }
-

@@ -1,5 +1,5 @@
-// Binary search over ascending arrays: the engine, the event batch and the raw batch each look up
-// a position in a sorted column.
+// Binary search over ascending arrays: the engine, the event batch, the raw batch and the Kafka
+// source each look up a position in a sorted column.
 
 /** The first index whose value is >= x (a.length when none is). */
 export function lowerBound(a: ArrayLike<number>, x: number): number {

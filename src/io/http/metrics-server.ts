@@ -23,6 +23,7 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   registry.setDefaultLabels({ job: jobName });
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' }); // sluice_process_*, sluice_nodejs_*
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
+  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
   const events = counter('sluice_events_in_total', 'Raw events read, by source partition', ['partition']);
   const windowed = counter('sluice_events_windowed_total', 'Clean events assigned to at least one window (events in = windowed + late + dead letters)');
   const dead = counter('sluice_dead_letters_total', 'Events sent to the dead-letter output, by reason', ['reason']);
@@ -31,15 +32,14 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const fired = counter('sluice_windows_fired_total', 'Window result records written (first firings, revisions and retractions)');
   const revisions = counter('sluice_window_revisions_total', 'Window results re-fired within the allowed lateness (revision > 0)');
   const retractions = counter('sluice_window_retractions_total', 'Session identities retracted');
-  const open = new Gauge({ name: 'sluice_open_windows', help: 'Windows open across all key partitions', registers: [registry] });
+  const open = gauge('sluice_open_windows', 'Windows open across all key partitions');
   const batchSize = new Histogram({ name: 'sluice_batch_events', help: 'Events per batch', buckets: [1, 16, 256, 1024, 4096, 16384, 65536], registers: [registry] });
-  const queueDepth = new Gauge({ name: 'sluice_batches_in_flight', help: 'Batches read and not yet written', registers: [registry] });
+  const queueDepth = gauge('sluice_batches_in_flight', 'Batches read and not yet written');
   const seconds = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
   const histogram = (name: string, help: string, labelNames: string[] = []) => new Histogram({ name, help, labelNames, buckets: seconds, registers: [registry] });
   const latency = histogram('sluice_result_latency_seconds', 'From reading a batch to writing the results it caused');
   const score = histogram('sluice_score_seconds', "A window task's model calls (all the windows it fired)");
   const scoredRows = counter('sluice_scored_windows_total', 'Windows scored by the model');
-  const gauge = (name: string, help: string, labelNames: string[] = []) => new Gauge({ name, help, labelNames, registers: [registry] });
   const poolQueue = gauge('sluice_pool_queue_depth', 'Window tasks waiting for a worker thread');
   const poolBusy = gauge('sluice_pool_busy_workers', 'Worker threads running a window task');
   const lag = gauge('sluice_consumer_lag_records', 'Records behind the end of each source partition (Kafka)', ['partition']);

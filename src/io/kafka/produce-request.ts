@@ -119,8 +119,8 @@ const MAGIC = 2;
 
 /** Same bytes as kafkajs's produce request v3 (uncompressed, no transaction). */
 export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
-  const lengths: number[] = []; // per message: key bytes, value bytes (-1: null)
-  const stamps: number[] = []; // per partition: first, max timestamp
+  const fields: number[] = []; // per message: key bytes, value bytes (-1: null), timestamp delta
+  const stamps: number[] = []; // per partition: first and max timestamp
   let size = 2 + 2 + 4 + 4;
   for (const t of args.topicData) {
     size += 2 + Buffer.byteLength(t.topic) + 4;
@@ -136,14 +136,15 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
         if (ts > max) max = ts;
       }
       if (first === Infinity) first = max = now;
-      stamps.push(first, max, now);
+      stamps.push(first, max);
       size += 8 + BATCH_OVERHEAD;
       for (let i = 0; i < p.messages.length; i++) {
         const m = p.messages[i];
         const keyBytes = byteLength(m.key);
         const valueBytes = byteLength(m.value);
-        lengths.push(keyBytes, valueBytes);
-        const body = recordBody(m.timestamp == null ? now - first : Number(m.timestamp) - first, i, keyBytes, valueBytes);
+        const timestampDelta = (m.timestamp == null ? now : Number(m.timestamp)) - first;
+        fields.push(keyBytes, valueBytes, timestampDelta);
+        const body = recordBody(timestampDelta, i, keyBytes, valueBytes);
         size += zigzagSize(body) + body;
       }
     }
@@ -153,14 +154,13 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
   at = buf.writeInt16BE(args.acks, at);
   at = buf.writeInt32BE(args.timeout, at);
   at = buf.writeInt32BE(args.topicData.length, at);
-  let li = 0;
+  let fi = 0;
   let si = 0;
   for (const t of args.topicData) {
     at = buf.writeInt16BE(Buffer.byteLength(t.topic), at);
     at += buf.write(t.topic, at, 'utf8');
     at = buf.writeInt32BE(t.partitions.length, at);
     for (const p of t.partitions) {
-      const [first, max, now] = [stamps[si++], stamps[si++], stamps[si++]];
       const sizeAt = at + 4;
       at = buf.writeInt32BE(p.partition, at) + 4; // record set size, below
       const batchAt = at;
@@ -171,24 +171,15 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       at += 4; // crc, below
       at = buf.writeInt16BE(0, at); // attributes: no compression, create time, no transaction
       at = buf.writeInt32BE(p.messages.length - 1, at);
-      at = writeInt64(buf, at, first);
-      at = writeInt64(buf, at, max);
+      at = writeInt64(buf, at, stamps[si++]); // first timestamp
+      at = writeInt64(buf, at, stamps[si++]); // max timestamp
       at = writeInt64(buf, at, -1); // producerId
       at = buf.writeInt16BE(args.producerEpoch ?? 0, at);
       at = buf.writeInt32BE(p.firstSequence ?? 0, at);
       at = buf.writeInt32BE(p.messages.length, at);
-      for (let i = 0; i < p.messages.length; i++) {
+      for (let i = 0; i < p.messages.length; i++, fi += 3) {
         const m = p.messages[i];
-        const keyBytes = lengths[li++];
-        const valueBytes = lengths[li++];
-        const timestampDelta = m.timestamp == null ? now - first : Number(m.timestamp) - first;
-        at = writeZigzag(buf, at, recordBody(timestampDelta, i, keyBytes, valueBytes));
-        buf[at++] = 0; // attributes
-        at = writeZigzag(buf, at, timestampDelta);
-        at = writeZigzag(buf, at, i);
-        at = writeBytes(buf, writeZigzag(buf, at, keyBytes), m.key);
-        at = writeBytes(buf, writeZigzag(buf, at, valueBytes), m.value);
-        buf[at++] = 0; // no headers
+        at = writeRecord(buf, at, fields[fi + 2], i, m.key, fields[fi], m.value, fields[fi + 1]);
       }
       buf.writeInt32BE(at - batchAt, sizeAt);
       buf.writeInt32BE(at - batchAt - 12, batchAt + 8);
@@ -247,6 +238,18 @@ function writeZigzag(buf: Buffer, at: number, n: number): number {
   return at;
 }
 
+/** Writes one record at `at` (its length first); returns where it ends. */
+function writeRecord(buf: Buffer, at: number, timestampDelta: number, offsetDelta: number, key: Buffer | string | null | undefined, keyBytes: number, value: Buffer | string | null | undefined, valueBytes: number): number {
+  at = writeZigzag(buf, at, recordBody(timestampDelta, offsetDelta, keyBytes, valueBytes));
+  buf[at++] = 0; // attributes
+  at = writeZigzag(buf, at, timestampDelta);
+  at = writeZigzag(buf, at, offsetDelta);
+  at = writeBytes(buf, writeZigzag(buf, at, keyBytes), key);
+  at = writeBytes(buf, writeZigzag(buf, at, valueBytes), value);
+  buf[at++] = 0; // no headers
+  return at;
+}
+
 /** One record in its own buffer (kafkajs's Record, for requests kafkajs still encodes), or null
  *  when kafkajs's encoder must do it (headers, a Long timestamp delta). */
 export function encodeRecord(r: RecordFields): { buf: Buffer; buffer: Buffer } | null {
@@ -257,12 +260,6 @@ export function encodeRecord(r: RecordFields): { buf: Buffer; buffer: Buffer } |
   const valueBytes = byteLength(value);
   const body = recordBody(timestampDelta, offsetDelta, keyBytes, valueBytes);
   const buf = Buffer.allocUnsafe(zigzagSize(body) + body);
-  let at = writeZigzag(buf, 0, body);
-  buf[at++] = 0; // attributes
-  at = writeZigzag(buf, at, timestampDelta);
-  at = writeZigzag(buf, at, offsetDelta);
-  at = writeBytes(buf, writeZigzag(buf, at, keyBytes), key);
-  at = writeBytes(buf, writeZigzag(buf, at, valueBytes), value);
-  buf[at] = 0; // no headers
+  writeRecord(buf, 0, timestampDelta, offsetDelta, key, keyBytes, value, valueBytes);
   return { buf, buffer: buf };
 }
