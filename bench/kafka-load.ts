@@ -29,16 +29,17 @@ export interface Filled {
   ms: number;
 }
 
-/** The pipeline's events (eventTimeStepMs 0.05, 2 s out of order), keyed by card, card % partitions,
- *  then a check that the broker kept them all: the mock silently drops a full partition's start. */
-export async function fillTopic(brokers: string[], topic: string, events: number, keys: number, partitions: number): Promise<Filled> {
+/** The pipeline's events (eventTimeStepMs 0.05 unless given, 2 s out of order), keyed by card,
+ *  card % partitions, then a check that the broker kept them all: the mock silently drops a full
+ *  partition's start. */
+export async function fillTopic(brokers: string[], topic: string, events: number, keys: number, partitions: number, eventTimeStepMs = 0.05): Promise<Filled> {
   const t0 = performance.now();
   const partitionBytes = new Float64Array(partitions);
   const kafka = testKafka(brokers);
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    for (const b of generateEvents(generatorConfig(events, keys, partitions, 0.05, 2000, 1_700_000_000_000), FILL_BATCH)) {
+    for (const b of generateEvents(generatorConfig(events, keys, partitions, eventTimeStepMs, 2000, 1_700_000_000_000), FILL_BATCH)) {
       await producer.send({ topic, acks: -1, messages: toMessages(b, partitionBytes) });
     }
   } finally {

@@ -8,6 +8,6 @@ const { job } = workerData as WindowWorkerData;
 
 export default async (task: PooledWindowTask): Promise<WindowTaskResult[]> => {
   const results: WindowTaskResult[] = [];
-  for (const part of task.parts) results.push(await runWindowTask({ ...part, batch: task.batch, job }));
+  for (const part of task.parts) results.push(await runWindowTask({ ...part, batch: task.batch, keys: task.keys, job }));
   return results;
 };

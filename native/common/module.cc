@@ -46,4 +46,21 @@ bool GetInt32Array(const Napi::Value& v, Span<int32_t>* out) { return GetTyped(v
 bool GetUint32Array(const Napi::Value& v, Span<uint32_t>* out) { return GetTyped(v, napi_uint32_array, out); }
 bool GetUint8Array(const Napi::Value& v, Span<uint8_t>* out) { return GetTyped(v, napi_uint8_array, out); }
 
+bool GetByteRange(const Napi::CallbackInfo& info, const char* name, Span<uint8_t>* out) {
+  Span<uint8_t> bytes;
+  if (info.Length() != 3 || !GetUint8Array(info[0], &bytes) || !info[1].IsNumber() || !info[2].IsNumber()) {
+    ThrowTypeError(info.Env(), "SLUICE_RUNTIME", std::string(name) + "(bytes: Uint8Array, start: number, end: number)");
+    return false;
+  }
+  const double start = info[1].As<Napi::Number>().DoubleValue();
+  const double end = info[2].As<Napi::Number>().DoubleValue();
+  if (!(start >= 0 && start <= end && end <= static_cast<double>(bytes.size))) {
+    ThrowTypeError(info.Env(), "SLUICE_RUNTIME", std::string(name) + ": start and end must satisfy 0 <= start <= end <= bytes.length");
+    return false;
+  }
+  out->data = bytes.data + static_cast<size_t>(start);
+  out->size = static_cast<size_t>(end) - static_cast<size_t>(start);
+  return true;
+}
+
 }  // namespace sluice

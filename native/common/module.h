@@ -41,4 +41,8 @@ bool GetInt32Array(const Napi::Value& v, Span<int32_t>* out);
 bool GetUint32Array(const Napi::Value& v, Span<uint32_t>* out);
 bool GetUint8Array(const Napi::Value& v, Span<uint8_t>* out);
 
+// The arguments (bytes: Uint8Array, start: number, end: number) of a function named `name`, as
+// the bytes [start, end); throws a TypeError (SLUICE_RUNTIME) and returns false when they are not.
+bool GetByteRange(const Napi::CallbackInfo& info, const char* name, Span<uint8_t>* out);
+
 }  // namespace sluice

@@ -69,20 +69,9 @@ namespace {
 
 // crc32c(bytes: Uint8Array, start: number, end: number): number (unsigned)
 Napi::Value JsCrc32c(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Span<uint8_t> bytes;
-  if (info.Length() != 3 || !GetUint8Array(info[0], &bytes) || !info[1].IsNumber() || !info[2].IsNumber()) {
-    ThrowTypeError(env, "SLUICE_RUNTIME", "crc32c(bytes: Uint8Array, start: number, end: number)");
-    return env.Undefined();
-  }
-  const double start = info[1].As<Napi::Number>().DoubleValue();
-  const double end = info[2].As<Napi::Number>().DoubleValue();
-  if (!(start >= 0 && start <= end && end <= static_cast<double>(bytes.size))) {
-    ThrowTypeError(env, "SLUICE_RUNTIME", "crc32c: start and end must satisfy 0 <= start <= end <= bytes.length");
-    return env.Undefined();
-  }
-  const size_t from = static_cast<size_t>(start);
-  return Napi::Number::New(env, Crc32c(bytes.data + from, static_cast<size_t>(end) - from));
+  Span<uint8_t> range;
+  if (!GetByteRange(info, "crc32c", &range)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), Crc32c(range.data, range.size));
 }
 
 Registrar reg([](Napi::Env env, Napi::Object exports) { exports.Set("crc32c", Napi::Function::New(env, JsCrc32c, "crc32c")); });

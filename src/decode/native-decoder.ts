@@ -11,6 +11,7 @@ import { DecodeStatus, type DecodeColumns, type NativeDecoderHandle } from '../n
 import { native } from '../native/index';
 import type { DeadLetterReason } from '../records/records';
 import { compileSpec, decodeOne, type CompiledSpec, type DecodedEvents, type DecodeSpec } from './decoder';
+import { SharedKeyNames } from './key-names';
 import type { RawBatch } from './raw-batch';
 
 /** A batch packed into one byte buffer: message i is data[starts[i], ends[i]). */
@@ -34,10 +35,12 @@ export class NativeJsonDecoder {
   private ends = new Int32Array(0);
   private status = new Uint8Array(0);
   // A JS-side copy of the key partitions (after every batch), so partitionOf, called per event by
-  // the dispatcher, does not cross into the addon. Names are not copied: they are needed only for
-  // fired windows, and a million cached key strings cost more memory than the calls cost time.
+  // the dispatcher, does not cross into the addon. Names go to a shared byte table, not strings:
+  // a million cached key strings cost more memory than they save.
   private partitions = new Int32Array(1024);
   private knownKeys = 0;
+  /** The names too, for the workers (src/decode/key-names.ts). */
+  private names = SharedKeyNames.create();
   /** Messages decoded in full by the JS fallback (NeedsJs) so far; too-large ones are not counted. */
   jsFallbacks = 0;
 
@@ -54,6 +57,11 @@ export class NativeJsonDecoder {
 
   keyName(id: number): string {
     return this.handle.keyName(id);
+  }
+
+  /** Every key's name so far, shared with the workers; replaced by a bigger one as keys come. */
+  get keyNames(): SharedKeyNames {
+    return this.names;
   }
 
   partitionOf(id: number): number {
@@ -169,7 +177,10 @@ export class NativeJsonDecoder {
       grown.set(this.partitions);
       this.partitions = grown;
     }
-    for (let id = this.knownKeys; id < k; id++) this.partitions[id] = this.handle.keyPartition(id);
+    for (let id = this.knownKeys; id < k; id++) {
+      this.partitions[id] = this.handle.keyPartition(id);
+      this.names = this.names.append(this.handle.keyName(id));
+    }
     this.knownKeys = k;
   }
 

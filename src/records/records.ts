@@ -21,34 +21,69 @@ export interface WindowResult {
 }
 
 /**
- * Encodes result records for one job: {"key","windowStart","windowEnd","events","features":{...},
- * "<output>":score,"revision"}. The quoted names are made once, not once per record.
+ * A record's layout, part by part: the one description of a result record's text. ResultEncoder
+ * writes it from JS values; workers compile it into a program the addon runs over columns
+ * (src/records/program.ts), so both write the same bytes.
  */
+export type RecordPart =
+  | { text: string }
+  /** The window key as a JSON string. */
+  | { key: true }
+  /** A number as String() writes it (null when not finite). */
+  | { number: 'windowStartMs' | 'windowEndMs' | 'events' | 'revision' }
+  | { feature: number }
+  /** The model's outputs as float32ToJson writes them: one bare, several as [a,b]. */
+  | { scores: true };
+
+/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"revision"} (SPEC §5). */
+export function resultLayout(featureNames: readonly string[], outputName: string): RecordPart[] {
+  const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"events":' }, { number: 'events' }, { text: ',"features":{' }];
+  featureNames.forEach((n, i) => parts.push({ text: `${i ? ',' : ''}${JSON.stringify(n)}:` }, { feature: i }));
+  parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true }, { text: ',"revision":' }, { number: 'revision' }, { text: '}' });
+  return joinText(parts);
+}
+
+/** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"}. */
+export const retractionLayout = (): RecordPart[] => [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"retracted":true,"revision":' }, { number: 'revision' }, { text: '}' }];
+
+/** Adjacent text parts as one. */
+function joinText(parts: RecordPart[]): RecordPart[] {
+  const out: RecordPart[] = [];
+  for (const p of parts) {
+    const last = out[out.length - 1];
+    if ('text' in p && last && 'text' in last) out[out.length - 1] = { text: last.text + p.text };
+    else out.push(p);
+  }
+  return out;
+}
+
+function write(parts: readonly RecordPart[], r: WindowResult): string {
+  let s = '';
+  for (const p of parts) {
+    if ('text' in p) s += p.text;
+    else if ('key' in p) s += JSON.stringify(r.key);
+    else if ('number' in p) s += float64ToJson(p.number === 'revision' ? r.revision : r[p.number]);
+    else if ('feature' in p) s += float64ToJson(r.features[p.feature]);
+    else s += r.scores.length === 1 ? float32ToJson(r.scores[0]) : `[${Array.from(r.scores, float32ToJson).join(',')}]`;
+  }
+  return s;
+}
+
+/** Encodes result records for one job in JS (workers use the addon: src/runtime/result-records.ts). */
 export class ResultEncoder {
-  private readonly featureKeys: string[];
-  private readonly outputKey: string;
+  readonly layout: RecordPart[];
 
   constructor(featureNames: readonly string[], outputName: string) {
-    this.featureKeys = featureNames.map((n, i) => `${i ? ',' : ''}${JSON.stringify(n)}:`);
-    this.outputKey = `${JSON.stringify(outputName)}:`;
+    this.layout = resultLayout(featureNames, outputName);
   }
 
   encode(r: WindowResult): string {
-    let features = '';
-    for (let i = 0; i < this.featureKeys.length; i++) features += this.featureKeys[i] + float64ToJson(r.features[i]);
-    let score: string;
-    if (r.scores.length === 1) score = float32ToJson(r.scores[0]);
-    else score = `[${Array.from(r.scores, float32ToJson).join(',')}]`;
-    return (
-      `{"key":${JSON.stringify(r.key)},"windowStart":${r.windowStartMs},"windowEnd":${r.windowEndMs},` +
-      `"events":${r.events},"features":{${features}},${this.outputKey}${score},"revision":${r.revision}}`
-    );
+    return write(this.layout, r);
   }
 }
 
-/** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"} */
 export function encodeRetraction(key: string, windowStartMs: number, windowEndMs: number, revision: number): string {
-  return `{"key":${JSON.stringify(key)},"windowStart":${windowStartMs},"windowEnd":${windowEndMs},"retracted":true,"revision":${revision}}`;
+  return write(retractionLayout(), { key, windowStartMs, windowEndMs, revision, events: 0, features: [], scores: [] });
 }
 
 const encodeSource = (s: SourcePosition) => `{"topic":${JSON.stringify(s.topic)},"partition":${s.partition},"offset":${JSON.stringify(s.offset)}}`;

@@ -7,10 +7,9 @@ import type { JobConfig } from '../config/types';
 import { checkModelInputs } from '../config/plan';
 import { DecodedEvents } from '../decode/decoder';
 import { NativeJsonDecoder } from '../decode/native-decoder';
-import { arrivalOf, messageText, type RawBatch } from '../decode/raw-batch';
+import type { RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
-import { encodeDeadLetter, encodeLate, encodeRetraction, ResultEncoder } from '../records/records';
 import { loadModel } from '../scoring/load-model';
 import { Arena, type PartitionState } from '../state/arena';
 import { EventBatch, BatchHeader } from '../state/batch';
@@ -19,13 +18,14 @@ import { WatermarkTracker } from '../time/watermark';
 import type { Checkpoint, StateStore } from '../state/store';
 import { Checkpointer, PositionTracker } from './checkpoints';
 import { EmitQueue } from './emit-queue';
+import { Emitter, type FiredOutput } from './emitter';
 import { warmUp } from './warm-up';
 import { TaskTimeout, WindowPool } from './pool';
-import { noMetrics, type EngineMetrics, type JobSinks, type RecordMeta, type Source } from './ports';
+import { noMetrics, type EngineMetrics, type JobSinks, type Source } from './ports';
 import type { PartitionWork, WorkerJobSpec } from './protocol';
+import type { KeyNamesBuffers } from '../decode/key-names';
 import { logger } from '../log';
-import { lowerBound } from '../util/sorted';
-import { LATENCY_WARMUP_MS, SummaryBuilder, type Summary } from './summary';
+import { SummaryBuilder, type Summary } from './summary';
 
 const log = logger('engine');
 
@@ -79,8 +79,6 @@ export const DEFAULT_KEY_PARTITIONS = 16;
 export const DEFAULT_BATCH_SIZE = 65_536;
 /** Batches decoded ahead of the one being written: keeps workers fed without unbounded memory. */
 const MAX_BATCHES_IN_FLIGHT = 3;
-/** Result records encoded and written at a time. */
-const EMIT_CHUNK_ROWS = 16_384;
 
 interface BatchWork {
   raw: RawBatch;
@@ -89,7 +87,7 @@ interface BatchWork {
   startedAtMs: number;
   /** The global step of each decoded event (ascending). */
   eventSeq: Float64Array;
-  outputs: Promise<TaskOutput[]>;
+  outputs: Promise<FiredOutput[]>;
   /** Set on batches a checkpoint is taken after. */
   checkpoint?: CheckpointAt;
 }
@@ -134,9 +132,13 @@ export class Engine {
       window: job.window,
       features: job.features,
       model: { type: job.model.type, path: job.model.path, inputFeature, numOutputs: model.numOutputs },
+      records: {
+        featureNames: job.features.map((f) => f.name),
+        outputName: job.model.output,
+        keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
+        modelTimeoutMs: job.model.timeoutMs,
+      },
     };
-    const featureNames = job.features.map((f) => f.name);
-    const resultEncoder = new ResultEncoder(featureNames, job.model.output);
     const { source, sinks } = this.io;
     const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
@@ -192,29 +194,31 @@ export class Engine {
 
     /** A pooled task; past model.timeoutMs, onTimeout decides: fail the job, or run it again
      *  without the model and dead-letter its windows. */
-    const runTask = async (batch: SharedArrayBuffer, parts: PartitionWork[]) => {
+    const runTask = async (batch: SharedArrayBuffer, keys: KeyNamesBuffers, parts: PartitionWork[]) => {
       try {
-        return await pool.run({ batch, parts });
+        return await pool.run({ batch, keys, parts });
       } catch (e) {
         if (!(e instanceof TaskTimeout)) throw e;
         metrics.error('model-timeout');
         const what = `model ${job.model.path}: ${e.message} (model.timeoutMs): its model call hung or is too slow`;
         if (job.model.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise model.timeoutMs, or set model.onTimeout: dead-letter to go on without those windows' scores`);
         log.warn(`${what}; its windows go to the dead letters unscored (model.onTimeout: dead-letter)`);
-        return pool.run({ batch, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
+        return pool.run({ batch, keys, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
       }
     };
 
-    const dispatch = (batch: EventBatch, number: number, checkpoint?: CheckpointAt): Promise<TaskOutput[]> => {
+    const dispatch = (batch: EventBatch, number: number, checkpoint?: CheckpointAt): Promise<FiredOutput[]> => {
       const watermarkAfterMs = batch.watermarkAfterMs;
+      // The batch's keys are all in the table as it is now (later batches only add to it).
+      const keys = decoder.keyNames.buffers;
       const slow = this.opts.slowBatch;
       const delayMs = slow && !slowDone && batch.header[BatchHeader.NumEvents] > 0 && eventsRead - batch.header[BatchHeader.NumEvents] >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
-      const tasks: Array<Promise<TaskOutput[]>> = [];
+      const tasks: Array<Promise<FiredOutput[]>> = [];
       for (let g = 0; g < groups.length; g++) {
         // A group's task waits for its previous one; only then are its partitions' next timers
         // known, so the check whether a partition without events has windows to fire is made in
         // the chain.
-        const run = chains[g].then(async (): Promise<TaskOutput[]> => {
+        const run = chains[g].then(async (): Promise<FiredOutput[]> => {
           const parts: PartitionWork[] = [];
           for (const p of groups[g]) {
             const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
@@ -222,7 +226,7 @@ export class Engine {
             const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
             parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs });
           }
-          const results = parts.length > 0 ? await runTask(batch.buffer, parts) : [];
+          const results = parts.length > 0 ? await runTask(batch.buffer, keys, parts) : [];
           const outs = results.map((r, i) => {
             const p = parts[i].partition;
             // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
@@ -240,9 +244,7 @@ export class Engine {
             summary.expiredAssignments += r.counters.expiredAssignments;
             metrics.lateEvents(r.counters.lateEvents);
             metrics.expiredAssignments(r.counters.expiredAssignments);
-            const out = new TaskOutput(r.output);
-            out.unscored = r.unscored === true;
-            return out;
+            return { out: new TaskOutput(r.output), records: r.records, unscored: r.unscored === true };
           });
           // The group's partitions as of this batch: what a checkpoint after it holds.
           if (checkpoint) for (const p of groups[g]) pinned.set((checkpoint.states[p] = states[p]), (pinned.get(states[p]) ?? 0) + 1);
@@ -254,114 +256,11 @@ export class Engine {
       return Promise.all(tasks).then((outs) => outs.flat());
     };
 
+    const emitter = new Emitter(sinks, summary, metrics, () => decoder.keyNames);
     const emit = async (work: BatchWork) => {
-      const outputs = await work.outputs;
       const { raw, decoded } = work;
-      const origin = (i: number) => ({ topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) });
-      const recordTime = (i: number) => (Number.isFinite(raw.recordTimestampMs[i]) ? raw.recordTimestampMs[i] : undefined);
-      await sinks.deadLetters.write(
-        decoded.deadLetters.map((d) => encodeDeadLetter(d.reason, d.detail, origin(d.rawIndex), messageText(raw, d.rawIndex))),
-        decoded.deadLetters.map((d) => ({ key: null, timestampMs: recordTime(d.rawIndex) })),
-      );
-      summary.deadLetters += decoded.deadLetters.length;
-      for (const d of decoded.deadLetters) metrics.deadLetters(d.reason, 1);
-      // Late events, in arrival order.
-      const late: Array<[number, number, number]> = [];
-      for (const o of outputs) for (let i = 0; i < o.numLate; i++) late.push([o.lateRef[i], o.lateByMs[i], o.lateWindowEndMs[i]]);
-      late.sort((a, b) => a[0] - b[0]);
-      await sinks.late.write(
-        late.map(([ref, lateByMs, windowEndMs]) => {
-          const i = decoded.rawIndex[ref];
-          return encodeLate(lateByMs, windowEndMs, origin(i), JSON.stringify(JSON.parse(messageText(raw, i))));
-        }),
-        late.map(([ref]) => ({ key: decoder.keyName(decoded.keyId[ref]), timestampMs: decoded.timestampMs[ref] })),
-      );
-      // Results, in the order of a one-event-at-a-time run: by step, event-caused before
-      // watermark-caused, then (windowEnd, key), then retractions before their new session.
-      // Sorted as a permutation of (output, row) pairs packed in one number: no object per row.
-      const base: number[] = [];
-      let total = 0;
-      for (const o of outputs) {
-        base.push(total);
-        total += o.numResults;
-      }
-      const order: number[] = new Array(total);
-      const names: string[] = new Array(total);
-      const outOf = new Int32Array(total);
-      for (let oi = 0, k = 0; oi < outputs.length; oi++) {
-        for (let r = 0; r < outputs[oi].numResults; r++, k++) {
-          order[k] = k;
-          outOf[k] = oi;
-          names[k] = decoder.keyName(outputs[oi].keyId[r]);
-        }
-      }
-      order.sort((x, y) => {
-        const a = outputs[outOf[x]], i = x - base[outOf[x]];
-        const b = outputs[outOf[y]], j = y - base[outOf[y]];
-        const ka = names[x], kb = names[y];
-        return a.step[i] - b.step[j] || a.phase[i] - b.phase[j] || a.sortEndMs[i] - b.sortEndMs[j] || (ka < kb ? -1 : ka > kb ? 1 : 0) || a.sub[i] - b.sub[j];
-      });
-      const F = featureNames.length;
-      const K = model.numOutputs;
       const latencyMs = performance.now() - work.startedAtMs;
-      // A result's latency starts when the event of its step (the one that fired it, or moved the
-      // watermark past its end) arrived; steps without an event count from the batch's start.
-      const warmUpEndsMs = (summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
-      let lastStep = NaN;
-      let lastSinceMs = work.startedAtMs;
-      const sinceOf = (step: number): number => {
-        if (step === lastStep) return lastSinceMs;
-        lastStep = step;
-        const j = lowerBound(work.eventSeq, step);
-        lastSinceMs = j < work.eventSeq.length && work.eventSeq[j] === step ? (arrivalOf(raw, decoded.rawIndex[j]) ?? work.startedAtMs) : work.startedAtMs;
-        return lastSinceMs;
-      };
-      // Encoded and written in chunks, so a batch that fires a million windows never holds all
-      // of their text at once.
-      let revisions = 0;
-      let retractions = 0;
-      const unscored: string[] = [];
-      for (let start = 0; start < total; start += EMIT_CHUNK_ROWS) {
-        const lines: string[] = [];
-        const meta: RecordMeta[] = [];
-        for (let n = start; n < Math.min(total, start + EMIT_CHUNK_ROWS); n++) {
-          const k = order[n];
-          const o = outputs[outOf[k]];
-          const r = k - base[outOf[k]];
-          const key = names[k];
-          const sinceMs = sinceOf(o.step[r]);
-          const warmingUp = sinceMs < warmUpEndsMs;
-          // Kafka: stamped windowEnd - 1, so downstream event-time jobs place it inside the window.
-          meta.push({ key, windowStartMs: o.windowStartMs[r], timestampMs: o.windowEndMs[r] - 1, sinceMs, warmingUp });
-          if (o.retracted[r]) {
-            lines.push(encodeRetraction(key, o.windowStartMs[r], o.windowEndMs[r], o.revision[r]));
-            summary.retractions++;
-            retractions++;
-            continue;
-          }
-          if (o.unscored) {
-            // Its model call timed out (model.onTimeout: dead-letter): the window without a score.
-            const value = resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: o.revision[r] });
-            unscored.push(encodeDeadLetter('model-timeout', `the model call for this window did not finish within model.timeoutMs (${job.model.timeoutMs} ms)`, null, value));
-            meta.pop();
-            continue;
-          }
-          if (o.revision[r] > 0) revisions++;
-          const scores = o.scores.subarray(r * K, r * K + K);
-          lines.push(resultEncoder.encode({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], events: o.events[r], features: o.features.subarray(r * F, r * F + F), scores, revision: o.revision[r] }));
-          summary.windowsFired++;
-          summary.recordLatencyMs(performance.now() - sinceMs, warmingUp);
-          summary.offerTop({ key, windowStartMs: o.windowStartMs[r], windowEndMs: o.windowEndMs[r], score: scores[0] });
-        }
-        await sinks.results.write(lines, meta);
-        metrics.windowsFired(lines.length);
-        if (unscored.length > 0) {
-          await sinks.deadLetters.write(unscored, unscored.map(() => ({ key: null })));
-          summary.deadLetters += unscored.length;
-          metrics.deadLetters('model-timeout', unscored.length);
-          unscored.length = 0;
-        }
-      }
+      const emitted = await emitter.emit(work, await work.outputs);
       if (checkpointer && work.checkpoint) {
         // The boundary: everything written so far is before it. Staging, acknowledgements, the
         // write and the commit follow in the background (src/runtime/checkpoints.ts).
@@ -377,13 +276,13 @@ export class Engine {
       summary.peakOpenWindows = Math.max(summary.peakOpenWindows, open);
       metrics.openWindows(open);
       summary.peakStateBytes = Math.max(summary.peakStateBytes, stateBytes.reduce((a, b) => a + b, 0));
-      metrics.resultLatency(latencyMs / 1000, total);
-      metrics.revisions(revisions);
-      metrics.retractions(retractions);
+      metrics.resultLatency(latencyMs / 1000, emitted.results + emitted.retractions);
+      metrics.revisions(emitted.revisions);
+      metrics.retractions(emitted.retractions);
       eventsPerPartition.fill(0);
       for (let i = 0; i < raw.count; i++) eventsPerPartition[raw.partition[i]]++;
       for (let p = 0; p < eventsPerPartition.length; p++) if (eventsPerPartition[p] > 0) metrics.eventsIn(p, eventsPerPartition[p]);
-      metrics.eventsWindowed(decoded.count - late.length);
+      metrics.eventsWindowed(decoded.count - emitted.late);
       const lag = source.lag?.();
       for (const { partition, records } of lag ?? []) metrics.consumerLag(partition, records);
       summary.events += raw.count;

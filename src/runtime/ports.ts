@@ -1,42 +1,32 @@
 // What the engine needs from the outside world, as interfaces: the I/O layer (src/io) implements
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
+import type { EncodedRecords } from '../records/encoded';
 import type { ResultLatency } from './summary';
 export type { RawBatch, Source } from '../decode/raw-batch';
 
-/** What a message sink needs beside a record's text: its Kafka key and timestamp. */
-export interface RecordMeta {
-  key: string | null;
-  /** Results: keyFormat `window` keys the message `<key>@<windowStartMs>`. */
-  windowStartMs?: number;
-  timestampMs?: number;
-  /** Results: performance.now() when the input that fired the window was received, so that a sink
-   *  that learns when records are acknowledged can measure latency up to the ack. */
-  sinceMs?: number;
-  /** The input came within the run's warm-up (see LATENCY_WARMUP_MS). */
-  warmingUp?: boolean;
-}
-
-export interface LineSink {
+/** Where records go (src/io implements it for files, stdout and Kafka). Records come encoded
+ *  (src/records/encoded.ts): a value per record, and for Kafka its key, hash and timestamp. */
+export interface RecordSink {
   /** Human-readable destination for the run summary. */
   readonly where: string;
-  /** Queues lines (one record each); resolves once they are buffered, for back-pressure.
-   *  `meta[i]` goes with `lines[i]`; line sinks ignore it. */
-  write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void>;
+  /** Queues the records; resolves once they are buffered, for back-pressure. The sink owns them
+   *  from then on: the caller does not touch their memory again. */
+  write(records: EncodedRecords): Promise<void>;
   /** Resolves when everything written before the call is acknowledged: on disk and fsynced for
    *  files, acked by all in-sync replicas for Kafka. Later writes may go on meanwhile. */
   flush(): Promise<void>;
-  /** Files: their length in bytes, counting every line written before the last flush() call
+  /** Files: their length in bytes, counting every record written before the last flush() call
    *  (a checkpoint records it, and a restore cuts the file back to it). */
   readonly bytes?: number;
   close(): Promise<void>;
-  /** Sinks that learn of acknowledgements (Kafka): latency from meta.sinceMs to the ack. */
+  /** Sinks that learn of acknowledgements (Kafka): latency from each record's sinceMs to its ack. */
   readonly ackLatency?: ResultLatency;
 }
 
 export interface JobSinks {
-  results: LineSink;
-  late: LineSink;
-  deadLetters: LineSink;
+  results: RecordSink;
+  late: RecordSink;
+  deadLetters: RecordSink;
 }
 
 /** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). Workers'

@@ -1,5 +1,7 @@
 // The messages between the main thread and window workers. Types only: both sides import it.
 import type { FeatureConfig, WindowConfig } from '../config/types';
+import type { KeyNamesBuffers } from '../decode/key-names';
+import type { EncodedTaskRecords, RecordsSpec } from './result-records';
 import type { OperatorCounters } from '../windows/operator';
 import type { PartitionState } from '../state/arena';
 
@@ -15,6 +17,8 @@ export interface WorkerJobSpec {
     inputFeature: number[];
     numOutputs: number;
   };
+  /** How the worker writes the result records. */
+  records: RecordsSpec;
 }
 
 export interface WindowTask {
@@ -26,6 +30,8 @@ export interface WindowTask {
   spare?: PartitionState;
   /** An EventBatch buffer (src/state/batch.ts) shared by every partition's task of the batch. */
   batch: SharedArrayBuffer;
+  /** The key names as of the batch (src/decode/key-names.ts): its results' keys are in them. */
+  keys: KeyNamesBuffers;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
   /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
@@ -35,7 +41,7 @@ export interface WindowTask {
 }
 
 /** One partition's share of a pooled task. */
-export type PartitionWork = Omit<WindowTask, 'job' | 'batch'>;
+export type PartitionWork = Omit<WindowTask, 'job' | 'batch' | 'keys'>;
 
 /**
  * A task as the pool sends it: one batch, several partitions, done one after another, all or
@@ -45,6 +51,7 @@ export type PartitionWork = Omit<WindowTask, 'job' | 'batch'>;
  */
 export interface PooledWindowTask {
   batch: SharedArrayBuffer;
+  keys: KeyNamesBuffers;
   parts: PartitionWork[];
 }
 
@@ -54,8 +61,10 @@ export interface WindowWorkerData {
 
 export interface WindowTaskResult {
   state: PartitionState;
-  /** A TaskOutput buffer (src/state/output.ts) with scores filled in. */
+  /** A TaskOutput buffer (src/state/output.ts) with scores filled in, results in output order. */
   output: SharedArrayBuffer;
+  /** Its results encoded as records, row for row (dead letters for an unscored task's windows). */
+  records: EncodedTaskRecords;
   nextTimerMs: number;
   counters: OperatorCounters;
   /** Windows open and bytes of state after the task (for the summary's peaks). */

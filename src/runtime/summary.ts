@@ -55,8 +55,9 @@ const TOP = 5;
 export class LatencyHistogram {
   private readonly h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
 
-  record(ms: number): void {
-    this.h.recordValue(Math.min(3_600_000_000, Math.max(1, Math.round(ms * 1000))));
+  /** `count` results with the same latency. */
+  record(ms: number, count = 1): void {
+    this.h.recordValueWithCount(Math.min(3_600_000_000, Math.max(1, Math.round(ms * 1000))), count);
   }
 
   get count(): number {
@@ -78,9 +79,9 @@ export class ResultLatency {
   readonly all = new LatencyHistogram();
   readonly afterWarmup = new LatencyHistogram();
 
-  record(ms: number, warmingUp: boolean): void {
-    this.all.record(ms);
-    if (!warmingUp) this.afterWarmup.record(ms);
+  record(ms: number, warmingUp: boolean, count = 1): void {
+    this.all.record(ms, count);
+    if (!warmingUp) this.afterWarmup.record(ms, count);
   }
 }
 
@@ -94,8 +95,8 @@ export class SummaryBuilder {
   readonly top: TopWindow[] = [];
   private readonly latency = new ResultLatency();
 
-  recordLatencyMs(ms: number, warmingUp: boolean): void {
-    this.latency.record(ms, warmingUp);
+  recordLatencyMs(ms: number, warmingUp: boolean, count = 1): void {
+    this.latency.record(ms, warmingUp, count);
   }
 
   offerTop(w: TopWindow): void {

@@ -1,6 +1,7 @@
 // One window task, as a worker runs it: copy the partition's state, apply the batch, score what
-// fired, hand back the new state and the outputs. Kept out of workers/ so it can be tested
+// fired, encode the records, hand back the new state and the outputs. Kept out of workers/ so it can be tested
 // without threads.
+import { KeyNames } from '../decode/key-names';
 import { planFeatures, type FeaturePlan } from '../features/plan';
 import { createDigestStore } from '../features/digest-store';
 import { cachedModel, scoreWindows } from '../scoring/window-scorer';
@@ -9,8 +10,10 @@ import { EventBatch } from '../state/batch';
 import { OutputBuilder, TaskOutput } from '../state/output';
 import { WindowOperator } from '../windows/operator';
 import type { WindowTask, WindowTaskResult } from './protocol';
+import { ResultRecordWriter } from './result-records';
 
 const plans = new Map<string, FeaturePlan>();
+const writers = new Map<string, ResultRecordWriter>();
 /** Output builders between tasks, by feature count: one per task cost a partition's task ~30 KB. */
 const spareBuilders = new Map<number, OutputBuilder[]>();
 
@@ -33,11 +36,17 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
-  const output: TaskOutput = out.pack(job.model.numOutputs);
+  const keys = KeyNames.of(task.keys);
+  const output: TaskOutput = out.pack(job.model.numOutputs, out.outputOrder((a, b) => keys.compare(a, b)));
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
   const scoreMs = task.noScore ? 0 : await scoreWindows(model, output, job.model.inputFeature);
+  const encodeStartedAt = performance.now();
+  let writer = writers.get(job.jobId);
+  if (!writer) writers.set(job.jobId, (writer = new ResultRecordWriter(job.records)));
+  const records = writer.write(output, keys, task.noScore === true);
+  const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore };
+  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore };
 }

@@ -1,6 +1,7 @@
 // What a window task hands back: fired windows (with features, then scores) and late events, as
-// columns in one SharedArrayBuffer. The main thread merges the partitions' outputs of a batch by
-// (step, phase, sortEndMs, key, sub) and writes the records.
+// columns in one SharedArrayBuffer, its results in output order (step, phase, sortEndMs, key, sub).
+// The worker encodes the records too (src/records/encoded.ts); the main thread merges the
+// partitions' outputs of a batch by the same order.
 //
 // Layout: header Float64 x 8 [numResults, numFeatures, numOutputs, numLate, ...], then columns of
 // numResults: step, sortEndMs, windowStartMs, windowEndMs, events (Float64), features (Float64 x
@@ -77,21 +78,39 @@ export class OutputBuilder {
     this.lateI32[i] = ref;
   }
 
-  pack(numOutputs: number): TaskOutput {
+  /**
+   * The results in output order (SPEC §6), as row indices: by step, event-caused before
+   * watermark-caused, then (windowEnd, key), then retractions before their new session (sub).
+   * `compareKeys` orders key ids as their names' strings.
+   */
+  outputOrder(compareKeys: (a: number, b: number) => number): Int32Array {
+    const f = this.f64;
+    const k = this.i32;
+    const u = this.u8;
+    const order = Array.from({ length: this.numResults }, (_, i) => i);
+    order.sort((a, b) => f[5 * a] - f[5 * b] || u[2 * a] - u[2 * b] || f[5 * a + 1] - f[5 * b + 1] || compareKeys(k[3 * a], k[3 * b]) || k[3 * a + 2] - k[3 * b + 2]);
+    return Int32Array.from(order);
+  }
+
+  /** Packs the results in the given order (default: as added), and the late events. */
+  pack(numOutputs: number, order?: Int32Array): TaskOutput {
     const out = TaskOutput.allocate(this.numResults, this.numFeatures, numOutputs, this.numLate);
-    for (let i = 0; i < this.numResults; i++) {
-      out.step[i] = this.f64[5 * i];
-      out.sortEndMs[i] = this.f64[5 * i + 1];
-      out.windowStartMs[i] = this.f64[5 * i + 2];
-      out.windowEndMs[i] = this.f64[5 * i + 3];
-      out.events[i] = this.f64[5 * i + 4];
-      out.keyId[i] = this.i32[3 * i];
-      out.revision[i] = this.i32[3 * i + 1];
-      out.sub[i] = this.i32[3 * i + 2];
-      out.phase[i] = this.u8[2 * i];
-      out.retracted[i] = this.u8[2 * i + 1];
+    const F = this.numFeatures;
+    for (let r = 0; r < this.numResults; r++) {
+      const i = order ? order[r] : r;
+      out.step[r] = this.f64[5 * i];
+      out.sortEndMs[r] = this.f64[5 * i + 1];
+      out.windowStartMs[r] = this.f64[5 * i + 2];
+      out.windowEndMs[r] = this.f64[5 * i + 3];
+      out.events[r] = this.f64[5 * i + 4];
+      out.keyId[r] = this.i32[3 * i];
+      out.revision[r] = this.i32[3 * i + 1];
+      out.sub[r] = this.i32[3 * i + 2];
+      out.phase[r] = this.u8[2 * i];
+      out.retracted[r] = this.u8[2 * i + 1];
+      if (order) for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
     }
-    out.features.set(this.features.subarray(0, this.numResults * this.numFeatures));
+    if (!order) out.features.set(this.features.subarray(0, this.numResults * F));
     for (let i = 0; i < this.numLate; i++) {
       out.lateByMs[i] = this.lateF64[2 * i];
       out.lateWindowEndMs[i] = this.lateF64[2 * i + 1];

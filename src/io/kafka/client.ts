@@ -7,8 +7,8 @@
 // to the producer. Two keys are sluice's own: `maxRetries` (default unlimited) and
 // `maxRetryTimeMs` (cap of the back-off, default 30 s).
 // First: it swaps a kafkajs module that kafkajs's producer captures when kafkajs loads.
-import { installProduceEncoder } from './produce-request';
-import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Producer } from 'kafkajs';
+import { encodedMessage, encodedSendsWork, installProduceEncoder, type RecordSegment } from './produce-request';
+import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { SluiceError } from '../../errors';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
@@ -66,15 +66,12 @@ export interface GroupConsumer {
   stop(): Promise<void>;
 }
 
-export interface OutRecord {
-  key: string | null;
-  value: string;
-  timestampMs?: number;
-}
+export type { RecordSegment };
 
 export interface RecordProducer {
-  /** Resolves when every record is acknowledged by all in-sync replicas (acks -1). */
-  send(topic: string, records: OutRecord[]): Promise<void>;
+  /** Sends encoded records (src/records/encoded.ts), keyed records to the partition of their
+   *  key's hash; resolves when every one is acknowledged by all in-sync replicas (acks -1). */
+  send(topic: string, segments: RecordSegment[]): Promise<void>;
   /** Loads the topic's metadata now, so that the first results do not wait for it. */
   warm(topic: string): Promise<void>;
   close(): Promise<void>;
@@ -196,18 +193,34 @@ export class KafkaClient {
     // Not idempotent by default: kafkajs calls it experimental, and it cannot start against the mock
     // broker (no controller). So a send retried after a lost answer may write records twice
     // (at-least-once, SPEC §10); `kafka: { idempotent: true }` turns it on.
-    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...pick(this.settings, PRODUCER_KEYS) });
+    const settings = pick(this.settings, PRODUCER_KEYS);
+    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, ...settings });
     await connect(producer, this.where());
+    // Encoded records travel as one stand-in message (produce-request.ts), unless kafkajs writes
+    // the requests itself (idempotence, SLUICE_KAFKAJS_RECORDS=1): then as one message each.
+    const encoded = settings.idempotent !== true && encodedSendsWork();
     return {
-      async send(topic, records) {
-        if (records.length === 0) return;
-        const messages = records.map((r) => ({ key: r.key, value: r.value, timestamp: r.timestampMs === undefined ? undefined : String(r.timestampMs) }));
+      async send(topic, segments) {
+        if (segments.every((s) => s.to === s.from)) return;
+        const messages: Message[] = encoded ? [encodedMessage(segments) as Message] : segments.flatMap(toMessages);
         await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.None });
       },
       warm: async (topic) => void (await producer.send({ topic, messages: [] })),
       close: () => producer.disconnect(),
     };
   }
+}
+
+/** One kafkajs message per record (the keyed ones land where their hash says, as kafkajs's
+ *  partitioner hashes the same key bytes). */
+function toMessages({ records: r, from, to }: RecordSegment) {
+  const messages = [];
+  for (let i = from; i < to; i++) {
+    const key = r.hasKey(i) ? Buffer.from(r.keys.subarray(r.keyStart(i), r.keyEnd[i])) : null;
+    const value = Buffer.from(r.values.subarray(r.valueStart(i), r.valueEnd[i] - 1));
+    messages.push({ key, value, timestamp: Number.isNaN(r.timestampMs[i]) ? undefined : String(r.timestampMs[i]) });
+  }
+  return messages;
 }
 
 async function connect(client: { connect(): Promise<void> }, where: string): Promise<void> {

@@ -16,6 +16,7 @@
 // SLUICE_KAFKAJS_RECORDS=1 keeps kafkajs's own throughout.
 import Module from 'node:module';
 import { native } from '../../native';
+import type { EncodedRecords } from '../../records/encoded';
 
 interface ProduceMessage {
   key?: Buffer | string | null;
@@ -43,12 +44,77 @@ interface KafkajsEncoder {
 type ProduceRequest = { encode(): Promise<KafkajsEncoder> } & Record<string, unknown>;
 
 const kafkajsOwn = process.env.SLUICE_KAFKAJS_RECORDS === '1';
+let groupingInstalled = false;
 preloadGrouping();
 
+// Encoded records (src/records/encoded.ts) go through kafkajs's producer as one stand-in message
+// per send: the grouping below spreads its records over the topic's partitions (as kafkajs's
+// default partitioner would: murmur2 of the key, or round-robin without one) into one stand-in per
+// partition, which the produce request writes as that partition's record batch. kafkajs's retries,
+// metadata and connections work as for any send; no record becomes an object.
+const ENCODED = Symbol('sluice.encodedRecords');
+const ROWS = Symbol('sluice.encodedRows');
+const NO_BYTES = Buffer.alloc(0);
+
+/** Records [from, to) of one EncodedRecords. */
+export interface RecordSegment {
+  records: EncodedRecords;
+  from: number;
+  to: number;
+}
+
+interface EncodedMessage extends ProduceMessage {
+  [ENCODED]: RecordSegment[];
+}
+
+/** One partition's records, in order: row[i] of src[i]. */
+interface PartitionRows extends ProduceMessage {
+  [ROWS]: { src: EncodedRecords[]; row: number[] };
+}
+
+/** The message that stands for these records in a kafkajs send (whose only message it must be). */
+export function encodedMessage(segments: RecordSegment[]): ProduceMessage {
+  return { value: NO_BYTES, [ENCODED]: segments } as EncodedMessage;
+}
+
+/** Whether kafkajs sends go through this module (else encoded messages cannot be sent). */
+export function encodedSendsWork(): boolean {
+  installProduceEncoder();
+  return groupingInstalled && originalRequest !== null;
+}
+
+/** Round-robin counters for keyless records, per topic, from a random start (as kafkajs's). */
+const roundRobin = new Map<string, number>();
+
+function spreadEncoded(topic: string, partitionMetadata: Array<{ partitionId: number; leader: number }>, segments: RecordSegment[]): Record<number, unknown[]> {
+  const n = partitionMetadata.length;
+  const available = partitionMetadata.filter((p) => p.leader >= 0);
+  const lists = new Map<number, PartitionRows>();
+  for (const { records, from, to } of segments) {
+    for (let i = from; i < to; i++) {
+      let p: number;
+      if (records.hasKey(i)) p = (records.keyHash[i] & 0x7fffffff) % n;
+      else {
+        const next = ((roundRobin.get(topic) ?? Math.floor(Math.random() * 2 ** 31)) + 1) & 0x7fffffff;
+        roundRobin.set(topic, next);
+        p = available.length > 0 ? available[next % available.length].partitionId : next % n;
+      }
+      let list = lists.get(p);
+      if (!list) lists.set(p, (list = { value: NO_BYTES, [ROWS]: { src: [], row: [] } }));
+      list[ROWS].src.push(records);
+      list[ROWS].row.push(i);
+    }
+  }
+  const result: Record<number, unknown[]> = {};
+  for (const [p, list] of lists) result[p] = [list];
+  return result;
+}
+
 /** kafkajs's messages-per-partition grouping, linear: same result (partition -> messages in order). */
-function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: { topic: string; partitionMetadata: unknown[]; messages: unknown[]; partitioner: (a: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number }) {
+function groupMessagesPerPartition({ topic, partitionMetadata, messages, partitioner }: { topic: string; partitionMetadata: Array<{ partitionId: number; leader: number }>; messages: unknown[]; partitioner: (a: { topic: string; partitionMetadata: unknown[]; message: unknown }) => number }) {
   const result: Record<number, unknown[]> = {};
   if (partitionMetadata.length === 0) return result;
+  if (messages.length === 1 && (messages[0] as EncodedMessage)[ENCODED]) return spreadEncoded(topic, partitionMetadata, (messages[0] as EncodedMessage)[ENCODED]);
   for (const message of messages) (result[partitioner({ topic, partitionMetadata, message })] ??= []).push(message);
   return result;
 }
@@ -56,6 +122,7 @@ function groupMessagesPerPartition({ topic, partitionMetadata, messages, partiti
 function preloadGrouping(): void {
   const file = require.resolve('kafkajs/src/producer/groupMessagesPerPartition');
   if (kafkajsOwn || require.cache[file]) return; // kafkajs loaded first: its own stays
+  groupingInstalled = true;
   const m = new Module(file, module);
   m.filename = file;
   m.loaded = true;
@@ -83,7 +150,11 @@ export function installProduceEncoder(): void {
   originalRequest = require(requestPath) as (args: ProduceRequestArgs) => ProduceRequest;
   require.cache[requestPath]!.exports = (args: ProduceRequestArgs) => {
     const request = originalRequest!(args);
-    return fastPathFits(args) ? { ...request, encode: async () => encodeProduceRequest(args) } : request;
+    if (fastPathFits(args)) return { ...request, encode: async () => encodeProduceRequest(args) };
+    if (args.topicData.some((t) => t.partitions.some((p) => (p.messages[0] as PartitionRows | undefined)?.[ROWS]))) {
+      throw new Error('encoded records need an uncompressed produce request without transactions or idempotence');
+    }
+    return request;
   };
 }
 
@@ -117,32 +188,113 @@ const BATCH_OVERHEAD = 61;
 const CRC_FROM = 21; // attributes, from the batch's start
 const MAGIC = 2;
 
+/** A partition's records, however they came: kafkajs messages, or encoded rows. */
+interface RecordSource {
+  readonly count: number;
+  /** NaN: none (the record gets the time of the request). */
+  timestampMs(i: number): number;
+  /** -1: null. */
+  keyBytes(i: number): number;
+  valueBytes(i: number): number;
+  writeKey(i: number, buf: Buffer, at: number): number;
+  writeValue(i: number, buf: Buffer, at: number): number;
+}
+
+class MessageSource implements RecordSource {
+  constructor(private readonly m: ProduceMessage[]) {}
+  get count() {
+    return this.m.length;
+  }
+  timestampMs(i: number) {
+    const t = this.m[i].timestamp;
+    return t == null ? NaN : Number(t);
+  }
+  keyBytes(i: number) {
+    return byteLength(this.m[i].key);
+  }
+  valueBytes(i: number) {
+    return byteLength(this.m[i].value);
+  }
+  writeKey(i: number, buf: Buffer, at: number) {
+    return writeBytes(buf, at, this.m[i].key);
+  }
+  writeValue(i: number, buf: Buffer, at: number) {
+    return writeBytes(buf, at, this.m[i].value);
+  }
+}
+
+class EncodedSource implements RecordSource {
+  constructor(private readonly r: PartitionRows[typeof ROWS]) {}
+  get count() {
+    return this.r.row.length;
+  }
+  timestampMs(i: number) {
+    return this.r.src[i].timestampMs[this.r.row[i]];
+  }
+  keyBytes(i: number) {
+    const s = this.r.src[i];
+    const j = this.r.row[i];
+    return s.hasKey(j) ? s.keyEnd[j] - s.keyStart(j) : -1;
+  }
+  valueBytes(i: number) {
+    const s = this.r.src[i];
+    const j = this.r.row[i];
+    return s.valueEnd[j] - 1 - s.valueStart(j); // without its newline
+  }
+  writeKey(i: number, buf: Buffer, at: number) {
+    const s = this.r.src[i];
+    const j = this.r.row[i];
+    return s.hasKey(j) ? copyInto(buf, at, s.keys, s.keyStart(j), s.keyEnd[j]) : at;
+  }
+  writeValue(i: number, buf: Buffer, at: number) {
+    const s = this.r.src[i];
+    const j = this.r.row[i];
+    return copyInto(buf, at, s.values, s.valueStart(j), s.valueEnd[j] - 1);
+  }
+}
+
+function copyInto(buf: Buffer, at: number, src: Uint8Array, start: number, end: number): number {
+  if (end - start <= 32) {
+    for (let i = start; i < end; i++) buf[at++] = src[i];
+    return at;
+  }
+  buf.set(src.subarray(start, end), at);
+  return at + end - start;
+}
+
+function sourceOf(messages: ProduceMessage[]): RecordSource {
+  const rows = messages.length === 1 ? (messages[0] as PartitionRows)[ROWS] : undefined;
+  return rows ? new EncodedSource(rows) : new MessageSource(messages);
+}
+
 /** Same bytes as kafkajs's produce request v3 (uncompressed, no transaction). */
 export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
-  const fields: number[] = []; // per message: key bytes, value bytes (-1: null), timestamp delta
+  const fields: number[] = []; // per record: key bytes, value bytes (-1: null), timestamp delta
   const stamps: number[] = []; // per partition: first and max timestamp
+  const sources: RecordSource[] = [];
   let size = 2 + 2 + 4 + 4;
   for (const t of args.topicData) {
     size += 2 + Buffer.byteLength(t.topic) + 4;
     for (const p of t.partitions) {
+      const src = sourceOf(p.messages);
+      sources.push(src);
       // kafkajs: the smallest and largest given timestamp; messages without one get now.
       const now = Date.now();
       let first = Infinity;
       let max = -Infinity;
-      for (const m of p.messages) {
-        if (m.timestamp == null) continue;
-        const ts = Number(m.timestamp);
+      for (let i = 0; i < src.count; i++) {
+        const ts = src.timestampMs(i);
         if (ts < first) first = ts;
         if (ts > max) max = ts;
       }
       if (first === Infinity) first = max = now;
       stamps.push(first, max);
       size += 8 + BATCH_OVERHEAD;
-      for (let i = 0; i < p.messages.length; i++) {
-        const m = p.messages[i];
-        const keyBytes = byteLength(m.key);
-        const valueBytes = byteLength(m.value);
-        const timestampDelta = (m.timestamp == null ? now : Number(m.timestamp)) - first;
+      for (let i = 0; i < src.count; i++) {
+        const keyBytes = src.keyBytes(i);
+        const valueBytes = src.valueBytes(i);
+        const ts = src.timestampMs(i);
+        const timestampDelta = (Number.isNaN(ts) ? now : ts) - first;
         fields.push(keyBytes, valueBytes, timestampDelta);
         const body = recordBody(timestampDelta, i, keyBytes, valueBytes);
         size += zigzagSize(body) + body;
@@ -156,11 +308,13 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
   at = buf.writeInt32BE(args.topicData.length, at);
   let fi = 0;
   let si = 0;
+  let pi = 0;
   for (const t of args.topicData) {
     at = buf.writeInt16BE(Buffer.byteLength(t.topic), at);
     at += buf.write(t.topic, at, 'utf8');
     at = buf.writeInt32BE(t.partitions.length, at);
     for (const p of t.partitions) {
+      const src = sources[pi++];
       const sizeAt = at + 4;
       at = buf.writeInt32BE(p.partition, at) + 4; // record set size, below
       const batchAt = at;
@@ -170,17 +324,14 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       at = buf.writeInt8(MAGIC, at);
       at += 4; // crc, below
       at = buf.writeInt16BE(0, at); // attributes: no compression, create time, no transaction
-      at = buf.writeInt32BE(p.messages.length - 1, at);
+      at = buf.writeInt32BE(src.count - 1, at);
       at = writeInt64(buf, at, stamps[si++]); // first timestamp
       at = writeInt64(buf, at, stamps[si++]); // max timestamp
       at = writeInt64(buf, at, -1); // producerId
       at = buf.writeInt16BE(args.producerEpoch ?? 0, at);
       at = buf.writeInt32BE(p.firstSequence ?? 0, at);
-      at = buf.writeInt32BE(p.messages.length, at);
-      for (let i = 0; i < p.messages.length; i++, fi += 3) {
-        const m = p.messages[i];
-        at = writeRecord(buf, at, fields[fi + 2], i, m.key, fields[fi], m.value, fields[fi + 1]);
-      }
+      at = buf.writeInt32BE(src.count, at);
+      for (let i = 0; i < src.count; i++, fi += 3) at = writeRecordFrom(buf, at, fields[fi + 2], i, src, fields[fi], fields[fi + 1]);
       buf.writeInt32BE(at - batchAt, sizeAt);
       buf.writeInt32BE(at - batchAt - 12, batchAt + 8);
       buf.writeUInt32BE(native.crc32c(buf, batchAt + CRC_FROM, at), batchAt + 17);
@@ -238,14 +389,14 @@ function writeZigzag(buf: Buffer, at: number, n: number): number {
   return at;
 }
 
-/** Writes one record at `at` (its length first); returns where it ends. */
-function writeRecord(buf: Buffer, at: number, timestampDelta: number, offsetDelta: number, key: Buffer | string | null | undefined, keyBytes: number, value: Buffer | string | null | undefined, valueBytes: number): number {
-  at = writeZigzag(buf, at, recordBody(timestampDelta, offsetDelta, keyBytes, valueBytes));
+/** Writes record i of src at `at` (its length first); returns where it ends. */
+function writeRecordFrom(buf: Buffer, at: number, timestampDelta: number, i: number, src: RecordSource, keyBytes: number, valueBytes: number): number {
+  at = writeZigzag(buf, at, recordBody(timestampDelta, i, keyBytes, valueBytes));
   buf[at++] = 0; // attributes
   at = writeZigzag(buf, at, timestampDelta);
-  at = writeZigzag(buf, at, offsetDelta);
-  at = writeBytes(buf, writeZigzag(buf, at, keyBytes), key);
-  at = writeBytes(buf, writeZigzag(buf, at, valueBytes), value);
+  at = writeZigzag(buf, at, i); // offset delta
+  at = src.writeKey(i, buf, writeZigzag(buf, at, keyBytes));
+  at = src.writeValue(i, buf, writeZigzag(buf, at, valueBytes));
   buf[at++] = 0; // no headers
   return at;
 }
@@ -260,6 +411,12 @@ export function encodeRecord(r: RecordFields): { buf: Buffer; buffer: Buffer } |
   const valueBytes = byteLength(value);
   const body = recordBody(timestampDelta, offsetDelta, keyBytes, valueBytes);
   const buf = Buffer.allocUnsafe(zigzagSize(body) + body);
-  writeRecord(buf, 0, timestampDelta, offsetDelta, key, keyBytes, value, valueBytes);
+  let at = writeZigzag(buf, 0, body);
+  buf[at++] = 0; // attributes
+  at = writeZigzag(buf, at, timestampDelta);
+  at = writeZigzag(buf, at, offsetDelta);
+  at = writeBytes(buf, writeZigzag(buf, at, keyBytes), key);
+  at = writeBytes(buf, writeZigzag(buf, at, valueBytes), value);
+  buf[at] = 0; // no headers
   return { buf, buffer: buf };
 }

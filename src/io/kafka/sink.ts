@@ -1,6 +1,7 @@
 // A Kafka output (SPEC §5): one message per record, produced in batches with acks from all
-// in-sync replicas. Results are keyed by the window key (or `<key>@<windowStart>` with
-// keyFormat: window) and stamped windowEnd - 1, which the engine passes in each record's meta.
+// in-sync replicas. Records come encoded (src/records/encoded.ts) with their key, its hash and
+// their timestamp: results keyed by the window key (or `<key>@<windowStart>` with keyFormat:
+// window) and stamped windowEnd - 1, made where they were fired.
 //
 // One send is in flight at a time, so messages keep their order (concurrent kafkajs sends can
 // overtake each other). write() queues records and returns at once while the queue is small;
@@ -9,11 +10,12 @@
 // the source: back-pressure with bounded memory. flush() waits for every ack.
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
-import type { LineSink, RecordMeta } from '../../runtime/ports';
+import { RecordFlag, type EncodedRecords } from '../../records/encoded';
+import type { RecordSink } from '../../runtime/ports';
 import { ResultLatency } from '../../runtime/summary';
-import { KafkaClient, type OutRecord, type RecordProducer } from './client';
+import { KafkaClient, type RecordProducer, type RecordSegment } from './client';
 
-/** Records queued behind the send in flight before write() waits. */
+/** Bytes of records queued behind the send in flight before write() waits. */
 const MAX_QUEUED_BYTES = 4 << 20;
 /** A send carries at most this much per partition of the topic (brokers refuse record batches over
  *  message.max.bytes, 1 MB by default, and keys spread unevenly), and at most MAX_SEND_BYTES. */
@@ -22,13 +24,12 @@ const MAX_SEND_BYTES = 8 << 20;
 
 type KafkaSinkConfig = Extract<SinkConfig, { type: 'kafka' }>;
 
-export class KafkaSink implements LineSink {
+export class KafkaSink implements RecordSink {
   readonly where: string;
   readonly ackLatency = new ResultLatency();
-  private queue: OutRecord[] = [];
-  /** meta.sinceMs of each queued record (NaN: none), for ackLatency. */
-  private queueSince: number[] = [];
-  private queueWarmingUp: boolean[] = [];
+  /** Records written and not yet sent: whole EncodedRecords, the first from row `sentUpTo` on. */
+  private queue: EncodedRecords[] = [];
+  private sentUpTo = 0;
   private queuedBytes = 0;
   private sending: Promise<void> | null = null;
   /** Records written and records acked so far; flush() waits for the count at its call. */
@@ -60,25 +61,41 @@ export class KafkaSink implements LineSink {
     return new KafkaSink(config, producer, high.length, onAck);
   }
 
-  async write(lines: readonly string[], meta?: readonly RecordMeta[]): Promise<void> {
+  async write(records: EncodedRecords): Promise<void> {
     this.throwIfFailed();
-    const windowKeys = this.config.keyFormat === 'window';
-    for (let i = 0; i < lines.length; i++) {
-      const m = meta?.[i];
-      const key = m?.key ?? null;
-      this.queue.push({
-        key: key !== null && windowKeys && m?.windowStartMs !== undefined ? `${key}@${m.windowStartMs}` : key,
-        value: lines[i],
-        timestampMs: m?.timestampMs,
-      });
-      this.queueSince.push(m?.sinceMs ?? NaN);
-      this.queueWarmingUp.push(m?.warmingUp ?? false);
-      this.queuedBytes += lines[i].length;
-    }
-    this.written += lines.length;
+    if (records.count === 0) return;
+    this.queue.push(records);
+    this.queuedBytes += records.valueBytes;
+    this.written += records.count;
     this.pump();
     while (this.queuedBytes > MAX_QUEUED_BYTES && this.sending) await this.sending;
     this.throwIfFailed();
+  }
+
+  /** The next send's records: whole records up to sendBytes (at least one). */
+  private nextSend(): RecordSegment[] {
+    const segments: RecordSegment[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0) {
+      const records = this.queue[0];
+      const from = this.sentUpTo;
+      let to = from;
+      while (to < records.count) {
+        const size = records.valueEnd[to] - records.valueStart(to);
+        if (bytes > 0 && bytes + size > this.sendBytes) break;
+        bytes += size;
+        to++;
+      }
+      if (to > from) segments.push({ records, from, to });
+      if (to < records.count) {
+        this.sentUpTo = to;
+        break;
+      }
+      this.queue.shift();
+      this.sentUpTo = 0;
+    }
+    this.queuedBytes -= bytes;
+    return segments;
   }
 
   /** Starts sending the queue, one send at a time, unless a send is already under way. */
@@ -86,19 +103,12 @@ export class KafkaSink implements LineSink {
     if (this.sending || this.queue.length === 0) return;
     this.sending = (async () => {
       while (this.queue.length > 0 && !this.failure) {
-        let n = 0;
-        let bytes = 0;
-        while (n < this.queue.length && (n === 0 || bytes + this.queue[n].value.length <= this.sendBytes)) bytes += this.queue[n++].value.length;
-        const records = this.queue.splice(0, n);
-        const since = this.queueSince.splice(0, n);
-        const warmingUp = this.queueWarmingUp.splice(0, n);
-        this.queuedBytes -= bytes;
+        const segments = this.nextSend();
         const sentAt = performance.now();
-        await this.producer.send(this.config.topic, records);
+        await this.producer.send(this.config.topic, segments);
         const now = performance.now();
         this.onAck?.((now - sentAt) / 1000);
-        for (let i = 0; i < n; i++) if (!Number.isNaN(since[i])) this.ackLatency.record(now - since[i], warmingUp[i]);
-        this.acked += n;
+        for (const s of segments) this.recordAcks(s, now);
         this.wakeFlushes();
       }
     })()
@@ -107,6 +117,18 @@ export class KafkaSink implements LineSink {
         this.sending = null;
         this.wakeFlushes();
       });
+  }
+
+  /** Counts the segment's records as acked, and their latency, per run that shares a start. */
+  private recordAcks({ records, from, to }: RecordSegment, now: number): void {
+    const { sinceMs, flags } = records;
+    for (let i = from; i < to; ) {
+      let j = i + 1;
+      while (j < to && sinceMs[j] === sinceMs[i]) j++;
+      if (!Number.isNaN(sinceMs[i])) this.ackLatency.record(now - sinceMs[i], (flags[i] & RecordFlag.WarmingUp) !== 0, j - i);
+      i = j;
+    }
+    this.acked += to - from;
   }
 
   private wakeFlushes(): void {

@@ -1,17 +1,19 @@
-// Where records go: one line (JSON text) per record (LineSink, src/runtime/ports.ts).
+// Where records go (RecordSink, src/runtime/ports.ts): files and stdout take the records' values
+// region as it comes, one line per record, in whole buffers.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SinkConfig } from '../../config/types';
 import { SluiceError } from '../../errors';
-import type { LineSink } from '../../runtime/ports';
+import type { EncodedRecords } from '../../records/encoded';
+import type { RecordSink } from '../../runtime/ports';
 import { KafkaSink } from '../kafka/sink';
 
-/** Buffer this much text before writing: fewer syscalls, bounded memory. */
-const FLUSH_CHARS = 1 << 20;
+/** Buffer this many bytes before writing: fewer syscalls, bounded memory. */
+const FLUSH_BYTES = 1 << 20;
 
-export class FileSink implements LineSink {
-  private chunks: string[] = [];
-  private chars = 0;
+export class FileSink implements RecordSink {
+  private chunks: Uint8Array[] = [];
+  private pending = 0;
   /** Bytes handed to the file so far; each write goes at its own position, in order. */
   private length: number;
   private writing: Promise<unknown> = Promise.resolve();
@@ -54,23 +56,23 @@ export class FileSink implements LineSink {
     return this.length;
   }
 
-  async write(lines: readonly string[]): Promise<void> {
-    for (const l of lines) {
-      this.chunks.push(l, '\n');
-      this.chars += l.length + 1;
-    }
-    if (this.chars >= FLUSH_CHARS) await this.drain();
+  async write(records: EncodedRecords): Promise<void> {
+    const bytes = records.valueBytes;
+    if (bytes === 0) return;
+    this.chunks.push(records.values.subarray(0, bytes));
+    this.pending += bytes;
+    if (this.pending >= FLUSH_BYTES) await this.drain();
   }
 
-  /** Hands the buffered text to the file (synchronously accounted; written in order). */
+  /** Hands the buffered records to the file (synchronously accounted; written in order). */
   private drain(): Promise<unknown> {
-    if (this.chars > 0) {
-      const data = Buffer.from(this.chunks.join(''));
+    if (this.pending > 0) {
+      const chunks = this.chunks;
       this.chunks = [];
-      this.chars = 0;
       const at = this.length;
-      this.length += data.length;
-      this.writing = this.writing.then(() => (this.failure ? undefined : this.fh.write(data, 0, data.length, at))).catch((e) => void (this.failure ??= e));
+      this.length += this.pending;
+      this.pending = 0;
+      this.writing = this.writing.then(() => (this.failure ? undefined : writeAllAt(this.fh, chunks, at))).catch((e) => void (this.failure ??= e));
     }
     return this.writing.then(() => this.throwIfFailed());
   }
@@ -95,12 +97,22 @@ export class FileSink implements LineSink {
   }
 }
 
-export class StdoutSink implements LineSink {
+/** writev, again for what a short write left (a full disk returns an error instead). */
+async function writeAllAt(fh: fs.FileHandle, chunks: Uint8Array[], at: number): Promise<void> {
+  while (chunks.length > 0) {
+    let { bytesWritten } = await fh.writev(chunks, at);
+    at += bytesWritten;
+    while (chunks.length > 0 && bytesWritten >= chunks[0].length) bytesWritten -= chunks.shift()!.length;
+    if (bytesWritten > 0) chunks[0] = chunks[0].subarray(bytesWritten);
+  }
+}
+
+export class StdoutSink implements RecordSink {
   readonly where = 'stdout';
 
-  async write(lines: readonly string[]): Promise<void> {
-    if (lines.length === 0) return;
-    if (!process.stdout.write(lines.join('\n') + '\n')) await new Promise((r) => process.stdout.once('drain', r));
+  async write(records: EncodedRecords): Promise<void> {
+    if (records.count === 0) return;
+    if (!process.stdout.write(records.values.subarray(0, records.valueBytes))) await new Promise((r) => process.stdout.once('drain', r));
   }
 
   async flush(): Promise<void> {}
@@ -109,7 +121,7 @@ export class StdoutSink implements LineSink {
 
 /** `resumeAt`: a file sink's length in the checkpoint being restored; `onAck`: Kafka sends' ack
  *  times (metrics). */
-export async function openSink(config: SinkConfig, jobName: string, resumeAt = 0, onAck?: (seconds: number) => void): Promise<LineSink> {
+export async function openSink(config: SinkConfig, jobName: string, resumeAt = 0, onAck?: (seconds: number) => void): Promise<RecordSink> {
   switch (config.type) {
     case 'file':
       return FileSink.open(config.path, resumeAt);

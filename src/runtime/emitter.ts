@@ -1,0 +1,317 @@
+// The emit stage: a batch's outputs, written to the sinks in the order a one-event-at-a-time run
+// would have produced them (SPEC §6). Workers hand back their results already encoded and in
+// order per key partition; here they are merged across partitions and copied, record by record,
+// into whole buffers for the sinks. Dead letters (from the decoder) and late records (whose
+// events' text is here, in the source's memory) are encoded here, into the same form.
+import type { DecodedEvents } from '../decode/decoder';
+import type { KeyNames } from '../decode/key-names';
+import { arrivalOf, messageText, type RawBatch } from '../decode/raw-batch';
+import { EncodedRecords, EncodedRecordsBuilder, RecordFlag } from '../records/encoded';
+import { encodeDeadLetter, encodeLate, type SourcePosition } from '../records/records';
+import type { TaskOutput } from '../state/output';
+import { lowerBound } from '../util/sorted';
+import type { EngineMetrics, JobSinks } from './ports';
+import type { EncodedTaskRecords } from './result-records';
+import { LATENCY_WARMUP_MS, type SummaryBuilder } from './summary';
+
+/** Records handed to a sink at a time: bounds the memory of a batch that fires a million windows. */
+const EMIT_CHUNK_ROWS = 16_384;
+
+/** One key partition's task output, as the worker returned it. */
+export interface FiredOutput {
+  out: TaskOutput;
+  records: EncodedTaskRecords;
+  /** Its windows' model call timed out: they go to the dead letters (model.onTimeout). */
+  unscored: boolean;
+}
+
+/** What the emit stage needs of a batch. */
+export interface EmitWork {
+  raw: RawBatch;
+  decoded: DecodedEvents;
+  /** The global step of each decoded event (ascending). */
+  eventSeq: Float64Array;
+  /** performance.now() when the batch was received. */
+  startedAtMs: number;
+}
+
+/** Counts of one batch's written results (metrics). */
+export interface Emitted {
+  results: number;
+  revisions: number;
+  retractions: number;
+  late: number;
+}
+
+export class Emitter {
+  private readonly results = new EncodedRecordsBuilder();
+  private readonly deadLetters = new EncodedRecordsBuilder();
+  private readonly late = new EncodedRecordsBuilder();
+
+  constructor(
+    private readonly sinks: JobSinks,
+    private readonly summary: SummaryBuilder,
+    private readonly metrics: EngineMetrics,
+    /** The key names as they are now (the table is replaced when it grows). */
+    private readonly keys: () => KeyNames,
+  ) {}
+
+  async emit(work: EmitWork, outputs: FiredOutput[]): Promise<Emitted> {
+    await this.writeDeadLetters(work);
+    const late = await this.writeLate(work, outputs);
+    return { ...(await this.writeResults(work, outputs)), late };
+  }
+
+  private async writeDeadLetters({ raw, decoded }: EmitWork): Promise<void> {
+    const b = this.deadLetters;
+    for (const d of decoded.deadLetters) {
+      b.text(encodeDeadLetter(d.reason, d.detail, origin(raw, d.rawIndex), messageText(raw, d.rawIndex)));
+      b.endRecord(null, 0, 0, 0, raw.recordTimestampMs[d.rawIndex]);
+      this.metrics.deadLetters(d.reason, 1);
+    }
+    this.summary.deadLetters += decoded.deadLetters.length;
+    if (b.count > 0) await this.sinks.deadLetters.write(b.take());
+  }
+
+  /** Late events, in arrival order, keyed by their window key and stamped with their event time. */
+  private async writeLate({ raw, decoded }: EmitWork, outputs: FiredOutput[]): Promise<number> {
+    const late: Array<[number, number, number]> = [];
+    for (const { out } of outputs) for (let i = 0; i < out.numLate; i++) late.push([out.lateRef[i], out.lateByMs[i], out.lateWindowEndMs[i]]);
+    if (late.length === 0) return 0;
+    late.sort((a, b) => a[0] - b[0]);
+    const keys = this.keys();
+    const b = this.late;
+    for (const [ref, lateByMs, windowEndMs] of late) {
+      const i = decoded.rawIndex[ref];
+      const id = decoded.keyId[ref];
+      b.text(encodeLate(lateByMs, windowEndMs, origin(raw, i), JSON.stringify(JSON.parse(messageText(raw, i)))));
+      b.endRecord(keys.bytes, keys.kafkaStart(id), keys.kafkaEnd(id), keys.hash(id), decoded.timestampMs[ref]);
+    }
+    await this.sinks.late.write(b.take());
+    return late.length;
+  }
+
+  /**
+   * Results in output order: each partition's are in order already, so a k-way merge by (step,
+   * phase, sortEndMs, key, sub) puts them together; the addon then copies them, a chunk at a time.
+   * Each result's latency starts when the event of its step arrived (the one that fired it, or
+   * moved the watermark past its end); steps without an event count from the batch's start.
+   */
+  private async writeResults(work: EmitWork, outputs: FiredOutput[]): Promise<Omit<Emitted, 'late'>> {
+    const counts = { results: 0, revisions: 0, retractions: 0 };
+    const runs = outputs.filter((o) => o.out.numResults > 0).map((o, i) => new Run(o, i));
+    if (runs.length === 0) return counts;
+    const keys = this.keys();
+    const heap = new RunHeap(runs, keys);
+    const warmUpEndsMs = (this.summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
+    const since = new StepArrival(work);
+    const results = new Gathering(runs.map((r) => r.results));
+    const deadLetters = new Gathering(runs.map((r) => r.deadLetters ?? EncodedRecords.empty));
+    for (let run = heap.pop(); run; run = heap.pop()) {
+      const { out } = run.fired;
+      const r = run.row;
+      run.advance();
+      if (run.row < out.numResults) heap.push(run);
+      if (run.fired.unscored && !out.retracted[r]) {
+        deadLetters.add(run.index, run.nextDeadLetter++, NaN, 0);
+        continue;
+      }
+      const sinceMs = since.of(out.step[r]);
+      results.add(run.index, run.nextResult++, sinceMs, sinceMs < warmUpEndsMs ? RecordFlag.WarmingUp : 0);
+      if (out.retracted[r]) {
+        counts.retractions++;
+        this.summary.retractions++;
+        continue;
+      }
+      counts.results++;
+      if (out.revision[r] > 0) counts.revisions++;
+      if (run.isTopCandidate(r)) this.summary.offerTop({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], score: out.scores[r * out.numOutputs] });
+      if (results.count >= EMIT_CHUNK_ROWS) await this.flushResults(results, deadLetters);
+    }
+    await this.flushResults(results, deadLetters);
+    this.summary.windowsFired += counts.results;
+    return counts;
+  }
+
+  private async flushResults(results: Gathering, deadLetters: Gathering): Promise<void> {
+    if (results.count > 0) {
+      const records = results.into(this.results);
+      await this.sinks.results.write(records);
+      this.recordLatency(records);
+      this.metrics.windowsFired(records.count);
+    }
+    const dead = deadLetters.count;
+    if (dead > 0) {
+      await this.sinks.deadLetters.write(deadLetters.into(this.deadLetters));
+      this.summary.deadLetters += dead;
+      this.metrics.deadLetters('model-timeout', dead);
+    }
+  }
+
+  /** Latency to the write, per run of records that share a start (results of one step do). */
+  private recordLatency(records: EncodedRecords): void {
+    const now = performance.now();
+    const { sinceMs, flags } = records;
+    for (let i = 0; i < records.count; ) {
+      let j = i + 1;
+      while (j < records.count && sinceMs[j] === sinceMs[i]) j++;
+      if (!Number.isNaN(sinceMs[i])) this.summary.recordLatencyMs(now - sinceMs[i], (flags[i] & RecordFlag.WarmingUp) !== 0, j - i);
+      i = j;
+    }
+  }
+}
+
+function origin(raw: RawBatch, i: number): SourcePosition {
+  return { topic: raw.topicOf(raw.partition[i]), partition: raw.partition[i], offset: String(raw.offset[i]) };
+}
+
+/** Arrival time of the event of a step, for runs of rows of the same step. */
+class StepArrival {
+  private lastStep = NaN;
+  private lastSinceMs: number;
+
+  constructor(private readonly work: EmitWork) {
+    this.lastSinceMs = work.startedAtMs;
+  }
+
+  of(step: number): number {
+    if (step === this.lastStep) return this.lastSinceMs;
+    const { eventSeq, raw, decoded, startedAtMs } = this.work;
+    this.lastStep = step;
+    const j = lowerBound(eventSeq, step);
+    this.lastSinceMs = j < eventSeq.length && eventSeq[j] === step ? (arrivalOf(raw, decoded.rawIndex[j]) ?? startedAtMs) : startedAtMs;
+    return this.lastSinceMs;
+  }
+}
+
+/** Records picked for a sink, in order, as (source, record) pairs; copied in one go. */
+class Gathering {
+  count = 0;
+  private source = new Int32Array(1024);
+  private row = new Int32Array(1024);
+  private sinceMs = new Float64Array(1024);
+  private flags = new Uint8Array(1024);
+
+  constructor(private readonly sources: EncodedRecords[]) {}
+
+  add(source: number, row: number, sinceMs: number, flags: number): void {
+    const i = this.count++;
+    if (i === this.source.length) {
+      const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(2 * a.length);
+        b.set(a);
+        return b;
+      };
+      this.source = grow(this.source);
+      this.row = grow(this.row);
+      this.sinceMs = grow(this.sinceMs);
+      this.flags = grow(this.flags);
+    }
+    this.source[i] = source;
+    this.row[i] = row;
+    this.sinceMs[i] = sinceMs;
+    this.flags[i] = flags;
+  }
+
+  /** The records picked so far, copied by `builder` (which gives them up); empty again. */
+  into(builder: EncodedRecordsBuilder): EncodedRecords {
+    builder.gather(this.sources, this.source, this.row, this.sinceMs, this.flags, this.count);
+    this.count = 0;
+    return builder.take();
+  }
+}
+
+/** One partition's results, read front to back; its next row's sort fields are kept at hand. */
+class Run {
+  row = 0;
+  nextResult = 0;
+  nextDeadLetter = 0;
+  step = 0;
+  phase = 0;
+  sortEndMs = 0;
+  keyId = 0;
+  sub = 0;
+  readonly results: EncodedRecords;
+  readonly deadLetters: EncodedRecords | null;
+  private topAt = 0;
+
+  constructor(
+    readonly fired: FiredOutput,
+    /** Its place among the runs (the source index of its records). */
+    readonly index: number,
+  ) {
+    this.results = EncodedRecords.fromBuffer(fired.records.results);
+    this.deadLetters = fired.records.deadLetters ? EncodedRecords.fromBuffer(fired.records.deadLetters) : null;
+    this.load();
+  }
+
+  advance(): void {
+    this.row++;
+    if (this.row < this.fired.out.numResults) this.load();
+  }
+
+  private load(): void {
+    const o = this.fired.out;
+    const r = this.row;
+    this.step = o.step[r];
+    this.phase = o.phase[r];
+    this.sortEndMs = o.sortEndMs[r];
+    this.keyId = o.keyId[r];
+    this.sub = o.sub[r];
+  }
+
+  /** Rows are asked in ascending order. */
+  isTopCandidate(row: number): boolean {
+    const top = this.fired.records.topRows;
+    while (this.topAt < top.length && top[this.topAt] < row) this.topAt++;
+    return this.topAt < top.length && top[this.topAt] === row;
+  }
+}
+
+/** A binary min-heap of runs by their next row's output order. */
+class RunHeap {
+  private readonly heap: Run[] = [];
+
+  constructor(runs: Run[], private readonly keys: KeyNames) {
+    for (const r of runs) this.push(r);
+  }
+
+  private before(a: Run, b: Run): boolean {
+    if (a.step !== b.step) return a.step < b.step;
+    if (a.phase !== b.phase) return a.phase < b.phase;
+    if (a.sortEndMs !== b.sortEndMs) return a.sortEndMs < b.sortEndMs;
+    const byKey = this.keys.compare(a.keyId, b.keyId);
+    return byKey !== 0 ? byKey < 0 : a.sub < b.sub;
+  }
+
+  push(run: Run): void {
+    const h = this.heap;
+    let i = h.push(run) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(run, h[parent])) break;
+      h[i] = h[parent];
+      i = parent;
+    }
+    h[i] = run;
+  }
+
+  pop(): Run | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length === 0) return top;
+    // Sift `last` down from the root.
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const m = l + 1 < h.length && this.before(h[l + 1], h[l]) ? l + 1 : l;
+      if (!this.before(h[m], last)) break;
+      h[i] = h[m];
+      i = m;
+    }
+    h[i] = last;
+    return top;
+  }
+}

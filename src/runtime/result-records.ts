@@ -1,0 +1,155 @@
+// A window task's results as the sinks take them, made on the worker that fired them: the addon
+// writes each record's bytes from the task's columns (src/records/program.ts); the main thread
+// only merges the partitions' records into output order and copies them.
+import type { KeyNames } from '../decode/key-names';
+import { EncodedRecordsBuilder, SKIP_ROW } from '../records/encoded';
+import { RecordPrograms, type ColumnMap } from '../records/program';
+import { encodeDeadLetter, ResultEncoder, resultLayout, retractionLayout, type RecordPart } from '../records/records';
+import type { TaskOutput } from '../state/output';
+
+/** What a worker needs to write a job's result records. */
+export interface RecordsSpec {
+  featureNames: string[];
+  /** The score's field name (model.output). */
+  outputName: string;
+  /** The results sink's Kafka key: the window key, or `<key>@<windowStart>` (sink.keyFormat). */
+  keyFormat: 'key' | 'window';
+  /** For the detail of a window whose model call timed out. */
+  modelTimeoutMs: number;
+}
+
+/** The summary's top windows come from each task's best few (SPEC §2). */
+export const TOP_CANDIDATES = 5;
+
+export interface EncodedTaskRecords {
+  /** EncodedRecords buffers: result records, and (unscored outputs) dead letters. */
+  results: SharedArrayBuffer;
+  deadLetters: SharedArrayBuffer | null;
+  /** Rows that may be among the run's top-scored windows, ascending. */
+  topRows: number[];
+}
+
+/** Row kinds: the program that writes the row. */
+const enum Kind {
+  Result = 0,
+  Retraction = 1,
+}
+
+/** The columns of a call, in this order (TaskOutput's). */
+const enum Column {
+  WindowStartMs = 0,
+  WindowEndMs = 1,
+  Events = 2,
+  Features = 3,
+  Scores = 4,
+  Revision = 5,
+  KeyId = 6,
+}
+
+export class ResultRecordWriter {
+  private readonly encoder: ResultEncoder;
+  private readonly results = new EncodedRecordsBuilder();
+  private readonly deadLetters = new EncodedRecordsBuilder();
+  /** Programs by (features, outputs) per row; a job has one shape, so this holds one entry. */
+  private readonly programs = new Map<string, RecordPrograms>();
+  private kinds = new Uint8Array(256);
+  private stamps = new Float64Array(256);
+
+  constructor(private readonly spec: RecordsSpec) {
+    this.encoder = new ResultEncoder(spec.featureNames, spec.outputName);
+  }
+
+  /**
+   * Encodes every result row of `out` (already in output order): retractions and scored windows
+   * as result records; when `unscored` (its model call timed out), the windows as model-timeout
+   * dead letters instead.
+   */
+  write(out: TaskOutput, keys: KeyNames, unscored: boolean): EncodedTaskRecords {
+    const n = out.numResults;
+    if (this.kinds.length < n) {
+      this.kinds = new Uint8Array(2 * n);
+      this.stamps = new Float64Array(2 * n);
+    }
+    const kinds = this.kinds;
+    const stamps = this.stamps;
+    const top = new TopRows(TOP_CANDIDATES);
+    const deadLetters = this.deadLetters.reset();
+    for (let r = 0; r < n; r++) {
+      stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
+      if (out.retracted[r]) kinds[r] = Kind.Retraction;
+      else if (!unscored) {
+        kinds[r] = Kind.Result;
+        top.offer(r, out.scores[r * out.numOutputs]);
+      } else {
+        kinds[r] = SKIP_ROW;
+        deadLetters.text(this.unscoredDeadLetter(out, keys, r));
+        deadLetters.endRecord(null, 0, 0, 0, NaN);
+      }
+    }
+    const columns = [out.windowStartMs, out.windowEndMs, out.events, out.features, out.scores, out.revision, out.keyId];
+    const results = this.results.reset();
+    results.encode(this.programsFor(out), columns, kinds, keys, stamps, 0, n);
+    return { results: results.pack(), deadLetters: deadLetters.count > 0 ? deadLetters.pack() : null, topRows: top.rows() };
+  }
+
+  private programsFor(out: TaskOutput): RecordPrograms {
+    const shape = `${out.numFeatures}:${out.numOutputs}`;
+    let programs = this.programs.get(shape);
+    if (!programs) {
+      const columns: ColumnMap = {
+        numbers: {
+          windowStartMs: { column: Column.WindowStartMs, type: 'f64' },
+          windowEndMs: { column: Column.WindowEndMs, type: 'f64' },
+          events: { column: Column.Events, type: 'f64' },
+          revision: { column: Column.Revision, type: 'i32' },
+        },
+        features: { column: Column.Features, perRow: out.numFeatures },
+        scores: { column: Column.Scores, perRow: out.numOutputs },
+        keyId: Column.KeyId,
+      };
+      const kafkaKey: RecordPart[] = this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
+      programs = new RecordPrograms();
+      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName), kafkaKey, columns); // Kind.Result
+      programs.add(retractionLayout(), kafkaKey, columns); // Kind.Retraction
+      this.programs.set(shape, programs);
+    }
+    return programs;
+  }
+
+  /** A window whose model call timed out (model.onTimeout: dead-letter), without its score. */
+  private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number): string {
+    const F = out.numFeatures;
+    const value = this.encoder.encode({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], events: out.events[r], features: out.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: out.revision[r] });
+    return encodeDeadLetter('model-timeout', `the model call for this window did not finish within model.timeoutMs (${this.spec.modelTimeoutMs} ms)`, null, value);
+  }
+}
+
+/**
+ * Rows that may be among the run's best `n` by score: every row scoring at least this task's n-th
+ * best. The main thread offers them to the summary in output order; a row below that cannot be
+ * kept, since n rows of its own task outscore it.
+ */
+class TopRows {
+  private readonly best: number[] = [];
+  private readonly offered: Array<{ row: number; score: number }> = [];
+
+  constructor(private readonly n: number) {}
+
+  offer(row: number, score: number): void {
+    const b = this.best;
+    if (!(score > (b.length < this.n ? -Infinity : b[this.n - 1]))) {
+      if (score === b[this.n - 1]) this.offered.push({ row, score }); // a tie with the n-th
+      return;
+    }
+    let i = b.length;
+    while (i > 0 && b[i - 1] < score) i--;
+    b.splice(i, 0, score);
+    if (b.length > this.n) b.pop();
+    this.offered.push({ row, score });
+  }
+
+  rows(): number[] {
+    const nth = this.best.length < this.n ? -Infinity : this.best[this.n - 1];
+    return this.offered.filter((o) => o.score >= nth).map((o) => o.row);
+  }
+}
