@@ -4,8 +4,12 @@
 // compression, transactions, idempotence) to kafkajs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { encodeProduceRequest, encodeRecord, installProduceEncoder, kafkajsEncoders } from '../../src/io/kafka/produce-request';
+// First: it swaps kafkajs modules that kafkajs captures when it loads.
+import { encodedMessage, encodedSendsWork, encodeProduceRequest, encodeRecord, installProduceEncoder, kafkajsEncoders } from '../../src/io/kafka/produce-request';
+import { Partitioners } from 'kafkajs';
+import { messagesOf } from '../../src/io/kafka/client';
 import { native } from '../../src/native';
+import { EncodedRecordsBuilder } from '../../src/records/encoded';
 import { rng } from '../helpers/random';
 
 const rand = rng(7);
@@ -75,6 +79,49 @@ test('produce requests encode to the same bytes as kafkajs encodes them', async 
   } finally {
     Date.now = realNow;
   }
+});
+
+test('encoded records go to the partitions kafkajs would pick, as the bytes kafkajs would send', async () => {
+  installProduceEncoder();
+  assert.ok(encodedSendsWork(), 'sends go through sluice\'s produce path');
+  const original = kafkajsEncoders().request!;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const group = require('kafkajs/src/producer/groupMessagesPerPartition') as (a: object) => Record<number, unknown[]>;
+  const realNow = Date.now;
+  Date.now = () => 1_700_000_123_456;
+  try {
+    for (let round = 0; round < 10; round++) {
+      const b = new EncodedRecordsBuilder();
+      const messages: Array<{ key: Buffer; value: Buffer; timestamp: string | undefined }> = [];
+      for (let i = 0; i < 1 + Math.floor(rand() * 400); i++) {
+        const key = Buffer.from(text(Math.floor(rand() * 20)));
+        const value = Buffer.from(text(Math.floor(rand() * (rand() < 0.02 ? 5000 : 200))));
+        const ts = rand() < 0.8 ? 1_700_000_000_000 + Math.floor(rand() * 3_600_000) : NaN;
+        b.bytesFrom(value, 0, value.length).endRecord(key, 0, key.length, native.murmur2(key, 0, key.length), ts);
+        messages.push({ key, value, timestamp: Number.isNaN(ts) ? undefined : String(ts) });
+      }
+      const records = b.take();
+      // Without sluice's produce path (idempotence), a send takes one kafkajs message per record.
+      assert.deepEqual(messagesOf({ records, from: 0, to: records.count }), messages);
+      const cut = Math.floor(rand() * records.count);
+      const partitionMetadata = Array.from({ length: 1 + Math.floor(rand() * 8) }, (_, p) => ({ partitionId: p, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+      const ours = group({ topic: 't', partitionMetadata, messages: [encodedMessage([{ records, from: 0, to: cut }, { records, from: cut, to: records.count }])] });
+      const partitioner = Partitioners.DefaultPartitioner();
+      const theirs: Record<number, unknown[]> = {};
+      for (const message of messages) (theirs[partitioner({ topic: 't', partitionMetadata, message })] ??= []).push(message);
+      assert.deepEqual(Object.keys(ours).sort(), Object.keys(theirs).sort(), `round ${round}: the same partitions`);
+      const args = (per: Record<number, unknown[]>) => ({ acks: -1, timeout: 30_000, compression: 0, topicData: [{ topic: 't', partitions: Object.keys(per).map((p) => ({ partition: Number(p), messages: per[Number(p)] as never[] })) }] });
+      const expected = (await original(args(theirs)).encode()) as unknown as { buffer: Buffer };
+      assert.ok(Buffer.from(encodeProduceRequest(args(ours)).buf).equals(expected.buffer), `round ${round}: same request bytes`);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  // Records without a key go round-robin over the partitions that have a leader.
+  const b = new EncodedRecordsBuilder();
+  for (let i = 0; i < 30; i++) b.text('v').endRecord(null, 0, 0, 0, NaN);
+  const spread = group({ topic: 'keyless', partitionMetadata: [0, 1, 2].map((p) => ({ partitionId: p, leader: p === 1 ? -1 : 1 })), messages: [encodedMessage([{ records: b.take(), from: 0, to: 30 }])] });
+  assert.deepEqual(Object.keys(spread).sort(), ['0', '2']);
 });
 
 test('what the fast path does not handle goes to kafkajs', async () => {

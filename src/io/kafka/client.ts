@@ -202,7 +202,7 @@ export class KafkaClient {
     return {
       async send(topic, segments) {
         if (segments.every((s) => s.to === s.from)) return;
-        const messages: Message[] = encoded ? [encodedMessage(segments) as Message] : segments.flatMap(toMessages);
+        const messages: Message[] = encoded ? [encodedMessage(segments) as Message] : segments.flatMap(messagesOf);
         await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.None });
       },
       warm: async (topic) => void (await producer.send({ topic, messages: [] })),
@@ -213,7 +213,7 @@ export class KafkaClient {
 
 /** One kafkajs message per record (the keyed ones land where their hash says, as kafkajs's
  *  partitioner hashes the same key bytes). */
-function toMessages({ records: r, from, to }: RecordSegment) {
+export function messagesOf({ records: r, from, to }: RecordSegment): Message[] {
   const messages = [];
   for (let i = from; i < to; i++) {
     const key = r.hasKey(i) ? Buffer.from(r.keys.subarray(r.keyStart(i), r.keyEnd[i])) : null;
