@@ -2,15 +2,17 @@
 // Throughput: 1 M JSON events over 32 partitions, Kafka -> Kafka with the example job (bounded,
 // each trial a fresh `sluice run` and consumer group), against a bare kafkajs consumer doing
 // JSON.parse on one thread (bench/peers/kafka-consumer.ts); both timed from the first record read
-// to the end. Latency: events produced at half of sluice's rate while an unbounded job reads them,
-// 1,000 and 10,000 windows per firing, measured by sluice from the arrival of the event that fired
-// them (moved the watermark past their end) to the ack.
+// to the end; the same with output-heavy input (a result per three events), whole process. Latency
+// from outside at 30k events/s (bench/kafka-outside.ts); and events produced at half of sluice's
+// rate while an unbounded job reads them, 1,000 and 10,000 windows per firing, measured by sluice
+// from the arrival of the event that fired them (moved the watermark past their end) to the ack.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { alternating, ensureBenchModels, median } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 import { fillTopic, kcatMissing, produceLive, TICK_MS } from '../kafka-load';
+import { OUTSIDE_CASES, OUTSIDE_PARTITIONS, OUTSIDE_RATE, outsideRun } from '../kafka-outside';
 import { checkpointNote, killRunning, liveRun, loggedNote, runPeer, runSluice, type PeerResult, type SluiceRun } from '../kafka-runs';
 import { benchJobYaml } from './pipeline';
 import { LATENCY_WARMUP_MS, type Summary } from '../../src/runtime/summary';
@@ -24,6 +26,10 @@ export const kafkaSuite: Suite = {
 
 const PARTITIONS = 32;
 const KEYS = 10_000;
+/** Output-heavy input: an event every 2 ms of event time, so a 60 s window of a card holds ~3
+ *  events and results are a third of the events (SPEC §9); they go to a topic of 4 partitions. */
+const HEAVY_STEP_MS = 2;
+const HEAVY_OUT_PARTITIONS = 4;
 const LATENCY_GOAL_P99_MS = 50;
 /** A bounded run reads for ~1.5 s: checkpoints every 300 ms make several (one at a time: the next
  *  waits for the last one's write); 3,600,000 leaves only the final one, which both runs take. */
@@ -51,11 +57,18 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const liveIn = (i: number, t: number) => `live-in-${i}-${t}`;
   const names = [
     'in',
+    'in-heavy',
     'out-ckpt',
     ...LIVE_CASES.flatMap((c, i) => [`live-out-${i}`, ...Array.from({ length: liveTrials(c) }, (_, t) => liveIn(i, t))]),
     ...Array.from({ length: trials }, (_, t) => `out-${t}`),
   ];
-  const broker = await startBroker(Object.fromEntries(names.map((n) => [topic(n), PARTITIONS])));
+  const heavyOut = Array.from({ length: trials }, (_, t) => `out-heavy-${t}`);
+  const outside = OUTSIDE_CASES.flatMap((_, i) => [`outside-in-${i}`, `outside-out-${i}`]);
+  const broker = await startBroker({
+    ...Object.fromEntries(names.map((n) => [topic(n), PARTITIONS])),
+    ...Object.fromEntries(outside.map((n) => [topic(n), n.startsWith('outside-out') ? HEAVY_OUT_PARTITIONS : OUTSIDE_PARTITIONS])),
+    ...Object.fromEntries(heavyOut.map((n) => [topic(n), HEAVY_OUT_PARTITIONS])),
+  });
   if (!broker) {
     return { suite: 'kafka', rows: [], notes: ['!!! KAFKA SUITE SKIPPED !!! no Kafka broker: the mock cluster needs cc and librdkafka-dev (apt-get install gcc librdkafka-dev), or set KAFKA_BROKERS=host:port'] };
   }
@@ -68,6 +81,8 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
     ensureBenchModels(ctx);
     ctx.progress('filling the input topic', 0, 1);
     const fill = await fillTopic(broker.brokers, topic('in'), events, KEYS, PARTITIONS);
+    ctx.progress('filling the output-heavy input topic', 0, 1);
+    const heavyFill = await fillTopic(broker.brokers, topic('in-heavy'), events, KEYS, PARTITIONS, HEAVY_STEP_MS);
     const source = (bounded: boolean) => `{ type: kafka, brokers: ${JSON.stringify(broker.brokers)}, topic: ${topic('in')}, groupId: unset, startFrom: earliest, bounded: ${bounded}, key: card, timestamp: ts }`;
     const job = path.join(dir, 'job.yaml');
     fs.writeFileSync(job, benchJobYaml('kafka-bench', source(true)));
@@ -105,8 +120,40 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
       `where sluice's time goes (median trial): main thread busy ${(mid.s.mainThreadBusyMs / 1000).toFixed(2)} s of ${(mid.s.readingMs / 1000).toFixed(2)} s reading (kafkajs fetch decoding, GC, copying values into batches, decoding, producing results), window worker(s) ${(mid.s.workerBusyMs / 1000).toFixed(2)} s (${mid.s.threads} thread(s)); the same job with a file sink: ${perSecond(fileRun.events, fileRun.readingMs)} events/s`,
       `whole process (spawn to exit, incl. start-up and the group join, ${Math.round(median(peers.map((p) => p.joinMs)))} ms for the peer): sluice ${perSecond(events, median(ours.map((r) => r.wallMs)))} events/s, peer ${perSecond(events, median(peers.map((p) => p.wallMs)))} events/s; sluice's own elapsedMs gives ${Math.round(median(ours.map((r) => r.s.eventsPerSecond))).toLocaleString('en-US')} events/s${loggedNote([...ours, fileDone])}`,
     );
+    const heavy: Array<SluiceRun & { eps: number; s: Summary }> = [];
+    const heavyPeers: PeerResult[] = [];
+    await alternating(ctx, 'output-heavy trial', trials, [
+      async (t) => void heavyPeers.push(await runPeer(ctx, broker.brokers, topic('in-heavy'), `peer-heavy-${t}-${id}`)),
+      async (t) => {
+        const r = await runSluice(ctx, job, [...sets(`heavy-${t}`, kafkaSink(`out-heavy-${t}`)), `source.topic=${topic('in-heavy')}`]).done;
+        heavy.push({ ...r, eps: eps(r.summary), s: r.summary });
+      },
+    ]);
+    for (const n of [...heavy.map((r) => r.s.events), ...heavyPeers.map((p) => p.events)]) if (n !== events) throw new Error(`an output-heavy run read ${n} events, not ${events}`);
+    const wholeEps = (wallMs: number) => (events / wallMs) * 1000;
+    const heavyMid = heavy.find((r) => r.wallMs === median(heavy.map((h) => h.wallMs))) ?? heavy[0];
+    const heavyCase = `${events / 1e6} M events, output-heavy (${heavyMid.s.windowsFired.toLocaleString('en-US')} results to ${HEAVY_OUT_PARTITIONS} partitions)`;
+    rows.push(
+      { case: heavyCase, metric: 'events/s, whole process', ours: median(heavy.map((r) => wholeEps(r.wallMs))), peer: median(heavyPeers.map((p) => wholeEps(p.wallMs))), peerName: 'kafkajs + JSON.parse, 1 thread', higherIsBetter: true },
+      { case: heavyCase, metric: 'events/s, first record to end', ours: median(heavy.map((r) => r.eps)), peer: median(heavyPeers.map((p) => p.eventsPerSecond)), peerName: 'kafkajs + JSON.parse, 1 thread', higherIsBetter: true },
+    );
+    notes.push(
+      `output-heavy: an event every ${HEAVY_STEP_MS} ms of event time (${heavyFill.valueBytes.toFixed(1)} bytes a value), ${KEYS.toLocaleString('en-US')} cards, 60 s windows: ${heavyMid.s.windowsFired.toLocaleString('en-US')} results; median of ${trials} alternating trials, whole process = spawn to exit, group join included (sluice's join ${Math.round(heavyMid.s.startup.groupJoinMs ?? NaN)} ms, the peer's ${Math.round(median(heavyPeers.map((p) => p.joinMs)))} ms); ` +
+        `per trial sluice vs peer, whole process: ${heavy.map((r, t) => `${Math.round(wholeEps(r.wallMs)).toLocaleString('en-US')} vs ${Math.round(wholeEps(heavyPeers[t].wallMs)).toLocaleString('en-US')}`).join('; ')}; ` +
+        `median trial: reading ${(heavyMid.s.readingMs / 1000).toFixed(2)} s, main thread busy ${(heavyMid.s.mainThreadBusyMs / 1000).toFixed(2)} s (${((1000 * heavyMid.s.mainThreadBusyMs) / heavyMid.s.windowsFired).toFixed(1)} µs per result, all its work included), window worker(s) ${(heavyMid.s.workerBusyMs / 1000).toFixed(2)} s${loggedNote(heavy)}`,
+    );
     rows.push({ case: `${events / 1e6} M events, checkpointing on / off`, metric: 'events/s, first record to end', ours: median(ckpt.on.map((r) => eps(r.summary))), peer: median(ckpt.off.map((r) => eps(r.summary))), peerName: 'checkpointing off', higherIsBetter: true });
     notes.push(checkpointNote(ckpt, CHECKPOINT_ON_MS, CHECKPOINT_OFF_MS));
+
+    for (const [i, c] of OUTSIDE_CASES.entries()) {
+      ctx.progress(`outside-in latency, ${c.keys} keys`, i, OUTSIDE_CASES.length);
+      const liveJob = path.join(dir, 'outside.yaml');
+      fs.writeFileSync(liveJob, benchJobYaml('kafka-outside', source(false)));
+      const o = await outsideRun(ctx, broker.brokers, liveJob, sets(`outside-${i}`, kafkaSink(`outside-out-${i}`)), { ...c, inTopic: topic(`outside-in-${i}`), outTopic: topic(`outside-out-${i}`), partitions: OUTSIDE_PARTITIONS }, liveMs);
+      rows.push(...o.rows);
+      notes.push(o.note);
+    }
+    notes.push(`outside-in setup: a producer process (kafkajs, acks from all replicas, a send every 20 ms of what is due, card % ${OUTSIDE_PARTITIONS} partitions: the mock answers a fetch with one record batch per partition, so smaller batches could not be read as fast as they came) at ${OUTSIDE_RATE.toLocaleString('en-US')} events/s for ${(liveMs / 1000).toFixed(0)} s, and a consumer process (sluice's Kafka client, record batches read as columns, 5 ms fetch wait) on the ${HEAVY_OUT_PARTITIONS}-partition results topic; the job reads with kafka.maxWaitTimeInMs 5 (the mock broker holds an empty fetch for its whole wait, a real broker answers when data comes: docs/kafka.md); event time = wall clock jittered back by up to 20 ms, maxOutOfOrdernessMs 50`);
 
     const missing = kcatMissing();
     if (missing) {

@@ -47,7 +47,10 @@ struct Keys {
 struct Program {
   const int32_t* ops = nullptr;
   size_t words = 0;
-  size_t fixedBytes = 0;  // what a row needs at most, its keys aside
+  size_t fixedBytes = 0;      // what a row's value needs at most, its key aside
+  size_t fixedKeyBytes = 0;   // and its Kafka key, the key's own bytes aside
+  int32_t keyJsonColumn = -1;  // the key id columns of its key ops (-1: none)
+  int32_t kafkaKeyColumn = -1;
 };
 
 // The checked inputs of one call.
@@ -83,14 +86,14 @@ bool Compile(const Job& job, Program* p, std::string* why) {
       case records::Op::kLiteral:
       case records::Op::kKeyLiteral:
         if (a < 0 || b < 0 || static_cast<size_t>(a) + b > job.literals.size) return *why = "a literal outside the literals", false;
-        bytes += b;
+        (code == records::Op::kLiteral ? bytes : p->fixedKeyBytes) += b;
         break;
       case records::Op::kFloat64:
       case records::Op::kFloat32:
       case records::Op::kInt32:
       case records::Op::kKeyFloat64:
         if (!column || b < 0 || c < 0) return *why = "a number op with a bad column", false;
-        bytes += records::kMaxNumberChars;
+        (code == records::Op::kKeyFloat64 ? p->fixedKeyBytes : bytes) += records::kMaxNumberChars;
         break;
       case records::Op::kFloat32List:
         if (!column || b < 1 || c < 0) return *why = "a list op with a bad column", false;
@@ -99,6 +102,7 @@ bool Compile(const Job& job, Program* p, std::string* why) {
       case records::Op::kKeyJson:
       case records::Op::kKafkaKey:
         if (!column || job.columns[a].type != napi_int32_array) return *why = "a key op whose column is not an Int32Array", false;
+        (code == records::Op::kKeyJson ? p->keyJsonColumn : p->kafkaKeyColumn) = a;
         break;
       default:
         return *why = "an unknown op " + std::to_string(op[0]), false;
@@ -109,22 +113,48 @@ bool Compile(const Job& job, Program* p, std::string* why) {
 
 // Bytes the row's keys need (JSON string in the value, Kafka key), or -1 for a bad key id.
 int64_t KeyBytes(const Job& job, const Program& p, size_t row, int64_t* kafka) {
+  const Keys& k = job.keys;
   int64_t json = 0;
-  *kafka = 0;
-  for (const int32_t* op = p.ops; static_cast<records::Op>(op[0]) != records::Op::kEnd; op += records::kOpWords) {
-    const auto code = static_cast<records::Op>(op[0]);
-    if (code != records::Op::kKeyJson && code != records::Op::kKafkaKey) {
-      if (code == records::Op::kKeyLiteral) *kafka += op[2];
-      if (code == records::Op::kKeyFloat64) *kafka += records::kMaxNumberChars;
-      continue;
-    }
+  *kafka = static_cast<int64_t>(p.fixedKeyBytes);
+  for (const int32_t column : {p.keyJsonColumn, p.kafkaKeyColumn}) {
+    if (column < 0) continue;
     int32_t id;
-    if (!At(job.columns[op[1]], napi_int32_array, row, &id) || !job.keys.valid(id)) return -1;
-    const Keys& k = job.keys;
-    if (code == records::Op::kKeyJson) json += k.jsonEnd(id) > k.nameEnd(id) ? k.jsonEnd(id) - k.nameEnd(id) : k.nameEnd(id) - k.start(id) + 2;
-    else *kafka += k.end(id) > k.jsonEnd(id) ? k.end(id) - k.jsonEnd(id) : k.nameEnd(id) - k.start(id);
+    if (!At(job.columns[column], napi_int32_array, row, &id) || !k.valid(id)) return -1;
+    if (column == p.keyJsonColumn) json += k.jsonEnd(id) > k.nameEnd(id) ? k.jsonEnd(id) - k.nameEnd(id) : k.nameEnd(id) - k.start(id) + 2;
+    if (column == p.kafkaKeyColumn) *kafka += k.end(id) > k.jsonEnd(id) ? k.end(id) - k.jsonEnd(id) : k.nameEnd(id) - k.start(id);
   }
   return json;
+}
+
+// Every element a program reads for rows [from, to) is in its column, of the type the op reads.
+bool ColumnsCover(const Job& job, const Program& p, size_t from, size_t to, std::string* why) {
+  if (to <= from) return true;
+  for (const int32_t* op = p.ops; static_cast<records::Op>(op[0]) != records::Op::kEnd; op += records::kOpWords) {
+    const auto code = static_cast<records::Op>(op[0]);
+    napi_typedarray_type want;
+    size_t last;  // the largest index read
+    const size_t stride = static_cast<size_t>(op[3]);
+    switch (code) {
+      case records::Op::kFloat64:
+      case records::Op::kKeyFloat64:
+        want = napi_float64_array, last = (to - 1) * stride + op[2];
+        break;
+      case records::Op::kFloat32:
+        want = napi_float32_array, last = (to - 1) * stride + op[2];
+        break;
+      case records::Op::kFloat32List:
+        want = napi_float32_array, last = (to - 1) * stride + op[2] - 1;
+        break;
+      case records::Op::kInt32:
+        want = napi_int32_array, last = (to - 1) * stride + op[2];
+        break;
+      default:
+        continue;
+    }
+    const Column& c = job.columns[op[1]];
+    if (c.type != want || last >= c.length) return *why = "column " + std::to_string(op[1]) + " is too short for the rows, or of the wrong type", false;
+  }
+  return true;
 }
 
 // Runs program p for one row into value (and key); false when a column index is out of range.
@@ -144,25 +174,18 @@ bool RunRow(const Job& job, const Program& p, size_t row, uint8_t* value, uint8_
         std::memcpy(k, job.literals.data + a, b);
         k += b;
         break;
+      // Types and bounds: checked for the call's rows by ColumnsCover.
       case records::Op::kFloat64:
-      case records::Op::kKeyFloat64: {
-        double x;
-        if (!At(job.columns[a], napi_float64_array, i, &x)) return false;
-        if (static_cast<records::Op>(op[0]) == records::Op::kFloat64) v = records::WriteFloat64Json(x, v);
-        else k = records::WriteFloat64Json(x, k);
+        v = records::WriteFloat64Json(static_cast<const double*>(job.columns[a].data)[i], v);
         break;
-      }
-      case records::Op::kFloat32: {
-        float x;
-        if (!At(job.columns[a], napi_float32_array, i, &x)) return false;
-        v = records::WriteFloat32Json(x, v);
+      case records::Op::kKeyFloat64:
+        k = records::WriteFloat64Json(static_cast<const double*>(job.columns[a].data)[i], k);
         break;
-      }
+      case records::Op::kFloat32:
+        v = records::WriteFloat32Json(static_cast<const float*>(job.columns[a].data)[i], v);
+        break;
       case records::Op::kFloat32List: {
-        const size_t first = row * static_cast<size_t>(c);
-        const Column& col = job.columns[a];
-        if (col.type != napi_float32_array || first + b > col.length) return false;
-        const float* xs = static_cast<const float*>(col.data) + first;
+        const float* xs = static_cast<const float*>(job.columns[a].data) + row * static_cast<size_t>(c);
         if (b == 1) {
           v = records::WriteFloat32Json(xs[0], v);
           break;
@@ -175,14 +198,11 @@ bool RunRow(const Job& job, const Program& p, size_t row, uint8_t* value, uint8_
         *v++ = ']';
         break;
       }
-      case records::Op::kInt32: {
-        int32_t x;
-        if (!At(job.columns[a], napi_int32_array, i, &x)) return false;
-        v = std::to_chars(v, v + 12, x).ptr;
+      case records::Op::kInt32:
+        v = std::to_chars(v, v + 12, static_cast<const int32_t*>(job.columns[a].data)[i]).ptr;
         break;
-      }
       case records::Op::kKeyJson: {
-        int32_t id;
+        int32_t id = 0;
         At(job.columns[a], napi_int32_array, row, &id);  // checked by KeyBytes
         if (keys.jsonEnd(id) > keys.nameEnd(id)) {
           std::memcpy(v, keys.bytes.data + keys.nameEnd(id), keys.jsonEnd(id) - keys.nameEnd(id));
@@ -196,7 +216,7 @@ bool RunRow(const Job& job, const Program& p, size_t row, uint8_t* value, uint8_
         break;
       }
       case records::Op::kKafkaKey: {
-        int32_t id;
+        int32_t id = 0;
         At(job.columns[a], napi_int32_array, row, &id);
         const bool own = keys.end(id) > keys.jsonEnd(id);  // bytes of its own (lone surrogates)
         const int32_t from = own ? keys.jsonEnd(id) : keys.start(id);
@@ -265,6 +285,10 @@ Napi::Value JsEncodeRecords(const Napi::CallbackInfo& info) {
   if (row < 0 || rowEnd < row || recordOut < 0 || valuesAt < 0 || keysAt < 0 || static_cast<size_t>(valuesAt) > job.values.size || static_cast<size_t>(keysAt) > job.keyOut.size)
     return fail("cursor out of range");
   if (!job.kinds.data && job.programs.empty()) return fail("no program");
+  for (size_t p = 0; p < job.programs.size(); p++) {
+    std::string why;
+    if (!ColumnsCover(job, job.programs[p], row, rowEnd, &why)) return fail("program " + std::to_string(p) + ": " + why);
+  }
   for (; row < rowEnd; row++) {
     const uint8_t kind = job.kinds.data ? (static_cast<size_t>(row) < job.kinds.size ? job.kinds.data[row] : 255) : 0;
     if (kind == 255) continue;

@@ -85,6 +85,17 @@ char* WriteFloat64Json(double x, char* out) {
     *out++ = '0';
     return out;
   }
+  // Whole numbers below 2^53 (times, counts) as integers: the same digits, a quarter of the time.
+  if (std::fabs(x) < 0x1p53 && x == std::trunc(x)) return std::to_chars(out, out + kMaxNumberChars, static_cast<int64_t>(x)).ptr;
+  // Plain to_chars picks fixed notation when it is no longer than scientific: below 2^53, where
+  // its integer digits (written exactly) are all significant, with String()'s digits and layout
+  // (below 1e-6 fixed is always the longer, so never chosen). Otherwise lay the digits out.
+  const double magnitude = std::fabs(x);
+  if (magnitude < 0x1p53) {
+    auto plain = std::to_chars(out, out + kMaxNumberChars, x);
+    // From 0.001 up (not a whole number) fixed is never the longer: no need to look.
+    if (magnitude >= 1e-3 || !std::memchr(out, 'e', plain.ptr - out)) return plain.ptr;
+  }
   char buf[kMaxNumberChars];
   auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
   return LayoutScientific(buf, r.ptr, out);

@@ -85,69 +85,6 @@ export class KeyNames {
   name(id: number): string {
     return decodeWtf8(this.bytes, this.start(id), this.index[id * Field.Words + Field.NameEnd]);
   }
-
-  /**
-   * Orders two keys as JavaScript orders their strings (by UTF-16 code units), which is the order
-   * of results fired at one step (SPEC §6: by windowEnd, then key). Equal bytes up to the first
-   * difference, then the code points there decide, by their first UTF-16 unit.
-   */
-  compare(a: number, b: number): number {
-    if (a === b) return 0;
-    const bytes = this.bytes;
-    let i = this.start(a);
-    let j = this.start(b);
-    const ie = this.index[a * Field.Words + Field.NameEnd];
-    const je = this.index[b * Field.Words + Field.NameEnd];
-    while (i < ie && j < je && bytes[i] === bytes[j]) {
-      i++;
-      j++;
-    }
-    if (i === ie || j === je) return ie - i - (je - j); // one is a prefix of the other: shorter first
-    if (bytes[i] < 0x80 && bytes[j] < 0x80) return bytes[i] - bytes[j];
-    // Back to the start of the code point (the same for both: their bytes so far are equal).
-    const si = this.start(a);
-    while (i > si && (bytes[i] & 0xc0) === 0x80) {
-      i--;
-      j--;
-    }
-    return compareUnitsFrom(bytes, i, ie, j, je);
-  }
-}
-
-/** Compares the UTF-16 units of two WTF-8 strings from byte positions i and j on. */
-function compareUnitsFrom(bytes: Uint8Array, i: number, ie: number, j: number, je: number): number {
-  const a = new Utf16Units(bytes, i, ie);
-  const b = new Utf16Units(bytes, j, je);
-  for (;;) {
-    const x = a.next();
-    const y = b.next();
-    if (x !== y || x < 0) return x - y; // -1 at the end: the shorter string first
-  }
-}
-
-/** The UTF-16 code units of WTF-8 bytes, one at a time; -1 at the end. */
-class Utf16Units {
-  private low = -1;
-
-  constructor(
-    private readonly bytes: Uint8Array,
-    private at: number,
-    private readonly end: number,
-  ) {}
-
-  next(): number {
-    if (this.low >= 0) {
-      const u = this.low;
-      this.low = -1;
-      return u;
-    }
-    if (this.at >= this.end) return -1;
-    const { cp, len } = decodeAt(this.bytes, this.at);
-    this.at += len;
-    if (cp < 0x10000) return cp;
-    this.low = 0xdc00 + ((cp - 0x10000) & 0x3ff);
-    return 0xd800 + ((cp - 0x10000) >> 10);
-  }
 }
 
 function decodeAt(b: Uint8Array, i: number): { cp: number; len: number } {

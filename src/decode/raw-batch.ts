@@ -90,6 +90,8 @@ export interface Source {
   readonly joined?: boolean;
   /** Per partition: records behind its end, as last seen (Kafka). */
   lag?(): Array<{ partition: number; records: number }>;
+  /** Records read and waiting for the engine's next batch (live sources; absent: plenty). */
+  readonly queuedRecords?: number;
   close(): Promise<void>;
 }
 

@@ -18,6 +18,15 @@ export interface RecordColumns extends RecordOutput {
 
 export type RecordColumn = Float64Array | Float32Array | Int32Array;
 
+/** The columns fired results are ordered by (src/state/output.ts). */
+export interface ResultSortColumns {
+  step: Float64Array;
+  phase: Uint8Array;
+  sortEndMs: Float64Array;
+  keyId: Int32Array;
+  sub: Int32Array;
+}
+
 export interface RecordsBinding {
   /**
    * [sync] Runs record programs (native/records/record_program.h) over rows. cursor is
@@ -35,4 +44,16 @@ export interface RecordsBinding {
    * @throw TypeError (SLUICE_RUNTIME) on a record that is not in its source.
    */
   gatherRecords(sources: RecordColumns[], source: Int32Array, row: Int32Array, out: RecordColumns, cursor: Int32Array): void;
+  /**
+   * [sync] Output order (SPEC §6) of `count` fired results: by step, phase, sortEndMs, key (as
+   * JavaScript orders the names in the key table), sub. Writes the row indices into order.
+   * @throw TypeError (SLUICE_RUNTIME) on short columns or a key id not in the table.
+   */
+  sortResults(rows: ResultSortColumns, count: number, keyIndex: Int32Array, keyBytes: Uint8Array, order: Int32Array): void;
+  /**
+   * [sync] Merges runs of results, each in output order, into one: (run[i], row[i]) for i below the
+   * count returned.
+   * @throw TypeError (SLUICE_RUNTIME) on short columns or out arrays, or a key id not in the table.
+   */
+  mergeResults(runs: Array<ResultSortColumns & { count: number }>, keyIndex: Int32Array, keyBytes: Uint8Array, run: Int32Array, row: Int32Array): number;
 }

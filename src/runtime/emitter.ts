@@ -9,6 +9,7 @@ import { arrivalOf, messageText, type RawBatch } from '../decode/raw-batch';
 import { EncodedRecords, EncodedRecordsBuilder, RecordFlag } from '../records/encoded';
 import { encodeDeadLetter, encodeLate, type SourcePosition } from '../records/records';
 import type { TaskOutput } from '../state/output';
+import { native } from '../native/index';
 import { lowerBound } from '../util/sorted';
 import type { EngineMetrics, JobSinks } from './ports';
 import type { EncodedTaskRecords } from './result-records';
@@ -47,6 +48,9 @@ export class Emitter {
   private readonly results = new EncodedRecordsBuilder();
   private readonly deadLetters = new EncodedRecordsBuilder();
   private readonly late = new EncodedRecordsBuilder();
+  /** The merged output order of a batch's results: run and row, kept between batches. */
+  private mergedRun = new Int32Array(1024);
+  private mergedRow = new Int32Array(1024);
 
   constructor(
     private readonly sinks: JobSinks,
@@ -92,32 +96,34 @@ export class Emitter {
   }
 
   /**
-   * Results in output order: each partition's are in order already, so a k-way merge by (step,
-   * phase, sortEndMs, key, sub) puts them together; the addon then copies them, a chunk at a time.
+   * Results in output order: each partition's are in order already, so the addon merges them by
+   * (step, phase, sortEndMs, key, sub) and then copies their records, a chunk at a time.
    * Each result's latency starts when the event of its step arrived (the one that fired it, or
    * moved the watermark past its end); steps without an event count from the batch's start.
    */
   private async writeResults(work: EmitWork, outputs: FiredOutput[]): Promise<Omit<Emitted, 'late'>> {
     const counts = { results: 0, revisions: 0, retractions: 0 };
-    const runs = outputs.filter((o) => o.out.numResults > 0).map((o, i) => new Run(o, i));
+    const runs = outputs.filter((o) => o.out.numResults > 0).map((o) => new Run(o));
     if (runs.length === 0) return counts;
     const keys = this.keys();
-    const heap = new RunHeap(runs, keys);
+    const total = runs.reduce((n, r) => n + r.fired.out.numResults, 0);
+    if (this.mergedRun.length < total) [this.mergedRun, this.mergedRow] = [new Int32Array(2 * total), new Int32Array(2 * total)];
+    const merged = native.mergeResults(runs.map((r) => r.sortColumns), keys.index, keys.bytes, this.mergedRun, this.mergedRow);
     const warmUpEndsMs = (this.summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
     const since = new StepArrival(work);
     const results = new Gathering(runs.map((r) => r.results));
     const deadLetters = new Gathering(runs.map((r) => r.deadLetters ?? EncodedRecords.empty));
-    for (let run = heap.pop(); run; run = heap.pop()) {
+    for (let m = 0; m < merged; m++) {
+      const i = this.mergedRun[m];
+      const run = runs[i];
       const { out } = run.fired;
-      const r = run.row;
-      run.advance();
-      if (run.row < out.numResults) heap.push(run);
+      const r = this.mergedRow[m];
       if (run.fired.unscored && !out.retracted[r]) {
-        deadLetters.add(run.index, run.nextDeadLetter++, NaN, 0);
+        deadLetters.add(i, run.nextDeadLetter++, NaN, 0);
         continue;
       }
       const sinceMs = since.of(out.step[r]);
-      results.add(run.index, run.nextResult++, sinceMs, sinceMs < warmUpEndsMs ? RecordFlag.WarmingUp : 0);
+      results.add(i, run.nextResult++, sinceMs, sinceMs < warmUpEndsMs ? RecordFlag.WarmingUp : 0);
       if (out.retracted[r]) {
         counts.retractions++;
         this.summary.retractions++;
@@ -221,43 +227,22 @@ class Gathering {
   }
 }
 
-/** One partition's results, read front to back; its next row's sort fields are kept at hand. */
+/** One partition's results and their records, taken in order. */
 class Run {
-  row = 0;
   nextResult = 0;
   nextDeadLetter = 0;
-  step = 0;
-  phase = 0;
-  sortEndMs = 0;
-  keyId = 0;
-  sub = 0;
   readonly results: EncodedRecords;
   readonly deadLetters: EncodedRecords | null;
   private topAt = 0;
 
-  constructor(
-    readonly fired: FiredOutput,
-    /** Its place among the runs (the source index of its records). */
-    readonly index: number,
-  ) {
+  constructor(readonly fired: FiredOutput) {
     this.results = EncodedRecords.fromBuffer(fired.records.results);
     this.deadLetters = fired.records.deadLetters ? EncodedRecords.fromBuffer(fired.records.deadLetters) : null;
-    this.load();
   }
 
-  advance(): void {
-    this.row++;
-    if (this.row < this.fired.out.numResults) this.load();
-  }
-
-  private load(): void {
+  get sortColumns() {
     const o = this.fired.out;
-    const r = this.row;
-    this.step = o.step[r];
-    this.phase = o.phase[r];
-    this.sortEndMs = o.sortEndMs[r];
-    this.keyId = o.keyId[r];
-    this.sub = o.sub[r];
+    return { step: o.step, phase: o.phase, sortEndMs: o.sortEndMs, keyId: o.keyId, sub: o.sub, count: o.numResults };
   }
 
   /** Rows are asked in ascending order. */
@@ -265,53 +250,5 @@ class Run {
     const top = this.fired.records.topRows;
     while (this.topAt < top.length && top[this.topAt] < row) this.topAt++;
     return this.topAt < top.length && top[this.topAt] === row;
-  }
-}
-
-/** A binary min-heap of runs by their next row's output order. */
-class RunHeap {
-  private readonly heap: Run[] = [];
-
-  constructor(runs: Run[], private readonly keys: KeyNames) {
-    for (const r of runs) this.push(r);
-  }
-
-  private before(a: Run, b: Run): boolean {
-    if (a.step !== b.step) return a.step < b.step;
-    if (a.phase !== b.phase) return a.phase < b.phase;
-    if (a.sortEndMs !== b.sortEndMs) return a.sortEndMs < b.sortEndMs;
-    const byKey = this.keys.compare(a.keyId, b.keyId);
-    return byKey !== 0 ? byKey < 0 : a.sub < b.sub;
-  }
-
-  push(run: Run): void {
-    const h = this.heap;
-    let i = h.push(run) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.before(run, h[parent])) break;
-      h[i] = h[parent];
-      i = parent;
-    }
-    h[i] = run;
-  }
-
-  pop(): Run | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length === 0) return top;
-    // Sift `last` down from the root.
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const m = l + 1 < h.length && this.before(h[l + 1], h[l]) ? l + 1 : l;
-      if (!this.before(h[m], last)) break;
-      h[i] = h[m];
-      i = m;
-    }
-    h[i] = last;
-    return top;
   }
 }

@@ -37,7 +37,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   if (task.failMidTask === 'exit') process.exit(70);
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
   const keys = KeyNames.of(task.keys);
-  const output: TaskOutput = out.pack(job.model.numOutputs, out.outputOrder((a, b) => keys.compare(a, b)));
+  const output: TaskOutput = out.pack(job.model.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
   const scoreMs = task.noScore ? 0 : await scoreWindows(model, output, job.model.inputFeature);

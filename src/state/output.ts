@@ -8,6 +8,9 @@
 // numFeatures, row-major), scores (Float32 x numOutputs), keyId, revision, sub (Int32), phase,
 // retracted (Uint8); then columns of numLate: lateByMs, windowEndMs (Float64), ref (Int32).
 
+import { native } from '../native/index';
+import type { KeyTableView } from '../records/encoded';
+
 export const enum Phase {
   /** Caused by an event (a revision, a first event past the window's end): comes out with it. */
   Event = 0,
@@ -28,12 +31,20 @@ function grow<T extends Float64Array | Int32Array | Uint8Array>(a: T, need: numb
 export class OutputBuilder {
   numResults = 0;
   numLate = 0;
-  private f64 = new Float64Array(5 * 256); // step, sortEndMs, windowStartMs, windowEndMs, events
-  private i32 = new Int32Array(3 * 256); // keyId, revision, sub
-  private u8 = new Uint8Array(2 * 256); // phase, retracted
+  step = new Float64Array(256);
+  sortEndMs = new Float64Array(256);
+  private windowStartMs = new Float64Array(256);
+  private windowEndMs = new Float64Array(256);
+  private events = new Float64Array(256);
+  keyId = new Int32Array(256);
+  private revision = new Int32Array(256);
+  sub = new Int32Array(256);
+  phase = new Uint8Array(256);
+  private retracted = new Uint8Array(256);
   features: Float64Array;
   private lateF64 = new Float64Array(2 * 64);
   private lateI32 = new Int32Array(64);
+  private order = new Int32Array(256);
 
   constructor(readonly numFeatures: number) {
     this.features = new Float64Array(numFeatures * 256);
@@ -49,24 +60,35 @@ export class OutputBuilder {
   /** Adds a result row; returns its index (its features go to features[index * numFeatures ...]). */
   addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean): number {
     const i = this.numResults++;
-    this.f64 = grow(this.f64, 5 * (i + 1));
-    this.i32 = grow(this.i32, 3 * (i + 1));
-    this.u8 = grow(this.u8, 2 * (i + 1));
-    this.features = grow(this.features, this.numFeatures * (i + 1));
-    const f = this.f64;
-    f[5 * i] = step;
-    f[5 * i + 1] = sortEndMs;
-    f[5 * i + 2] = windowStartMs;
-    f[5 * i + 3] = windowEndMs;
-    f[5 * i + 4] = events;
-    this.i32[3 * i] = keyId;
-    this.i32[3 * i + 1] = revision;
-    this.i32[3 * i + 2] = sub;
-    this.u8[2 * i] = phase;
-    this.u8[2 * i + 1] = retracted ? 1 : 0;
+    if (i === this.step.length) this.growRows();
+    this.step[i] = step;
+    this.sortEndMs[i] = sortEndMs;
+    this.windowStartMs[i] = windowStartMs;
+    this.windowEndMs[i] = windowEndMs;
+    this.events[i] = events;
+    this.keyId[i] = keyId;
+    this.revision[i] = revision;
+    this.sub[i] = sub;
+    this.phase[i] = phase;
+    this.retracted[i] = retracted ? 1 : 0;
     // A retraction has no features; zeros, as in a fresh builder (a reused one holds old rows).
     if (retracted) this.features.fill(0, this.numFeatures * i, this.numFeatures * (i + 1));
     return i;
+  }
+
+  private growRows(): void {
+    const n = 2 * this.step.length;
+    this.step = grow(this.step, n);
+    this.sortEndMs = grow(this.sortEndMs, n);
+    this.windowStartMs = grow(this.windowStartMs, n);
+    this.windowEndMs = grow(this.windowEndMs, n);
+    this.events = grow(this.events, n);
+    this.keyId = grow(this.keyId, n);
+    this.revision = grow(this.revision, n);
+    this.sub = grow(this.sub, n);
+    this.phase = grow(this.phase, n);
+    this.retracted = grow(this.retracted, n);
+    this.features = grow(this.features, this.numFeatures * n);
   }
 
   addLate(ref: number, lateByMs: number, windowEndMs: number): void {
@@ -79,38 +101,31 @@ export class OutputBuilder {
   }
 
   /**
-   * The results in output order (SPEC §6), as row indices: by step, event-caused before
-   * watermark-caused, then (windowEnd, key), then retractions before their new session (sub).
-   * `compareKeys` orders key ids as their names' strings.
+   * Packs the results in output order (SPEC §6: by step, event-caused before watermark-caused,
+   * then windowEnd, key as the key table orders names, then retractions before their new session),
+   * and the late events.
    */
-  outputOrder(compareKeys: (a: number, b: number) => number): Int32Array {
-    const f = this.f64;
-    const k = this.i32;
-    const u = this.u8;
-    const order = Array.from({ length: this.numResults }, (_, i) => i);
-    order.sort((a, b) => f[5 * a] - f[5 * b] || u[2 * a] - u[2 * b] || f[5 * a + 1] - f[5 * b + 1] || compareKeys(k[3 * a], k[3 * b]) || k[3 * a + 2] - k[3 * b + 2]);
-    return Int32Array.from(order);
-  }
-
-  /** Packs the results in the given order (default: as added), and the late events. */
-  pack(numOutputs: number, order?: Int32Array): TaskOutput {
-    const out = TaskOutput.allocate(this.numResults, this.numFeatures, numOutputs, this.numLate);
+  pack(numOutputs: number, keys: KeyTableView): TaskOutput {
+    const n = this.numResults;
+    if (this.order.length < n) this.order = new Int32Array(this.step.length);
+    const order = this.order;
+    native.sortResults(this, n, keys.index, keys.bytes, order);
+    const out = TaskOutput.allocate(n, this.numFeatures, numOutputs, this.numLate);
     const F = this.numFeatures;
-    for (let r = 0; r < this.numResults; r++) {
-      const i = order ? order[r] : r;
-      out.step[r] = this.f64[5 * i];
-      out.sortEndMs[r] = this.f64[5 * i + 1];
-      out.windowStartMs[r] = this.f64[5 * i + 2];
-      out.windowEndMs[r] = this.f64[5 * i + 3];
-      out.events[r] = this.f64[5 * i + 4];
-      out.keyId[r] = this.i32[3 * i];
-      out.revision[r] = this.i32[3 * i + 1];
-      out.sub[r] = this.i32[3 * i + 2];
-      out.phase[r] = this.u8[2 * i];
-      out.retracted[r] = this.u8[2 * i + 1];
-      if (order) for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
+    for (let r = 0; r < n; r++) {
+      const i = order[r];
+      out.step[r] = this.step[i];
+      out.sortEndMs[r] = this.sortEndMs[i];
+      out.windowStartMs[r] = this.windowStartMs[i];
+      out.windowEndMs[r] = this.windowEndMs[i];
+      out.events[r] = this.events[i];
+      out.keyId[r] = this.keyId[i];
+      out.revision[r] = this.revision[i];
+      out.sub[r] = this.sub[i];
+      out.phase[r] = this.phase[i];
+      out.retracted[r] = this.retracted[i];
+      for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
     }
-    if (!order) out.features.set(this.features.subarray(0, this.numResults * F));
     for (let i = 0; i < this.numLate; i++) {
       out.lateByMs[i] = this.lateF64[2 * i];
       out.lateWindowEndMs[i] = this.lateF64[2 * i + 1];

@@ -26,7 +26,7 @@ test('numbers are written as String() writes them: any double, integers, decimal
   const rand = rng(5);
   const bits = new Uint32Array(2);
   const f64 = new Float64Array(bits.buffer);
-  const values = [0, -0, 1, -1, 0.1, 0.2 + 0.1, 431.5, 1e21, 1e20, 123456789012345680000, 1e-6, 1e-7, 1.5e-7, 5e-324, -5e-324, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53, 2 ** 53 + 2, 1700000040000, NaN, Infinity, -Infinity, 100, 1234.5678, 9.999999999999999e22];
+  const values = [0, -0, 1, -1, 0.1, 0.2 + 0.1, 431.5, 1e21, 1e20, 123456789012345680000, 1e-6, 1e-7, 1.5e-7, 5e-324, -5e-324, Number.MAX_VALUE, Number.MIN_VALUE, 2 ** 53, 2 ** 53 + 2, 2 ** 53 - 1, 2 ** 53 - 0.5, 1.2345678901234567e21, 123456789012345680, 4503599627370495.5, 1700000040000, NaN, Infinity, -Infinity, 100, 1234.5678, 9.999999999999999e22];
   for (let i = 0; i < 300_000; i++) {
     bits[0] = Math.floor(rand() * 2 ** 32);
     bits[1] = Math.floor(rand() * 2 ** 32);
@@ -117,7 +117,7 @@ test('result records from the addon are the JS encoder\'s, with Kafka keys, hash
   }
 });
 
-test('key names order as JavaScript orders their strings, and read back as written', () => {
+test('results order and merge by key as JavaScript orders the names; names read back as written', () => {
   const rand = rng(8);
   const pieces = ['a', 'b', 'z', 'é', 'ÿ', '\u0800', '\ud7ff', '\ue000', '\uffff', '😀', '\u{10000}', '\u{10ffff}', '\ud800', '\udbff', '\udc00', '\udfff', '"', '\\', '\n', ''];
   const names = new Set<string>(ODD_KEYS);
@@ -126,8 +126,23 @@ test('key names order as JavaScript orders their strings, and read back as writt
   const table = KeyNames.of(keyTable(list).buffers);
   list.forEach((name, id) => assert.equal(table.name(id), name, `name ${id}`));
   const ids = list.map((_, i) => i);
-  const byTable = ids.slice().sort((a, b) => table.compare(a, b));
+  // One row per key, all at the same step and window end: the addon orders them by key alone.
+  const n = list.length;
+  const rows = { step: new Float64Array(n), phase: new Uint8Array(n), sortEndMs: new Float64Array(n), keyId: Int32Array.from(ids), sub: new Int32Array(n) };
+  const order = new Int32Array(n);
+  native.sortResults(rows, n, table.index, table.bytes, order);
+  const byTable = Array.from(order);
   const byJs = ids.slice().sort((a, b) => (list[a] < list[b] ? -1 : list[a] > list[b] ? 1 : 0));
+  // And merged from runs that hold every other key.
+  const runOf = (start: number) => {
+    const own = byJs.filter((_, i) => i % 2 === start);
+    return { step: new Float64Array(own.length), phase: new Uint8Array(own.length), sortEndMs: new Float64Array(own.length), keyId: Int32Array.from(own), sub: new Int32Array(own.length), count: own.length };
+  };
+  const [even, odd] = [runOf(0), runOf(1)];
+  const run = new Int32Array(n);
+  const row = new Int32Array(n);
+  assert.equal(native.mergeResults([odd, even], table.index, table.bytes, run, row), n);
+  assert.deepEqual(Array.from({ length: n }, (_, i) => (run[i] === 0 ? odd : even).keyId[row[i]]), byJs, 'merged');
   assert.deepEqual(byTable.map((i) => list[i]), byJs.map((i) => list[i]));
 });
 
@@ -145,4 +160,7 @@ test('murmur2 is kafkajs\'s partitioner hash, and bad arguments are TypeErrors',
   keyOp.add([{ key: true }], [], { numbers: {}, keyId: 0 });
   const b = new EncodedRecordsBuilder();
   assert.throws(() => b.encode(keyOp, [Int32Array.of(5)], null, noKeys, new Float64Array(1), 0, 1), /key id outside the key table/);
+  const one = { step: new Float64Array(1), phase: new Uint8Array(1), sortEndMs: new Float64Array(1), keyId: Int32Array.of(3), sub: new Int32Array(1) };
+  assert.throws(() => native.sortResults(one, 1, noKeys.index, noKeys.bytes, new Int32Array(1)), /key id outside the key table/);
+  assert.throws(() => native.sortResults(one, 2, noKeys.index, noKeys.bytes, new Int32Array(2)), /shorter than count/);
 });

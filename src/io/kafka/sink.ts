@@ -17,10 +17,14 @@ import { KafkaClient, type RecordProducer, type RecordSegment } from './client';
 
 /** Bytes of records queued behind the send in flight before write() waits. */
 const MAX_QUEUED_BYTES = 4 << 20;
-/** A send carries at most this much per partition of the topic (brokers refuse record batches over
- *  message.max.bytes, 1 MB by default, and keys spread unevenly), and at most MAX_SEND_BYTES. */
-const SEND_BYTES_PER_PARTITION = 512 << 10;
+/** A send carries at most this much for one partition of the topic (a partition's records make one
+ *  record batch, and brokers refuse batches over message.max.bytes, 1 MB by default, counting
+ *  the records' framing and keys too), and at most MAX_SEND_BYTES in all. One send per firing of
+ *  10,000 results: each send waits for the last one's acks. */
+const SEND_BYTES_PER_PARTITION = 768 << 10;
 const MAX_SEND_BYTES = 8 << 20;
+/** A record's bytes in a batch beyond its key and value: length, attributes, deltas, lengths. */
+const RECORD_FRAMING_BYTES = 16;
 
 type KafkaSinkConfig = Extract<SinkConfig, { type: 'kafka' }>;
 
@@ -39,16 +43,19 @@ export class KafkaSink implements RecordSink {
   private failure: unknown = null;
   private closed = false;
 
-  private readonly sendBytes: number;
+  /** Bytes per partition in the send being made up (nextSend). */
+  private readonly partitionBytes: Float64Array;
+  private roundRobin = 0;
 
   private constructor(
     private readonly config: KafkaSinkConfig,
     private readonly producer: RecordProducer,
-    partitions: number,
+    /** The topic's partitions at start (they can only grow: then a partition gets less). */
+    private readonly partitions: number,
     private readonly onAck?: (seconds: number) => void,
   ) {
     this.where = `kafka topic ${config.topic}`;
-    this.sendBytes = Math.min(MAX_SEND_BYTES, SEND_BYTES_PER_PARTITION * partitions);
+    this.partitionBytes = new Float64Array(partitions);
   }
 
   /** onAck: seconds from each send to its acks (metrics). */
@@ -72,17 +79,22 @@ export class KafkaSink implements RecordSink {
     this.throwIfFailed();
   }
 
-  /** The next send's records: whole records up to sendBytes (at least one). */
+  /** The next send's records: whole records, up to SEND_BYTES_PER_PARTITION for any partition
+   *  (keyed records go where their hash says; keyless ones round-robin) and MAX_SEND_BYTES in all;
+   *  at least one. */
   private nextSend(): RecordSegment[] {
     const segments: RecordSegment[] = [];
+    const perPartition = this.partitionBytes.fill(0);
     let bytes = 0;
     while (this.queue.length > 0) {
       const records = this.queue[0];
       const from = this.sentUpTo;
       let to = from;
       while (to < records.count) {
-        const size = records.valueEnd[to] - records.valueStart(to);
-        if (bytes > 0 && bytes + size > this.sendBytes) break;
+        const size = records.valueEnd[to] - records.valueStart(to) + records.keyEnd[to] - records.keyStart(to) + RECORD_FRAMING_BYTES;
+        const p = records.hasKey(to) ? (records.keyHash[to] & 0x7fffffff) % this.partitions : this.roundRobin++ % this.partitions;
+        if (bytes > 0 && (perPartition[p] + size > SEND_BYTES_PER_PARTITION || bytes + size > MAX_SEND_BYTES)) break;
+        perPartition[p] += size;
         bytes += size;
         to++;
       }
@@ -94,7 +106,7 @@ export class KafkaSink implements RecordSink {
       this.queue.shift();
       this.sentUpTo = 0;
     }
-    this.queuedBytes -= bytes;
+    for (const s of segments) this.queuedBytes -= s.records.valueEnd[s.to - 1] - s.records.valueStart(s.from);
     return segments;
   }
 

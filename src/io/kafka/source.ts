@@ -61,7 +61,7 @@ export class KafkaSource implements Source {
   private maxQueuedRecords = Infinity;
   /** Partitions assigned since the last batch, for RawBatch.assigned. */
   private newlyAssigned: number[] = [];
-  private queuedRecords = 0;
+  queuedRecords = 0;
   /** Times the group assigned partitions to this member (1 unless it rebalanced or was evicted). */
   groupJoins = 0;
   /** From joining the group to its first assignment, ms (a restart after kill -9 waits here for
@@ -145,6 +145,9 @@ export class KafkaSource implements Source {
           this.wakeReader = () => (clearTimeout(timer), resolve());
         });
         this.wakeReader = null;
+        // The rest of the fetch that woke us is being handed over partition by partition: let it
+        // all arrive, so that it makes one batch rather than one per partition.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       const batch = this.spare.pop() ?? newRawBatch(maxRecords, () => topic);
       batch.count = 0;

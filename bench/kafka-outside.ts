@@ -1,0 +1,99 @@
+// The kafka suite's latency from outside the process (SPEC §9, goals added with §12-§15): a
+// producer and a consumer of their own (bench/outside.ts) around an unbounded sluice job, at a
+// fixed 30k events/s; sluice's own figure (from its read of the event to the produce ack) beside.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { BenchContext, BenchRow } from './harness';
+import { liveRun, loggedNote } from './kafka-runs';
+import { OUTSIDE_FETCH_WAIT_MS, outsideLatency } from './outside';
+import { LATENCY_WARMUP_MS } from '../src/runtime/summary';
+
+export const OUTSIDE_RATE = 30_000;
+/** Input partitions of the outside-in cases (see TICK_MS in bench/outside.ts). */
+export const OUTSIDE_PARTITIONS = 4;
+/** 1,000 windows per firing every 100 ms, and 10,000 every second (goals: p99 50 and 100 ms). */
+export const OUTSIDE_CASES = [
+  { keys: 1_000, windowMs: 100, goalP99Ms: 50 },
+  { keys: 10_000, windowMs: 1000, goalP99Ms: 100 },
+] as const;
+const JITTER_MS = 20;
+const OUT_OF_ORDERNESS_MS = 50;
+/** Results of windows whose trigger came this soon after the first event are left out: the first
+ *  seconds catch up after the group join and pay for JIT compiling the firing path (measured:
+ *  the first firings took 3-4x the later ones' time). */
+const WARMUP_MS = 5000;
+
+export interface OutsideCase {
+  keys: number;
+  windowMs: number;
+  goalP99Ms: number;
+  /** Topics: the input (`partitions` of them) and the results. */
+  inTopic: string;
+  outTopic: string;
+  partitions: number;
+}
+
+const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
+
+export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number): Promise<{ rows: BenchRow[]; note: string }> {
+  const warmUpMs = Math.min(WARMUP_MS, durationMs / 3);
+  const dir = path.dirname(job);
+  const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
+  const eventsFile = path.join(dir, `outside-events-${c.keys}.bin`);
+  const seenFile = path.join(dir, `outside-seen-${c.keys}.json`);
+  const consumer = child(script, ['consume', brokers.join(','), c.outTopic, seenFile]);
+  await consumer.line('joined');
+  const liveSets = [...sets, `source.topic=${c.inTopic}`, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`];
+  const produce = async () => {
+    const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
+    await producer.exited;
+    return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
+  };
+  const { r, catchUpMs } = await liveRun(ctx, job, liveSets, produce);
+  // The last results are already acknowledged (sluice exited); give the consumer a last fetch.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  consumer.proc.kill('SIGTERM');
+  await consumer.exited;
+  const events = new Float64Array(new Uint8Array(fs.readFileSync(eventsFile)).buffer);
+  const seen = JSON.parse(fs.readFileSync(seenFile, 'utf8')) as number[];
+  const m = outsideLatency(events, seen, c.partitions, OUT_OF_ORDERNESS_MS, warmUpMs);
+  const sorted = m.latencyMs.sort((a, b) => a - b);
+  const label = `${c.keys.toLocaleString('en-US')} windows per firing, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
+  const inside = r.summary.latencyAfterWarmupMs;
+  const rows: BenchRow[] = [
+    { case: label, metric: 'outside-in latency p50 ms', ours: percentile(sorted, 0.5), peer: null, peerName: '', higherIsBetter: false },
+    { case: label, metric: 'outside-in latency p99 ms', ours: percentile(sorted, 0.99), peer: c.goalP99Ms, peerName: 'SPEC §9 goal', higherIsBetter: false },
+    { case: label, metric: 'outside-in latency max ms', ours: sorted[sorted.length - 1] ?? NaN, peer: null, peerName: '', higherIsBetter: false },
+    { case: label, metric: 'from the read, p50 ms', ours: inside.p50, peer: null, peerName: '', higherIsBetter: false },
+    { case: label, metric: 'from the read, p99 ms', ours: inside.p99, peer: null, peerName: '', higherIsBetter: false },
+    { case: label, metric: 'from the read, max ms', ours: inside.max, peer: null, peerName: '', higherIsBetter: false },
+  ];
+  const caughtUp = Number.isNaN(catchUpMs) ? '!!! NOT ALL READ' : `all read ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`;
+  const note =
+    `outside-in, ${label} (${c.windowMs} ms windows, ${c.partitions} input partitions): ${m.results.toLocaleString('en-US')} revision-0 results measured after the first ${warmUpMs / 1000} s` +
+    `${m.unmatched ? `, ${m.unmatched} whose window end the replayed watermark never passed (left out)` : ''}; ${r.summary.events.toLocaleString('en-US')} events read (${caughtUp}); ` +
+    `p50 ${percentile(sorted, 0.5).toFixed(1)} / p99 ${percentile(sorted, 0.99).toFixed(1)} / max ${(sorted[sorted.length - 1] ?? NaN).toFixed(1)} ms from the broker's ack of the event that moved the watermark past the window's end (replayed over the events in ack order) to the outside consumer's receipt; ` +
+    `sluice's own figure, from its read of that event to the produce ack (after its own ${LATENCY_WARMUP_MS / 1000} s warm-up): p50 ${inside.p50.toFixed(1)} / p99 ${inside.p99.toFixed(1)} / max ${inside.max.toFixed(1)} ms; main thread busy ${((100 * r.summary.mainThreadBusyMs) / r.summary.readingMs).toFixed(0)}%${loggedNote([r])}`;
+  return { rows, note };
+}
+
+/** A child process of bench/outside.js, with its stdout lines awaitable and its exit checked. */
+function child(script: string, args: string[]) {
+  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  const waiting: Array<{ line: string; resolve: () => void }> = [];
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    for (const w of waiting.splice(0)) (stdout.split('\n').includes(w.line) ? w.resolve : () => waiting.push(w))();
+  });
+  const exited = new Promise<void>((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve() : reject(new Error(`outside ${args[0]} exited with ${code ?? signal}: ${stderr.trim()}`))));
+  });
+  exited.catch(() => {});
+  const line = (l: string) => Promise.race([new Promise<void>((resolve) => (stdout.split('\n').includes(l) ? resolve() : waiting.push({ line: l, resolve }))), exited.then(() => Promise.reject(new Error(`outside ${args[0]} ended before "${l}": ${stderr.trim()}`)))]);
+  return { proc, exited, line };
+}
