@@ -12,7 +12,7 @@
 //   sinceMs   performance.now() when the input that caused it arrived; NaN: not measured
 //
 // Packed layout (one SharedArrayBuffer, 8-byte aligned sections in this order):
-//   header Int32 x 4: count, valueBytes, keyBytes, capacity-free marker (0)
+//   header Int32 x 4: count, valueBytes, keyBytes, 0 (padding to 8 bytes)
 //   timestampMs, sinceMs Float64 x count; valueEnd, keyEnd, keyHash Int32 x count; flags Uint8 x count;
 //   values Uint8 x valueBytes; keys Uint8 x keyBytes
 
