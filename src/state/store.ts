@@ -18,6 +18,7 @@ import { crc32 } from 'node:zlib';
 import { SluiceError } from '../errors';
 import { Arena, REGIONS, type PartitionState, type RegionName } from './arena';
 import { openKv, type KvBackend, type KvStore } from './kv';
+import { openKvOnThread } from './kv-thread';
 
 /** Bumped whenever the layout above or the arena's changes: older state dirs are refused. */
 export const STATE_FORMAT = 1;
@@ -91,8 +92,10 @@ export class StateStore {
   }
 
   /** Opens (or creates) the store under stateDir; `reset` deletes what is there first. A store of
-   *  another job or format, or a damaged one, is an error that says so. */
-  static async open(stateDir: string, identity: StoreIdentity, opts: { reset?: boolean; backend?: KvBackend } = {}): Promise<StateStore> {
+   *  another job or format, or a damaged one, is an error that says so. `thread` (the default for
+   *  @nxtedition/rocksdb): RocksDB works on a thread of its own (src/state/kv-thread.ts); the
+   *  deprecated `rocksdb` binding (bench only) cannot load in a second thread, so it never does. */
+  static async open(stateDir: string, identity: StoreIdentity, opts: { reset?: boolean; backend?: KvBackend; thread?: boolean } = {}): Promise<StateStore> {
     const dir = path.join(stateDir, 'checkpoints');
     if (opts.reset) fs.rmSync(dir, { recursive: true, force: true });
     const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
@@ -100,7 +103,8 @@ export class StateStore {
     if (files.some((f) => f !== 'LOCK' && !f.startsWith('LOG')) && !files.includes('CURRENT')) throw damaged(dir, 'its CURRENT file is missing');
     let kv: KvStore;
     try {
-      kv = await openKv(dir, opts.backend);
+      const thread = opts.thread ?? opts.backend !== 'level';
+      kv = await (thread ? openKvOnThread(dir, opts.backend) : openKv(dir, opts.backend));
     } catch (e) {
       throw damaged(dir, `RocksDB cannot open it (${firstLine(e)})`, e);
     }

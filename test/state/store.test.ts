@@ -180,3 +180,31 @@ test('a damaged state dir is an error naming the damage, never an empty start', 
     await assert.rejects(StateStore.open(dir, identity), /damaged or half-written: RocksDB cannot open it/);
   });
 });
+
+test('the store writes on a thread of its own: the main thread goes on while a write is synced', async () => {
+  const dir = tmp();
+  const store = await StateStore.open(dir, identity);
+  try {
+    // Tens of MB of pages, synced: long enough that a write on the main thread would let no turn
+    // of its event loop run until it is done (with { thread: false } this counts 0 turns).
+    const states = [filled(200_000, 7)];
+    const staged = await store.stage(states, SLOT_WORDS, keyNames([], 1), point);
+    assert.ok(staged.bytes > 8 << 20, `staged ${staged.bytes} bytes`);
+    let turns = 0;
+    let writing = true;
+    const spin = () => {
+      if (!writing) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    await store.write(staged);
+    writing = false;
+    assert.ok(turns >= 3, `the main thread ran ${turns} turns of its event loop during the write`);
+    // And what was written reads back, through the thread.
+    const loaded = await store.load(SLOT_WORDS);
+    assert.deepEqual(usedBytes(loaded!.states[0]), usedBytes(states[0]));
+  } finally {
+    await store.close();
+  }
+});
