@@ -1,6 +1,6 @@
 // The emit stage: a batch's outputs, written to the sinks in the order a one-event-at-a-time run
 // would have produced them (SPEC §6). Workers hand back their results already encoded and in
-// order per key partition; here they are merged across partitions and copied, record by record,
+// order per key partition; here the addon merges them across partitions and copies their records
 // into whole buffers for the sinks. Dead letters (from the decoder) and late records (whose
 // events' text is here, in the source's memory) are encoded here, into the same form.
 import type { DecodedEvents } from '../decode/decoder';

@@ -265,8 +265,8 @@ export class Engine {
     const emitter = new Emitter(sinks, summary, metrics, () => decoder.keyNames);
     const emit = async (work: BatchWork) => {
       const { raw, decoded } = work;
-      const latencyMs = performance.now() - work.startedAtMs;
       const emitted = await emitter.emit(work, await work.outputs);
+      const latencyMs = performance.now() - work.startedAtMs; // read to written
       if (checkpointer && work.checkpoint) {
         // The boundary: everything written so far is before it. Staging, acknowledgements, the
         // write and the commit follow in the background (src/runtime/checkpoints.ts).
