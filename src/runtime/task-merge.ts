@@ -4,7 +4,7 @@
 import type { KeyNames } from '../decode/key-names';
 import { native } from '../native/index';
 import { EncodedRecords, EncodedRecordsBuilder } from '../records/encoded';
-import { copyResult, TaskOutput } from '../state/output';
+import { TaskOutput } from '../state/output';
 import type { EncodedTaskRecords } from './result-records';
 
 /** One partition's output of a task, as runWindowTask made it. */
@@ -50,7 +50,16 @@ export function mergeParts(parts: PartOutput[], keys: KeyNames, numOutputs: numb
     const i = mergedRun[m];
     const r = mergedRow[m];
     const o = runs[i].output;
-    copyResult(o, r, out, m);
+    out.step[m] = o.step[r];
+    out.phase[m] = o.phase[r];
+    out.sortEndMs[m] = o.sortEndMs[r];
+    out.keyId[m] = o.keyId[r];
+    out.sub[m] = o.sub[r];
+    out.windowStartMs[m] = o.windowStartMs[r];
+    out.windowEndMs[m] = o.windowEndMs[r];
+    out.events[m] = o.events[r];
+    out.revision[m] = o.revision[r];
+    out.retracted[m] = o.retracted[r];
     for (let k = 0; k < numOutputs; k++) out.scores[m * numOutputs + k] = o.scores[r * numOutputs + k];
     if (unscored && !o.retracted[r]) pick.deadLetters.add(i, nextDeadLetter[i]++);
     else pick.results.add(i, nextResult[i]++);

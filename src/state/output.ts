@@ -33,14 +33,14 @@ export class OutputBuilder {
   numLate = 0;
   step = new Float64Array(256);
   sortEndMs = new Float64Array(256);
-  windowStartMs = new Float64Array(256);
-  windowEndMs = new Float64Array(256);
-  events = new Float64Array(256);
+  private windowStartMs = new Float64Array(256);
+  private windowEndMs = new Float64Array(256);
+  private events = new Float64Array(256);
   keyId = new Int32Array(256);
-  revision = new Int32Array(256);
+  private revision = new Int32Array(256);
   sub = new Int32Array(256);
   phase = new Uint8Array(256);
-  retracted = new Uint8Array(256);
+  private retracted = new Uint8Array(256);
   features: Float64Array;
   private lateF64 = new Float64Array(2 * 64);
   private lateI32 = new Int32Array(64);
@@ -114,7 +114,16 @@ export class OutputBuilder {
     const F = this.numFeatures;
     for (let r = 0; r < n; r++) {
       const i = order[r];
-      copyResult(this, i, out, r);
+      out.step[r] = this.step[i];
+      out.sortEndMs[r] = this.sortEndMs[i];
+      out.windowStartMs[r] = this.windowStartMs[i];
+      out.windowEndMs[r] = this.windowEndMs[i];
+      out.events[r] = this.events[i];
+      out.keyId[r] = this.keyId[i];
+      out.revision[r] = this.revision[i];
+      out.sub[r] = this.sub[i];
+      out.phase[r] = this.phase[i];
+      out.retracted[r] = this.retracted[i];
       for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
     }
     for (let i = 0; i < this.numLate; i++) {
@@ -124,23 +133,6 @@ export class OutputBuilder {
     }
     return out;
   }
-}
-
-/** The columns of a fired result that a builder and a TaskOutput both hold (features aside). */
-export type ResultColumns = Pick<TaskOutput, 'step' | 'sortEndMs' | 'windowStartMs' | 'windowEndMs' | 'events' | 'keyId' | 'revision' | 'sub' | 'phase' | 'retracted'>;
-
-/** Result i of `from` becomes result r of `to`, its features and scores aside. */
-export function copyResult(from: ResultColumns, i: number, to: TaskOutput, r: number): void {
-  to.step[r] = from.step[i];
-  to.sortEndMs[r] = from.sortEndMs[i];
-  to.windowStartMs[r] = from.windowStartMs[i];
-  to.windowEndMs[r] = from.windowEndMs[i];
-  to.events[r] = from.events[i];
-  to.keyId[r] = from.keyId[i];
-  to.revision[r] = from.revision[i];
-  to.sub[r] = from.sub[i];
-  to.phase[r] = from.phase[i];
-  to.retracted[r] = from.retracted[i];
 }
 
 export class TaskOutput {
