@@ -1,7 +1,7 @@
 // The emit stage: a batch's outputs, written to the sinks in the order a one-event-at-a-time run
 // would have produced them (SPEC §6). Workers hand back their results already encoded and in
-// order, one run per pooled task; here the addon merges the runs and copies their records into
-// whole buffers for the sinks (one run goes to the sink as it is). Dead letters (from the decoder) and late records (whose
+// order per key partition; here the addon merges them across partitions and copies their records
+// into whole buffers for the sinks. Dead letters (from the decoder) and late records (whose
 // events' text is here, in the source's memory) are encoded here, into the same form.
 import type { DecodedEvents } from '../decode/decoder';
 import type { KeyNames } from '../decode/key-names';
@@ -18,7 +18,7 @@ import { LATENCY_WARMUP_MS, type SummaryBuilder } from './summary';
 /** Records handed to a sink at a time: bounds the memory of a batch that fires a million windows. */
 const EMIT_CHUNK_ROWS = 16_384;
 
-/** One pooled task's output (its key partitions' merged), as the worker returned it. */
+/** One key partition's task output, as the worker returned it. */
 export interface FiredOutput {
   out: TaskOutput;
   records: EncodedTaskRecords;
@@ -106,7 +106,6 @@ export class Emitter {
     const runs = outputs.filter((o) => o.out.numResults > 0).map((o) => new Run(o));
     if (runs.length === 0) return counts;
     const keys = this.keys();
-    if (runs.length === 1 && !runs[0].fired.unscored) return this.writeRun(work, runs[0], keys);
     const total = runs.reduce((n, r) => n + r.fired.out.numResults, 0);
     if (this.mergedRun.length < total) [this.mergedRun, this.mergedRow] = [new Int32Array(2 * total), new Int32Array(2 * total)];
     const merged = native.mergeResults(runs.map((r) => r.sortColumns), keys.index, keys.bytes, this.mergedRun, this.mergedRow);
@@ -136,36 +135,6 @@ export class Emitter {
       if (results.count >= EMIT_CHUNK_ROWS) await this.flushResults(results, deadLetters);
     }
     await this.flushResults(results, deadLetters);
-    this.summary.windowsFired += counts.results;
-    return counts;
-  }
-
-  /**
-   * One run (one worker thread's task, merged in the worker) is in output order already: its
-   * records go to the sink as they are, with their latency starts written in place.
-   */
-  private async writeRun(work: EmitWork, run: Run, keys: KeyNames): Promise<Omit<Emitted, 'late'>> {
-    const counts = { results: 0, revisions: 0, retractions: 0 };
-    const { out } = run.fired;
-    const records = run.results;
-    const warmUpEndsMs = (this.summary.firstRecordAtMs ?? work.startedAtMs) + LATENCY_WARMUP_MS;
-    const since = new StepArrival(work);
-    for (let r = 0; r < out.numResults; r++) {
-      const sinceMs = since.of(out.step[r]);
-      records.sinceMs[r] = sinceMs;
-      if (sinceMs < warmUpEndsMs) records.flags[r] |= RecordFlag.WarmingUp;
-      if (out.retracted[r]) {
-        counts.retractions++;
-        continue;
-      }
-      counts.results++;
-      if (out.revision[r] > 0) counts.revisions++;
-      if (run.isTopCandidate(r)) this.summary.offerTop({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], score: out.scores[r * out.numOutputs] });
-    }
-    await this.sinks.results.write(records);
-    this.recordLatency(records);
-    this.metrics.windowsFired(records.count);
-    this.summary.retractions += counts.retractions;
     this.summary.windowsFired += counts.results;
     return counts;
   }

@@ -232,8 +232,8 @@ export class Engine {
             const fail = this.opts.failTask && this.opts.failTask.batch === number && this.opts.failTask.partition === p ? this.opts.failTask.how : undefined;
             parts.push({ partition: p, state: states[p], spare: spares[p], failMidTask: fail, delayMs });
           }
-          const pooled = parts.length > 0 ? await runTask(batch.buffer, keys, parts) : null;
-          pooled?.parts.forEach((r, i) => {
+          const results = parts.length > 0 ? await runTask(batch.buffer, keys, parts) : [];
+          const outs = results.map((r, i) => {
             const p = parts[i].partition;
             // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
             // task copies into it. Copying into fresh memory instead would leave a partition's worth
@@ -250,8 +250,8 @@ export class Engine {
             summary.expiredAssignments += r.counters.expiredAssignments;
             metrics.lateEvents(r.counters.lateEvents);
             metrics.expiredAssignments(r.counters.expiredAssignments);
+            return { out: new TaskOutput(r.output), records: r.records, unscored: r.unscored === true };
           });
-          const outs: FiredOutput[] = pooled ? [{ out: new TaskOutput(pooled.output), records: pooled.records, unscored: pooled.unscored }] : [];
           // The group's partitions as of this batch: what a checkpoint after it holds.
           if (checkpoint) for (const p of groups[g]) pinned.set((checkpoint.states[p] = states[p]), (pinned.get(states[p]) ?? 0) + 1);
           return outs;

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
-import type { PooledTaskResult, PooledWindowTask, WindowWorkerData, WorkerJobSpec } from './protocol';
+import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
 
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
@@ -42,7 +42,7 @@ export class WindowPool {
     return { queued: this.pool.queueSize, busy: Math.min(this.threads, this.running - this.pool.queueSize) };
   }
 
-  async run(task: PooledWindowTask, attempt = 1): Promise<PooledTaskResult> {
+  async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult[]> {
     try {
       return await this.once(task);
     } catch (e) {
@@ -61,12 +61,12 @@ export class WindowPool {
     }
   }
 
-  private async once(task: PooledWindowTask): Promise<PooledTaskResult> {
+  private async once(task: PooledWindowTask): Promise<WindowTaskResult[]> {
     this.running++;
     try {
       // Piscina stops the worker of an aborted task: a hung native call cannot be interrupted otherwise.
       const signal = Number.isFinite(this.timeoutMs) ? AbortSignal.timeout(this.timeoutMs) : undefined;
-      return (await this.pool.run(task, { signal })) as PooledTaskResult;
+      return (await this.pool.run(task, { signal })) as WindowTaskResult[];
     } finally {
       this.running--;
     }

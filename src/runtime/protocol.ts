@@ -59,9 +59,12 @@ export interface WindowWorkerData {
   job: WorkerJobSpec;
 }
 
-/** One partition's share of a pooled task's result (its outputs are merged: PooledTaskResult). */
 export interface WindowTaskResult {
   state: PartitionState;
+  /** A TaskOutput buffer (src/state/output.ts) with scores filled in, results in output order. */
+  output: SharedArrayBuffer;
+  /** Its results encoded as records, row for row (dead letters for an unscored task's windows). */
+  records: EncodedTaskRecords;
   nextTimerMs: number;
   counters: OperatorCounters;
   /** Windows open and bytes of state after the task (for the summary's peaks). */
@@ -71,15 +74,6 @@ export interface WindowTaskResult {
   busyMs: number;
   scoreMs: number;
   scoredRows: number;
-}
-
-/** What a pooled task hands back: each partition's state, and their outputs merged into one run. */
-export interface PooledTaskResult {
-  parts: WindowTaskResult[];
-  /** A TaskOutput buffer (src/state/output.ts) with scores filled in, results in output order. */
-  output: SharedArrayBuffer;
-  /** Its results encoded as records, row for row (dead letters for an unscored task's windows). */
-  records: EncodedTaskRecords;
-  /** The windows fired without scores (noScore): they go to the dead letters. */
-  unscored: boolean;
+  /** The windows fired without scores (noScore). */
+  unscored?: boolean;
 }

@@ -9,30 +9,15 @@ import { Arena } from '../state/arena';
 import { EventBatch } from '../state/batch';
 import { OutputBuilder, TaskOutput } from '../state/output';
 import { WindowOperator } from '../windows/operator';
-import type { PooledTaskResult, PooledWindowTask, WindowTask, WindowTaskResult, WorkerJobSpec } from './protocol';
+import type { WindowTask, WindowTaskResult } from './protocol';
 import { ResultRecordWriter } from './result-records';
-import { mergeParts, type PartOutput } from './task-merge';
 
 const plans = new Map<string, FeaturePlan>();
 const writers = new Map<string, ResultRecordWriter>();
 /** Output builders between tasks, by feature count: one per task cost a partition's task ~30 KB. */
 const spareBuilders = new Map<number, OutputBuilder[]>();
 
-/** A pooled task: its partitions one after another, their outputs merged into one run. */
-export async function runPooledTask(task: PooledWindowTask, job: WorkerJobSpec): Promise<PooledTaskResult> {
-  const parts: WindowTaskResult[] = [];
-  const outputs: PartOutput[] = [];
-  for (const part of task.parts) {
-    const { result, output } = await runWindowTask({ ...part, batch: task.batch, keys: task.keys, job });
-    parts.push(result);
-    outputs.push(output);
-  }
-  const unscored = task.parts.some((p) => p.noScore === true);
-  const merged = mergeParts(outputs, KeyNames.of(task.keys), job.model.numOutputs, unscored);
-  return { parts, output: merged.output.buffer, records: merged.records, unscored };
-}
-
-export async function runWindowTask(task: WindowTask): Promise<{ result: WindowTaskResult; output: PartOutput }> {
+export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult> {
   const { job } = task;
   let plan = plans.get(job.jobId);
   if (!plan) {
@@ -63,8 +48,5 @@ export async function runWindowTask(task: WindowTask): Promise<{ result: WindowT
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return {
-    result: { state, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults },
-    output: { output, records },
-  };
+  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore };
 }
