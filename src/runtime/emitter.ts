@@ -89,7 +89,8 @@ export class Emitter {
       const i = decoded.rawIndex[ref];
       const id = decoded.keyId[ref];
       b.text(encodeLate(lateByMs, windowEndMs, origin(raw, i), JSON.stringify(JSON.parse(messageText(raw, i)))));
-      b.endRecord(keys.bytes, keys.kafkaStart(id), keys.kafkaEnd(id), keys.hash(id), decoded.timestampMs[ref]);
+      // Kafka timestamps are whole milliseconds; an event time may have a fraction.
+      b.endRecord(keys.bytes, keys.kafkaStart(id), keys.kafkaEnd(id), keys.hash(id), Math.floor(decoded.timestampMs[ref]));
     }
     await this.sinks.late.write(b.take());
     return late.length;

@@ -67,9 +67,15 @@ interface EncodedMessage extends ProduceMessage {
   [ENCODED]: RecordSegment[];
 }
 
-/** One partition's records, in order: row[i] of src[i]. */
+/** One partition's records, in order: record row[i] of sources[source[i]]. */
+interface EncodedRows {
+  sources: EncodedRecords[];
+  source: number[];
+  row: number[];
+}
+
 interface PartitionRows extends ProduceMessage {
-  [ROWS]: { src: EncodedRecords[]; row: number[] };
+  [ROWS]: EncodedRows;
 }
 
 /** The message that stands for these records in a kafkajs send (whose only message it must be). */
@@ -89,8 +95,10 @@ const roundRobin = new Map<string, number>();
 function spreadEncoded(topic: string, partitionMetadata: Array<{ partitionId: number; leader: number }>, segments: RecordSegment[]): Record<number, unknown[]> {
   const n = partitionMetadata.length;
   const available = partitionMetadata.filter((p) => p.leader >= 0);
+  const sources = [...new Set(segments.map((s) => s.records))];
   const lists = new Map<number, PartitionRows>();
   for (const { records, from, to } of segments) {
+    const index = sources.indexOf(records);
     for (let i = from; i < to; i++) {
       let p: number;
       if (records.hasKey(i)) p = (records.keyHash[i] & 0x7fffffff) % n;
@@ -100,8 +108,8 @@ function spreadEncoded(topic: string, partitionMetadata: Array<{ partitionId: nu
         p = available.length > 0 ? available[next % available.length].partitionId : next % n;
       }
       let list = lists.get(p);
-      if (!list) lists.set(p, (list = { value: NO_BYTES, [ROWS]: { src: [], row: [] } }));
-      list[ROWS].src.push(records);
+      if (!list) lists.set(p, (list = { value: NO_BYTES, [ROWS]: { sources, source: [], row: [] } }));
+      list[ROWS].source.push(index);
       list[ROWS].row.push(i);
     }
   }
@@ -188,7 +196,7 @@ const BATCH_OVERHEAD = 61;
 const CRC_FROM = 21; // attributes, from the batch's start
 const MAGIC = 2;
 
-/** A partition's records, however they came: kafkajs messages, or encoded rows. */
+/** A partition's kafkajs messages, read as records. */
 interface RecordSource {
   readonly count: number;
   /** NaN: none (the record gets the time of the request). */
@@ -223,63 +231,36 @@ class MessageSource implements RecordSource {
   }
 }
 
-class EncodedSource implements RecordSource {
-  constructor(private readonly r: PartitionRows[typeof ROWS]) {}
-  get count() {
-    return this.r.row.length;
-  }
-  timestampMs(i: number) {
-    return this.r.src[i].timestampMs[this.r.row[i]];
-  }
-  keyBytes(i: number) {
-    const s = this.r.src[i];
-    const j = this.r.row[i];
-    return s.hasKey(j) ? s.keyEnd[j] - s.keyStart(j) : -1;
-  }
-  valueBytes(i: number) {
-    const s = this.r.src[i];
-    const j = this.r.row[i];
-    return s.valueEnd[j] - 1 - s.valueStart(j); // without its newline
-  }
-  writeKey(i: number, buf: Buffer, at: number) {
-    const s = this.r.src[i];
-    const j = this.r.row[i];
-    return s.hasKey(j) ? copyInto(buf, at, s.keys, s.keyStart(j), s.keyEnd[j]) : at;
-  }
-  writeValue(i: number, buf: Buffer, at: number) {
-    const s = this.r.src[i];
-    const j = this.r.row[i];
-    return copyInto(buf, at, s.values, s.valueStart(j), s.valueEnd[j] - 1);
-  }
-}
+/** A partition's encoded rows (one stand-in message), if that is what it holds. */
+const encodedRowsOf = (messages: ProduceMessage[]): EncodedRows | undefined => (messages.length === 1 ? (messages[0] as PartitionRows)[ROWS] : undefined);
 
-function copyInto(buf: Buffer, at: number, src: Uint8Array, start: number, end: number): number {
-  if (end - start <= 32) {
-    for (let i = start; i < end; i++) buf[at++] = src[i];
-    return at;
-  }
-  buf.set(src.subarray(start, end), at);
-  return at + end - start;
-}
-
-function sourceOf(messages: ProduceMessage[]): RecordSource {
-  const rows = messages.length === 1 ? (messages[0] as PartitionRows)[ROWS] : undefined;
-  return rows ? new EncodedSource(rows) : new MessageSource(messages);
-}
+/** A partition of a request: kafkajs messages, or encoded rows whose records the addon writes. */
+type PartitionPlan = { messages: MessageSource; now: number } | { rows: EncodedRows; source: Int32Array; row: Int32Array; bytes: number; now: number };
 
 /** Same bytes as kafkajs's produce request v3 (uncompressed, no transaction). */
 export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
-  const fields: number[] = []; // per record: key bytes, value bytes (-1: null), timestamp delta
+  const fields: number[] = []; // per message: key bytes, value bytes (-1: null), timestamp delta
   const stamps: number[] = []; // per partition: first and max timestamp
-  const sources: RecordSource[] = [];
+  const plans: PartitionPlan[] = [];
   let size = 2 + 2 + 4 + 4;
   for (const t of args.topicData) {
     size += 2 + Buffer.byteLength(t.topic) + 4;
     for (const p of t.partitions) {
-      const src = sourceOf(p.messages);
-      sources.push(src);
       // kafkajs: the smallest and largest given timestamp; messages without one get now.
       const now = Date.now();
+      size += 8 + BATCH_OVERHEAD;
+      const rows = encodedRowsOf(p.messages);
+      if (rows) {
+        const source = Int32Array.from(rows.source);
+        const row = Int32Array.from(rows.row);
+        const m = native.encodeKafkaRecords(rows.sources, source, row, row.length, now, null);
+        plans.push({ rows, source, row, bytes: m.bytes, now });
+        stamps.push(m.firstTimestampMs, m.maxTimestampMs);
+        size += m.bytes;
+        continue;
+      }
+      const src = new MessageSource(p.messages);
+      plans.push({ messages: src, now });
       let first = Infinity;
       let max = -Infinity;
       for (let i = 0; i < src.count; i++) {
@@ -289,7 +270,6 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       }
       if (first === Infinity) first = max = now;
       stamps.push(first, max);
-      size += 8 + BATCH_OVERHEAD;
       for (let i = 0; i < src.count; i++) {
         const keyBytes = src.keyBytes(i);
         const valueBytes = src.valueBytes(i);
@@ -314,7 +294,8 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
     at += buf.write(t.topic, at, 'utf8');
     at = buf.writeInt32BE(t.partitions.length, at);
     for (const p of t.partitions) {
-      const src = sources[pi++];
+      const plan = plans[pi++];
+      const count = 'rows' in plan ? plan.row.length : plan.messages.count;
       const sizeAt = at + 4;
       at = buf.writeInt32BE(p.partition, at) + 4; // record set size, below
       const batchAt = at;
@@ -324,14 +305,19 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       at = buf.writeInt8(MAGIC, at);
       at += 4; // crc, below
       at = buf.writeInt16BE(0, at); // attributes: no compression, create time, no transaction
-      at = buf.writeInt32BE(src.count - 1, at);
+      at = buf.writeInt32BE(count - 1, at);
       at = writeInt64(buf, at, stamps[si++]); // first timestamp
       at = writeInt64(buf, at, stamps[si++]); // max timestamp
       at = writeInt64(buf, at, -1); // producerId
       at = buf.writeInt16BE(args.producerEpoch ?? 0, at);
       at = buf.writeInt32BE(p.firstSequence ?? 0, at);
-      at = buf.writeInt32BE(src.count, at);
-      for (let i = 0; i < src.count; i++, fi += 3) at = writeRecordFrom(buf, at, fields[fi + 2], i, src, fields[fi], fields[fi + 1]);
+      at = buf.writeInt32BE(count, at);
+      if ('rows' in plan) {
+        native.encodeKafkaRecords(plan.rows.sources, plan.source, plan.row, count, plan.now, buf.subarray(at, at + plan.bytes));
+        at += plan.bytes;
+      } else {
+        for (let i = 0; i < count; i++, fi += 3) at = writeRecordFrom(buf, at, fields[fi + 2], i, plan.messages, fields[fi], fields[fi + 1]);
+      }
       buf.writeInt32BE(at - batchAt, sizeAt);
       buf.writeInt32BE(at - batchAt - 12, batchAt + 8);
       buf.writeUInt32BE(native.crc32c(buf, batchAt + CRC_FROM, at), batchAt + 17);
