@@ -44,12 +44,13 @@ export class WatermarkTracker {
     p.lastDataAtMs = nowMs;
     const wasIdle = p.idle;
     p.idle = false;
-    if (eventTimeMs > p.maxEventTimeMs) {
-      const held = p.maxEventTimeMs - this.maxOutOfOrdernessMs <= this.watermarkMs;
-      p.maxEventTimeMs = eventTimeMs;
-      // Only a partition at (or below) the job watermark can be the one holding it back.
-      if (held || wasIdle) this.recompute();
-    }
+    const advanced = eventTimeMs > p.maxEventTimeMs;
+    // Only a partition at (or below) the job watermark can be the one holding it back.
+    const held = p.maxEventTimeMs - this.maxOutOfOrdernessMs <= this.watermarkMs;
+    if (advanced) p.maxEventTimeMs = eventTimeMs;
+    // A partition back from idle counts again even when its event time did not move: when every
+    // partition had gone idle, the watermark held, and it is this one that lets it go on.
+    if (wasIdle || (advanced && held)) this.recompute();
     return this.watermarkMs;
   }
 
