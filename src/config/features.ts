@@ -1,6 +1,6 @@
-// `features:` and `model:` (SPEC §4): what is computed per window, and how it feeds the model.
-import type { FeatureConfig, ModelConfig } from './types';
-import { joinPath, type Reader, type Section } from './schema';
+// `features:` (SPEC §4): what is computed per window.
+import type { FeatureConfig } from './types';
+import type { Reader, Section } from './schema';
 
 const SIMPLE_AGGS = ['count', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
 type SimpleAgg = (typeof SIMPLE_AGGS)[number];
@@ -15,7 +15,7 @@ const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
 const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
 
 /** Fields every result record has (SPEC §5); the score field must not shadow one. */
-export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'revision', 'retracted'];
+export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'model', 'modelVersion', 'revision', 'retracted'];
 
 /** q of `pNN` / `pNN.N` (p99.9 → 0.999), or undefined when `agg` is not a valid percentile. */
 export function percentileQ(agg: string): number | undefined {
@@ -63,41 +63,4 @@ function readFeature(r: Reader, s: Section, normalizedForms: boolean): FeatureCo
   if (q === 1) throw r.expected(s.at('q'), 'a number between 0 and 1 (exclusive)', q);
   const compression = s.num('compression', `a number from ${COMPRESSION_RANGE.min} to ${COMPRESSION_RANGE.max}`, COMPRESSION_RANGE, DEFAULT_COMPRESSION);
   return { name, agg: 'percentile', field, q: q as number, compression };
-}
-
-/** 256 MiB: far above any XGBoost or ONNX model a scoring job uses, low enough to stop a wrong
- *  path (a data file) before it is read into memory. */
-export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
-/** A window task takes milliseconds; 30 s means the model is hung. */
-export const DEFAULT_MODEL_TIMEOUT_MS = 30_000;
-
-export function readModel(r: Reader, parent: Section, features: FeatureConfig[]): ModelConfig {
-  if (!parent.has('model')) throw r.missing('model', 'a mapping with the model path');
-  const s = parent.section('model', ['type', 'path', 'inputs', 'output', 'maxBytes', 'timeoutMs', 'onTimeout']);
-  const path = s.str('path', undefined, 'a model file path');
-  // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
-  const type = s.oneOf('type', ['xgboost', 'onnx'] as const, path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
-
-  const names = features.map((f) => f.name);
-  const featureWhat = `the name of a feature (${names.join(', ')})`;
-  const inputs = s.has('inputs')
-    ? r.list(s.get('inputs'), s.at('inputs'), 'a non-empty list of feature names', (v, p) => {
-        if (typeof v !== 'string' || !names.includes(v)) throw r.expected(p, featureWhat, v);
-        return v;
-      })
-    : names;
-  inputs.forEach((name, i) => {
-    const first = inputs.indexOf(name);
-    if (first !== i) throw r.fail(joinPath(s.at('inputs'), i), `${JSON.stringify(name)} is already model.inputs[${first}]; each input is listed once`);
-  });
-
-  const output = s.str('output', 'score');
-  if (names.includes(output)) throw r.fail(s.at('output'), `${JSON.stringify(output)} is also a feature name; pick another name for the score`);
-  if (RECORD_FIELDS.includes(output)) {
-    throw r.fail(s.at('output'), `${JSON.stringify(output)} is a field of every result record (${RECORD_FIELDS.join(', ')}); pick another name for the score`);
-  }
-  const maxBytes = s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES);
-  const timeoutMs = s.int('timeoutMs', 'positive', DEFAULT_MODEL_TIMEOUT_MS);
-  const onTimeout = s.oneOf('onTimeout', ['fail', 'dead-letter'] as const, 'dead-letter');
-  return { type, path, inputs: [...inputs], output, maxBytes, timeoutMs, onTimeout };
 }

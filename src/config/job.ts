@@ -5,14 +5,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { configError } from '../errors';
-import { readFeatures, readModel } from './features';
+import { readFeatures } from './features';
+import { readScoring } from './models';
 import { applyOverrides } from './overrides';
 import { isMapping, Reader, type Section } from './schema';
 import { checkDistinctFiles, defaultSideOutput, readSink } from './sinks';
 import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
 
-const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'sink', 'late', 'deadLetter', 'state', 'workers', 'metrics'];
+const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'models', 'scoring', 'sink', 'late', 'deadLetter', 'state', 'workers', 'metrics'];
 const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs'];
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 const NAME_WHAT = 'a name of letters, digits, ".", "_" and "-"';
@@ -96,7 +97,7 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const watermark = readWatermark(top);
   const window = readWindow(r, top);
   const features = readFeatures(r, top, opts.normalizedForms);
-  const model = readModel(r, top, features);
+  const { models, scoring } = readScoring(r, top, features);
 
   const stateSection = top.section('state', ['dir', 'checkpointIntervalMs']);
   const state = {
@@ -116,7 +117,8 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
     watermark,
     window,
     features,
-    model,
+    models,
+    scoring,
     sink,
     late,
     deadLetter,
@@ -174,7 +176,7 @@ function resolvePaths(job: JobConfig, resolve: (p: string) => string): JobConfig
   return {
     ...job,
     source: job.source.type === 'file' ? { ...job.source, paths: job.source.paths.map(resolve) } : job.source,
-    model: { ...job.model, path: resolve(job.model.path) },
+    models: Object.fromEntries(Object.entries(job.models).map(([name, m]) => [name, m.type === 'ensemble' ? m : { ...m, source: resolve(m.source) }])),
     sink: output(job.sink),
     late: output(job.late),
     deadLetter: output(job.deadLetter),

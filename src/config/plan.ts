@@ -1,8 +1,13 @@
 // What `sluice check` prints, and the model-input check that must fail at start, not at the first
 // window (SPEC §4).
 import * as path from 'node:path';
+import type { LoadedModels } from '../models/registry';
 import { configError } from '../errors';
+import { DEFAULT_MODEL_NAME } from './models';
 import type { FeatureConfig, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
+
+/** A job written with the `model:` shorthand (one model, named "default"). */
+export const isShorthand = (job: JobConfig): boolean => Object.keys(job.models).length === 1 && DEFAULT_MODEL_NAME in job.models && job.scoring.variants.length === 1;
 
 /** What the plan needs from a loaded model (a subset of the Model interface, SPEC §8). */
 export interface ModelShape {
@@ -18,13 +23,16 @@ const list = (names: string[]) => names.map((n) => JSON.stringify(n)).join(', ')
  * A model with feature names is matched by name (its feature i takes the input named
  * featureNames[i]); a model without them takes model.inputs by position.
  */
-export function checkModelInputs(job: JobConfig, model: ModelShape): number[] {
-  const where = `${job.file}: model.inputs`;
-  const modelName = `the model ${path.basename(job.model.path)}`;
-  const inputs = job.model.inputs;
-  const featureIndex = (name: string) => {
-    const i = job.features.findIndex((f) => f.name === name);
-    if (i < 0) throw configError(`${job.file}: model.inputs: ${JSON.stringify(name)} is not a feature`);
+export function checkModelInputs(job: JobConfig, model: ModelShape, name = DEFAULT_MODEL_NAME): number[] {
+  const inputsAt = isShorthand(job) ? 'model.inputs' : 'scoring.inputs';
+  const where = `${job.file}: ${inputsAt}`;
+  const spec = job.models[name];
+  const file = spec && spec.type !== 'ensemble' ? path.basename(spec.source) : name;
+  const modelName = isShorthand(job) ? `the model ${file}` : `the model ${name} (${file})`;
+  const inputs = job.scoring.inputs;
+  const featureIndex = (feature: string) => {
+    const i = job.features.findIndex((f) => f.name === feature);
+    if (i < 0) throw configError(`${where}: ${JSON.stringify(feature)} is not a feature`);
     return i;
   };
 
@@ -37,19 +45,18 @@ export function checkModelInputs(job: JobConfig, model: ModelShape): number[] {
     const missing = names.filter((n) => !inputs.includes(n));
     if (model.numFeatures !== inputs.length || missing.length > 0) {
       const why = missing.length > 0 ? ` (missing: ${list(missing)})` : '';
-      throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but model.inputs lists ${inputs.length}${why}`);
+      throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but ${inputsAt} lists ${inputs.length}${why}`);
     }
     return names.map(featureIndex);
   }
   if (model.numFeatures !== inputs.length) {
-    throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but model.inputs lists ${inputs.length}`);
+    throw configError(`${where}: ${modelName} takes ${model.numFeatures} features, but ${inputsAt} lists ${inputs.length}`);
   }
   return inputs.map(featureIndex);
 }
 
 /** The human-readable plan of `sluice check`: every choice the job will run with, defaults included. */
-export function describePlan(job: JobConfig, model: ModelShape): string {
-  const order = checkModelInputs(job, model);
+export function describePlan(job: JobConfig, models: LoadedModels): string {
   const lines: string[] = [];
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)}${text}`);
   const more = (text: string) => lines.push(`${' '.repeat(11)}${text}`);
@@ -64,14 +71,34 @@ export function describePlan(job: JobConfig, model: ModelShape): string {
   const width = Math.max(...job.features.map((f) => f.name.length));
   job.features.forEach((f, i) => more(`${String(i + 1).padStart(2)}. ${f.name.padEnd(width)}  ${describeFeature(f)}`));
 
-  const outputs = model.numOutputs === 1 ? '1 output' : `${model.numOutputs} outputs (an array)`;
-  row('model', `${job.model.type} ${job.model.path}: ${model.numFeatures} features -> ${outputs} as "${job.model.output}"`);
-  more(model.featureNames?.length ? 'inputs matched to the model by feature name:' : 'inputs matched to the model by position:');
-  const nameWidth = Math.max(0, ...(model.featureNames ?? []).map((n) => n.length));
-  order.forEach((fi, i) => {
-    const name = model.featureNames?.[i];
-    more(`  ${String(i).padStart(2)}${name ? ` ${name.padEnd(nameWidth)}` : ''} <- ${job.features[fi].name}`);
+  const { plan } = models;
+  const outputs = plan.numOutputs === 1 ? '1 output' : `${plan.numOutputs} outputs (an array)`;
+  row('scoring', `${job.scoring.inputs.length} inputs -> ${outputs} as "${job.scoring.output}"; model call timeout ${job.scoring.timeoutMs} ms, then ${job.scoring.onTimeout}`);
+  const total = job.scoring.variants.reduce((a, v) => a + v.weight, 0);
+  job.scoring.variants.forEach((v, i) => {
+    const from = i === 0 ? 0 : plan.bucketEnd[i - 1];
+    more(`variant ${v.model}: weight ${v.weight} (${((100 * v.weight) / total).toFixed(1)}% of keys, buckets ${from}-${plan.bucketEnd[i] - 1})`);
   });
+  for (const m of plan.models) {
+    const used = [
+      ...job.scoring.variants.filter((v) => v.model === m.name).map(() => 'variant'),
+      ...plan.models.filter((e) => e.kind === 'ensemble' && e.members.some((i) => plan.models[i].name === m.name)).map((e) => `member of ${e.name}`),
+    ];
+    const usedText = used.length ? used.join(', ') : 'not used';
+    if (m.kind === 'ensemble') {
+      const how = m.combine === 'weighted' ? `weighted ${m.weights!.join(':')}` : m.combine === 'vote' ? `vote, threshold ${m.threshold}` : m.combine;
+      row('model', `${m.name}: ensemble of ${m.members.map((i) => plan.models[i].name).join(', ')} (${how}), version ${m.version}; ${usedText}`);
+      continue;
+    }
+    const loaded = models.files.get(m.name)!;
+    row('model', `${m.name}: ${m.type} ${m.path}, version ${m.version}: ${loaded.numFeatures} features -> ${loaded.numOutputs === 1 ? '1 output' : `${loaded.numOutputs} outputs`}; ${usedText}`);
+    more(loaded.featureNames?.length ? '  inputs matched to the model by feature name:' : '  inputs matched to the model by position:');
+    const nameWidth = Math.max(0, ...(loaded.featureNames ?? []).map((n) => n.length));
+    m.inputFeature.forEach((fi, i) => {
+      const name = loaded.featureNames?.[i];
+      more(`  ${String(i).padStart(2)}${name ? ` ${name.padEnd(nameWidth)}` : ''} <- ${job.features[fi].name}`);
+    });
+  }
 
   row('sink', describeSink(job.sink) + (job.sink.type === 'kafka' ? `, key format ${job.sink.keyFormat}` : ''));
   row('late', describeSink(job.late));

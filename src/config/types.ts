@@ -61,15 +61,38 @@ export type FeatureConfig =
   /** pNN or pNN.N: q = NN/100, 0 < q < 1. */
   | { name: string; agg: 'percentile'; field: string; q: number; compression: number };
 
-export interface ModelConfig {
+/** A model file (SPEC §7): XGBoost or ONNX. */
+export interface FileModelSpec {
   type: 'xgboost' | 'onnx';
-  path: string;
-  /** Feature names fed to the model, in order; defaults to the features' order. */
+  /** The file's path (absolute after loadJob). */
+  source: string;
+  /** A model file larger than this is refused. */
+  maxBytes: number;
+}
+
+export type Combine = 'mean' | 'max' | 'min' | 'weighted' | 'vote';
+
+/** Several models' outputs combined, output by output (SPEC §12). */
+export interface EnsembleSpec {
+  type: 'ensemble';
+  members: string[];
+  combine: Combine;
+  /** combine: weighted only, one per member, >= 0. */
+  weights?: number[];
+  /** combine: vote only: the share of members with p >= threshold. */
+  threshold?: number;
+}
+
+export type ModelSpec = FileModelSpec | EnsembleSpec;
+
+/** How results are scored (SPEC §12 `scoring:`; the `model:` shorthand fills it too). */
+export interface ScoringConfig {
+  /** Feature names fed to the models, in order; defaults to the features' order. */
   inputs: string[];
   /** Name of the score field in result records; default "score". */
   output: string;
-  /** A model file larger than this is refused at start. */
-  maxBytes: number;
+  /** The models that score, by key bucket (SPEC §12); one with weight 100 for a single model. */
+  variants: Array<{ model: string; weight: number }>;
   /** A window task (its model calls) that takes longer is stopped: then `onTimeout` says what
    *  happens to its windows. */
   timeoutMs: number;
@@ -86,7 +109,7 @@ export type SinkConfig =
 
 /**
  * Built by src/config/job.ts (parseJob, loadJob, jobFromObject). After loadJob, every path
- * (model, source files, file sinks, state.dir) is absolute, resolved against the job file's folder.
+ * (model sources, source files, file sinks, state.dir) is absolute, resolved against the job file's folder.
  */
 export interface JobConfig {
   name: string;
@@ -96,7 +119,9 @@ export interface JobConfig {
   watermark: WatermarkConfig;
   window: WindowConfig;
   features: FeatureConfig[];
-  model: ModelConfig;
+  /** The models by name, in the file's order; `model:` is the one named "default". */
+  models: Record<string, ModelSpec>;
+  scoring: ScoringConfig;
   sink: SinkConfig;
   /** Default: a file beside a file sink (out.jsonl → out.late.jsonl), else <state.dir>/late.jsonl. */
   late: SinkConfig;

@@ -11,12 +11,20 @@
 // `index` holds nameEnd, jsonEnd, end and the Kafka key's murmur2 (its default partitioner's hash)
 // per key. When either buffer is full, both are copied into bigger ones (new SharedArrayBuffers):
 // a task carries the buffers current when it was sent.
+import { threadId } from 'node:worker_threads';
 import { native } from '../native/index';
 
 export interface KeyNamesBuffers {
   index: SharedArrayBuffer;
   bytes: SharedArrayBuffer;
+  /** The same for a table and its grown copies, different for another table: what a worker
+   *  caches by key id (a key's variant) is valid within one lineage only. */
+  lineage: number;
 }
+
+let lineages = 0;
+/** Unique per process and thread, and across threads: the thread id is in the low bits. */
+const newLineage = () => ++lineages * 1024 + (threadId % 1024);
 
 const enum Field {
   NameEnd = 0,
@@ -151,8 +159,8 @@ export class SharedKeyNames extends KeyNames {
     this.text = Buffer.from(buffers.bytes);
   }
 
-  static create(keys = 1024, bytes = 16 * 1024): SharedKeyNames {
-    return new SharedKeyNames({ index: new SharedArrayBuffer(keys * Field.Words * 4), bytes: new SharedArrayBuffer(bytes) });
+  static create(keys = 1024, bytes = 16 * 1024, lineage = newLineage()): SharedKeyNames {
+    return new SharedKeyNames({ index: new SharedArrayBuffer(keys * Field.Words * 4), bytes: new SharedArrayBuffer(bytes), lineage });
   }
 
   get size(): number {
@@ -198,7 +206,7 @@ export class SharedKeyNames extends KeyNames {
   }
 
   private grown(keys: number, bytes: number): SharedKeyNames {
-    const next = SharedKeyNames.create(Math.max(keys, (2 * this.index.length) / Field.Words), Math.max(bytes, 2 * this.bytes.length));
+    const next = SharedKeyNames.create(Math.max(keys, (2 * this.index.length) / Field.Words), Math.max(bytes, 2 * this.bytes.length), this.buffers.lineage);
     next.index.set(this.index.subarray(0, this.count * Field.Words));
     next.bytes.set(this.bytes.subarray(0, this.used));
     next.count = this.count;

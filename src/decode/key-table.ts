@@ -1,5 +1,6 @@
 // Interns window keys: key string -> dense id, with each key's hash and key partition. Ids index
 // the columns workers see; strings stay on the main thread, which formats the records.
+import { fmix32 } from '../util/murmur3';
 
 /** FNV-1a over the key's UTF-8 bytes, then murmur3's finalizer so low bits spread well. The native
  *  decoder computes the same function, and key partitions (state layout) depend on it: never change it. */
@@ -24,12 +25,7 @@ export function keyHash(key: string): number {
       : [0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63)];
     for (const b of bytes) h = Math.imul(h ^ b, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 export class KeyTable {

@@ -35,11 +35,20 @@ export type RecordPart =
   /** The model's outputs as float32ToJson writes them: one bare, several as [a,b]. */
   | { scores: true };
 
-/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"revision"} (SPEC §5). */
-export function resultLayout(featureNames: readonly string[], outputName: string): RecordPart[] {
+/** The model a result's key is routed to, and its version (SPEC §12). */
+export interface ModelTag {
+  model: string;
+  version: string | null;
+}
+
+/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"model","modelVersion","revision"}
+ *  (SPEC §5, §12); without `model`, no model fields (an unscored window's dead letter). */
+export function resultLayout(featureNames: readonly string[], outputName: string, model?: ModelTag): RecordPart[] {
   const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"events":' }, { number: 'events' }, { text: ',"features":{' }];
   featureNames.forEach((n, i) => parts.push({ text: `${i ? ',' : ''}${JSON.stringify(n)}:` }, { feature: i }));
-  parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true }, { text: ',"revision":' }, { number: 'revision' }, { text: '}' });
+  parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true });
+  if (model) parts.push({ text: `,"model":${JSON.stringify(model.model)},"modelVersion":${JSON.stringify(model.version)}` });
+  parts.push({ text: ',"revision":' }, { number: 'revision' }, { text: '}' });
   return joinText(parts);
 }
 
@@ -73,8 +82,8 @@ function write(parts: readonly RecordPart[], r: WindowResult): string {
 export class ResultEncoder {
   readonly layout: RecordPart[];
 
-  constructor(featureNames: readonly string[], outputName: string) {
-    this.layout = resultLayout(featureNames, outputName);
+  constructor(featureNames: readonly string[], outputName: string, model?: ModelTag) {
+    this.layout = resultLayout(featureNames, outputName, model);
   }
 
   encode(r: WindowResult): string {

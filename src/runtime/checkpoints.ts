@@ -6,9 +6,23 @@
 //   1. waits until every output written before the boundary is acknowledged (flush);
 //   2. writes the staged checkpoint: one atomic, synced RocksDB write batch;
 //   3. commits the source positions to Kafka, for lag tools (recovery reads them from the store).
+import type { PartitionState } from '../state/arena';
 import type { StagedCheckpoint, StateStore } from '../state/store';
+import type { WatermarkTracker } from '../time/watermark';
 import { faultPoint } from './faults';
-import type { EngineMetrics, Source } from './ports';
+import type { EngineMetrics, JobSinks, Source } from './ports';
+
+/** A checkpoint's boundary, after a batch. */
+export interface CheckpointAt {
+  /** Per key partition, its state after the batch (filled in as the batch's tasks finish, and
+   *  kept from reuse until staged). */
+  states: PartitionState[];
+  positions: Array<number | null>;
+  watermarks: ReturnType<WatermarkTracker['snapshot']>;
+}
+
+/** Files' lengths at a boundary, by sink (for truncation on restore). */
+export type SinkBytes = Record<string, number>;
 
 export interface CheckpointStats {
   /** Checkpoints written in this run. */
@@ -78,6 +92,17 @@ export class Checkpointer {
    *  without losing the guarantee, so it stops with the reason. */
   throwIfFailed(): void {
     if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Takes a checkpoint at the boundary `at`, once everything before it is written to the sinks:
+   * starts their flushes, notes the files' lengths and takes it in the background.
+   */
+  takeAfter(at: CheckpointAt, sinks: JobSinks, stage: (sinkBytes: SinkBytes) => Promise<StagedCheckpoint>): void {
+    const acked = [sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()];
+    const sinkBytes: SinkBytes = {};
+    for (const name of ['results', 'late', 'deadLetters'] as const) if (sinks[name].bytes !== undefined) sinkBytes[name] = sinks[name].bytes!;
+    void this.take(() => stage(sinkBytes), acked, at.positions).catch(() => undefined);
   }
 
   /**

@@ -4,19 +4,15 @@ import type { KeyNamesBuffers } from '../decode/key-names';
 import type { EncodedTaskRecords, RecordsSpec } from './result-records';
 import type { OperatorCounters } from '../windows/operator';
 import type { PartitionState } from '../state/arena';
+import type { ScoringPlan } from '../models/plan';
 
 /** What a worker needs to know about the job; small, sent with every task (workers cache by jobId). */
 export interface WorkerJobSpec {
   jobId: string;
   window: WindowConfig;
   features: FeatureConfig[];
-  model: {
-    type: 'xgboost' | 'onnx';
-    path: string;
-    /** For each model input position, the index of the job feature that feeds it. */
-    inputFeature: number[];
-    numOutputs: number;
-  };
+  /** The models and the variants that score (src/models/plan.ts). */
+  scoring: ScoringPlan;
   /** How the worker writes the result records. */
   records: RecordsSpec;
 }

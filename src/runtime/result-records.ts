@@ -16,6 +16,8 @@ export interface RecordsSpec {
   keyFormat: 'key' | 'window';
   /** For the detail of a window whose model call timed out. */
   modelTimeoutMs: number;
+  /** Per variant, the model and version its results carry (SPEC §12). */
+  variants: Array<{ model: string; version: string }>;
 }
 
 /** The summary's top windows come from each task's best few (SPEC §2). */
@@ -29,10 +31,10 @@ export interface EncodedTaskRecords {
   topRows: number[];
 }
 
-/** Row kinds: the program that writes the row. */
+/** Row kinds: the program that writes the row; variant v's results are Result + v. */
 const enum Kind {
-  Result = 0,
-  Retraction = 1,
+  Retraction = 0,
+  Result = 1,
 }
 
 /** The columns of a call, in this order (TaskOutput's). */
@@ -61,10 +63,10 @@ export class ResultRecordWriter {
 
   /**
    * Encodes every result row of `out` (already in output order): retractions and scored windows
-   * as result records; when `unscored` (its model call timed out), the windows as model-timeout
-   * dead letters instead.
+   * as result records, each with its row's variant; without variants (the model call timed out),
+   * the windows as model-timeout dead letters instead.
    */
-  write(out: TaskOutput, keys: KeyNames, unscored: boolean): EncodedTaskRecords {
+  write(out: TaskOutput, keys: KeyNames, variants: Uint8Array | null): EncodedTaskRecords {
     const n = out.numResults;
     if (this.kinds.length < n) {
       this.kinds = new Uint8Array(2 * n);
@@ -77,8 +79,8 @@ export class ResultRecordWriter {
     for (let r = 0; r < n; r++) {
       stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
       if (out.retracted[r]) kinds[r] = Kind.Retraction;
-      else if (!unscored) {
-        kinds[r] = Kind.Result;
+      else if (variants !== null) {
+        kinds[r] = Kind.Result + variants[r];
         top.offer(r, out.scores[r * out.numOutputs]);
       } else {
         kinds[r] = SKIP_ROW;
@@ -109,8 +111,8 @@ export class ResultRecordWriter {
       };
       const kafkaKey: RecordPart[] = this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
       programs = new RecordPrograms();
-      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName), kafkaKey, columns); // Kind.Result
       programs.add(retractionLayout(), kafkaKey, columns); // Kind.Retraction
+      for (const v of this.spec.variants) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, v), kafkaKey, columns); // Kind.Result + v
       this.programs.set(shape, programs);
     }
     return programs;

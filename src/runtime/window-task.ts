@@ -4,7 +4,7 @@
 import { KeyNames } from '../decode/key-names';
 import { planFeatures, type FeaturePlan } from '../features/plan';
 import { createDigestStore } from '../features/digest-store';
-import { cachedModel, scoreWindows } from '../scoring/window-scorer';
+import { VariantScorer } from '../models/scorer';
 import { Arena } from '../state/arena';
 import { EventBatch } from '../state/batch';
 import { OutputBuilder, TaskOutput } from '../state/output';
@@ -14,6 +14,7 @@ import { ResultRecordWriter } from './result-records';
 
 const plans = new Map<string, FeaturePlan>();
 const writers = new Map<string, ResultRecordWriter>();
+const scorers = new Map<string, VariantScorer>();
 /** Output builders between tasks, by feature count: one per task cost a partition's task ~30 KB. */
 const spareBuilders = new Map<number, OutputBuilder[]>();
 
@@ -24,8 +25,10 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
     plan = planFeatures(job.features, job.window.type === 'session');
     plans.set(job.jobId, plan);
   }
-  // The model first: a bad model fails the task before any work.
-  const model = await cachedModel(job.model.path, job.model.type);
+  // The models first: a bad model fails the task before any work.
+  let scorer = scorers.get(job.jobId);
+  if (!scorer) scorers.set(job.jobId, (scorer = new VariantScorer(job.scoring)));
+  await scorer.ready();
   // Busy time counts from here: a worker interleaves tasks at awaits, so wall time would overlap.
   const startedAt = performance.now();
   const arena = Arena.copyForTask(task.state, plan.slotWords, task.spare);
@@ -37,14 +40,14 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   if (task.failMidTask === 'exit') process.exit(70);
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
   const keys = KeyNames.of(task.keys);
-  const output: TaskOutput = out.pack(job.model.numOutputs, keys);
+  const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
-  const scoreMs = task.noScore ? 0 : await scoreWindows(model, output, job.model.inputFeature);
+  const { variants, scoreMs } = task.noScore ? { variants: null, scoreMs: 0 } : await scorer.score(output, keys);
   const encodeStartedAt = performance.now();
   let writer = writers.get(job.jobId);
   if (!writer) writers.set(job.jobId, (writer = new ResultRecordWriter(job.records)));
-  const records = writer.write(output, keys, task.noScore === true);
+  const records = writer.write(output, keys, variants);
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;

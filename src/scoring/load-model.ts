@@ -19,3 +19,16 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   }
   return XGBoostModel.load(path);
 }
+
+const cached = new Map<string, Promise<Model>>();
+
+/** One model per file and thread, loaded on first use and kept (workers). */
+export function cachedModel(path: string, type: 'xgboost' | 'onnx'): Promise<Model> {
+  let m = cached.get(path);
+  if (!m) {
+    m = loadModel(path, { format: type });
+    cached.set(path, m);
+    m.catch(() => cached.delete(path)); // a failed load is retried next time
+  }
+  return m;
+}

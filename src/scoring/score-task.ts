@@ -1,5 +1,5 @@
 // One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out.
-import { cachedModel } from './window-scorer';
+import { cachedModel } from './load-model';
 
 export interface ScoreTask {
   modelPath: string;

@@ -71,11 +71,11 @@ test('empty file and a top level that is not a mapping', () => {
 test('unknown top-level key, with a suggestion', () => {
   fails(
     (j) => (j.sinks = { type: 'stdout' }),
-    'job.yaml: sinks: unknown key; expected one of name, source, watermark, window, features, model, sink, late, deadLetter, state, workers, metrics (did you mean sink?)',
+    'job.yaml: sinks: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics (did you mean sink?)',
   );
   fails(
     (j) => (j.parallelism = 4),
-    'job.yaml: parallelism: unknown key; expected one of name, source, watermark, window, features, model, sink, late, deadLetter, state, workers, metrics',
+    'job.yaml: parallelism: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics',
   );
 });
 
@@ -208,21 +208,21 @@ test('count takes no field; every other aggregation needs one', () => {
 test('model.inputs must name features, once each; default is the features in order', () => {
   fails((j) => (j.model.inputs = ['tx_count', 'amount_p99']), 'job.yaml: model.inputs[1]: expected the name of a feature (tx_count, amount_sum, amount_p95), got "amount_p99"');
   fails((j) => (j.model.inputs = ['tx_count', 'tx_count']), 'job.yaml: model.inputs[1]: "tx_count" is already model.inputs[0]; each input is listed once');
-  assert.deepEqual(parseJob(yamlOf(() => {}), 'job.yaml').model.inputs, ['tx_count', 'amount_sum', 'amount_p95']);
-  assert.deepEqual(parseJob(yamlOf((j) => (j.model.inputs = ['amount_p95', 'tx_count'])), 'job.yaml').model.inputs, ['amount_p95', 'tx_count']);
+  assert.deepEqual(parseJob(yamlOf(() => {}), 'job.yaml').scoring.inputs, ['tx_count', 'amount_sum', 'amount_p95']);
+  assert.deepEqual(parseJob(yamlOf((j) => (j.model.inputs = ['amount_p95', 'tx_count'])), 'job.yaml').scoring.inputs, ['amount_p95', 'tx_count']);
 });
 
 test('model.output must not clash with a feature or a record field', () => {
   fails((j) => (j.model.output = 'amount_sum'), 'job.yaml: model.output: "amount_sum" is also a feature name; pick another name for the score');
   fails(
     (j) => (j.model.output = 'events'),
-    'job.yaml: model.output: "events" is a field of every result record (key, windowStart, windowEnd, events, features, revision, retracted); pick another name for the score',
+    'job.yaml: model.output: "events" is a field of every result record (key, windowStart, windowEnd, events, features, model, modelVersion, revision, retracted); pick another name for the score',
   );
 });
 
 test('model.type defaults from the file extension', () => {
-  assert.equal(parseJob(yamlOf(() => {}), 'job.yaml').model.type, 'xgboost');
-  assert.equal(parseJob(yamlOf((j) => (j.model.path = 'm.ONNX')), 'job.yaml').model.type, 'onnx');
+  assert.equal(parseJob(yamlOf(() => {}), 'job.yaml').models.default.type, 'xgboost');
+  assert.equal(parseJob(yamlOf((j) => (j.model.path = 'm.ONNX')), 'job.yaml').models.default.type, 'onnx');
 });
 
 test('kafka sink: topic required, brokers from a kafka source or given', () => {
@@ -334,7 +334,8 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     watermark: { maxOutOfOrdernessMs: 5000, idleTimeoutMs: 60000 },
     window: { type: 'tumbling', sizeMs: 60000, allowedLatenessMs: 0 },
     features: [{ name: 'n', agg: 'count' }],
-    model: { type: 'xgboost', path: 'm.json', inputs: ['n'], output: 'score', maxBytes: 256 * 1024 * 1024, timeoutMs: 30_000, onTimeout: 'dead-letter' },
+    models: { default: { type: 'xgboost', source: 'm.json', maxBytes: 256 * 1024 * 1024 } },
+    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter' },
     sink: { type: 'stdout' },
     late: { type: 'file', path: '.sluice/m/late.jsonl' },
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },
@@ -359,7 +360,7 @@ test('loadJob resolves relative paths against the job file directory', async () 
   const dir = fixture('jobs');
   const job = await loadJob(fixture('jobs', 'files.yaml'));
   assert.deepEqual(job.source.type === 'file' && job.source.paths, [path.join(dir, 'data/part-0.jsonl'), path.join(dir, 'data/part-1.jsonl')]);
-  assert.equal(job.model.path, fixture('xgboost', 'binary_logistic.json'));
+  assert.deepEqual(job.models.default, { type: 'xgboost', source: fixture('xgboost', 'binary_logistic.json'), maxBytes: 256 * 1024 * 1024 });
   assert.deepEqual(job.sink, { type: 'file', path: path.join(dir, 'out/scores.jsonl') });
   assert.deepEqual(job.late, { type: 'file', path: path.join(dir, 'out/scores.late.jsonl') });
   assert.deepEqual(job.deadLetter, { type: 'file', path: path.join(dir, 'out/scores.dead.jsonl') });
@@ -396,9 +397,9 @@ test('jobFromObject: validates like a file and takes a normalized JobConfig back
   assert.deepEqual(jobFromObject(kafka), kafka);
 
   throwsLine(() => jobFromObject({ ...base(), window: { type: 'tumbling', sizeMs: '60s' } }), '<inline>: window.sizeMs: expected a positive integer, got "60s"');
-  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, sink, late, deadLetter, state, workers, metrics, file');
+  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics, file');
   const resolved = jobFromObject(base(), { baseDir: '/jobs' });
-  assert.equal(resolved.model.path, '/jobs/m.json');
+  assert.equal(resolved.models.default.type !== 'ensemble' && resolved.models.default.source, '/jobs/m.json');
   assert.deepEqual(resolved.late, { type: 'file', path: '/jobs/out.late.jsonl' });
   // Normalized-only forms stay out of YAML files.
   fails((j) => (j.features[2] = { name: 'p', agg: 'percentile', field: 'amount', q: 0.9 }), 'job.yaml: features[2].q: unknown key; expected one of name, agg, field, compression');

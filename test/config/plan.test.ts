@@ -6,8 +6,12 @@ import * as fs from 'node:fs';
 import { check } from '../../src/cli/check';
 import { isSluiceError } from '../../src/errors';
 import { loadJob, parseJob } from '../../src/config/job';
-import { checkModelInputs, describePlan } from '../../src/config/plan';
+import { checkModelInputs, describePlan, type ModelShape } from '../../src/config/plan';
+import type { FileModelSpec, JobConfig } from '../../src/config/types';
+import type { PlannedModel } from '../../src/models/plan';
+import { loadModels, type LoadedModels } from '../../src/models/registry';
 import { loadModel } from '../../src/scoring/load-model';
+import type { Model } from '../../src/scoring/model';
 import { fixture } from '../helpers/paths';
 
 interface Expected { featureNames: string[] | null; numFeatures: number }
@@ -20,6 +24,15 @@ function throwsLine(run: () => unknown, message: string) {
     assert.equal(e.message, message);
     return true;
   });
+}
+
+const sourceOf = (j: JobConfig) => (j.models.default as FileModelSpec).source;
+
+/** The loaded models of a one-model job, from a model's shape alone (no file needed). */
+function shaped(j: JobConfig, shape: ModelShape): LoadedModels {
+  const spec = j.models.default as FileModelSpec;
+  const planned: PlannedModel = { name: 'default', kind: 'file', version: '0123456789ab', type: spec.type, path: spec.source, inputFeature: checkModelInputs(j, shape) };
+  return { plan: { models: [planned], variantModel: [0], bucketEnd: [10_000], numOutputs: shape.numOutputs }, files: new Map([['default', shape as Model]]) };
 }
 
 /** A job of features a..e feeding `m.json`; `more` is appended to the YAML. */
@@ -46,7 +59,7 @@ test('the named fixture model carries feature names', () => {
 
 test('by name: a model with feature names takes each input by its name, in any order', async () => {
   const j = await loadJob(fixture('jobs', 'named.yaml'));
-  const model = await loadModel(j.model.path);
+  const model = await loadModel(sourceOf(j));
   assert.deepEqual(model.featureNames, ['amount', 'age_days', 'n_tx', 'velocity', 'ratio', 'hour']);
   // features: n_tx, amount, hour, velocity, ratio, age_days
   assert.deepEqual(checkModelInputs(j, model), [1, 5, 0, 3, 4, 2]);
@@ -69,7 +82,7 @@ test('by name: inputs the model does not know, or model features without an inpu
 
 test('by position: a model without names takes model.inputs in order', async () => {
   const j = await loadJob(fixture('jobs', 'files.yaml'));
-  const model = await loadModel(j.model.path);
+  const model = await loadModel(sourceOf(j));
   assert.equal(model.featureNames, undefined);
   assert.equal(model.numFeatures, 5);
   assert.deepEqual(checkModelInputs(j, model), [0, 1, 2, 3, 4]);
@@ -86,12 +99,12 @@ test('width mismatch is an error at start', () => {
     () => checkModelInputs(job(), { numFeatures: 5, numOutputs: 1, featureNames: ['a', 'b', 'c', 'd', 'x'] }),
     'job.yaml: model.inputs: "e" is not among the feature names of the model m.json (a, b, c, d, x); inputs are matched to them by name',
   );
-  throwsLine(() => describePlan(job(), { numFeatures: 4, numOutputs: 1 }), 'job.yaml: model.inputs: the model m.json takes 4 features, but model.inputs lists 5');
+  throwsLine(() => shaped(job(), { numFeatures: 4, numOutputs: 1 }), 'job.yaml: model.inputs: the model m.json takes 4 features, but model.inputs lists 5');
 });
 
 test('describePlan states every choice, defaults included', async () => {
   const j = await loadJob(fixture('jobs', 'files.yaml'));
-  const plan = describePlan(j, await loadModel(j.model.path));
+  const plan = describePlan(j, await loadModels(j));
   for (const fact of [
     'job files (',
     `files ${fixture('jobs', 'data/part-0.jsonl')}, ${fixture('jobs', 'data/part-1.jsonl')} (2 partitions, bounded)`,
@@ -100,7 +113,9 @@ test('describePlan states every choice, defaults included', async () => {
     'sliding 60000 ms every 10000 ms (6 windows per event), allowed lateness 2000 ms',
     ' 3. amount_p95   p95(amount) (t-digest, compression 200)',
     ' 2. amount_sum   sum(amount)',
-    `xgboost ${fixture('xgboost', 'binary_logistic.json')}: 5 features -> 1 output as "fraud_score"`,
+    `default: xgboost ${fixture('xgboost', 'binary_logistic.json')}, version `,
+    ': 5 features -> 1 output; variant',
+    'scoring    5 inputs -> 1 output as "fraud_score"',
     'inputs matched to the model by position:',
     ' 4 <- amount_mean',
     `sink       file ${fixture('jobs', 'out/scores.jsonl')}`,
@@ -114,13 +129,13 @@ test('describePlan states every choice, defaults included', async () => {
   }
 
   const kafka = await loadJob(fixture('jobs', 'kafka.yaml'));
-  const kplan = describePlan(kafka, { numFeatures: 2, numOutputs: 3, featureNames: ['tx_count', 'amount_max'] });
+  const kplan = describePlan(kafka, shaped(kafka, { numFeatures: 2, numOutputs: 3, featureNames: ['tx_count', 'amount_max'] }));
   for (const fact of [
     'kafka topic transactions on 127.0.0.1:9092, group kafka-job, start from earliest, bounded',
     'key card.id, timestamp $kafka',
     'partitions never go idle',
     'session, gap 30000 ms, allowed lateness 0 ms',
-    '2 features -> 3 outputs (an array) as "score"',
+    '2 inputs -> 3 outputs (an array) as "score"',
     'inputs matched to the model by feature name:',
     ' 0 tx_count   <- tx_count',
     ' 1 amount_max <- amount_max',
@@ -131,7 +146,7 @@ test('describePlan states every choice, defaults included', async () => {
   ]) {
     assert.ok(kplan.includes(fact), `plan lacks ${JSON.stringify(fact)}:\n${kplan}`);
   }
-  assert.ok(describePlan(job(), { numFeatures: 5, numOutputs: 1 }).includes('generator: 1000000 events, 10000 keys, seed 42, 1 partition, 0.05 ms per event, up to 2000 ms out of order, from 2023-11-14T22:13:20.000Z, fraud share 0.01'));
+  assert.ok(describePlan(job(), shaped(job(), { numFeatures: 5, numOutputs: 1 })).includes('generator: 1000000 events, 10000 keys, seed 42, 1 partition, 0.05 ms per event, up to 2000 ms out of order, from 2023-11-14T22:13:20.000Z, fraud share 0.01'));
 });
 
 test('check: loads the job and the model, prints the plan; a width mismatch fails', async () => {

@@ -22,6 +22,7 @@ revisions, purging and lateness. The p90 is written as null: the reference has n
 model does not take it as an input, so the score does not depend on it.
 """
 
+import hashlib
 import json
 import math
 import os
@@ -446,7 +447,7 @@ class Reference:
             "amount_p90": None,    # t-digest estimate: checked by rank in the test
         }
         rec = {"key": key, "windowStart": start, "windowEnd": start + SIZE_MS, "events": n,
-               "features": feats, OUTPUT: None, "revision": st["rev"]}
+               "features": feats, OUTPUT: None, "model": "default", "modelVersion": None, "revision": st["rev"]}
         row = [feats[f] for f in MODEL_FEATURES]
         self.results.append((rec, row, sorted(amounts)))
 
@@ -569,6 +570,13 @@ def main():
     alt = Reference(lines, finish_when_read_last=True).run()
     assert [r[0] for r in ref.results] == [r[0] for r in alt.results] and ref.late == alt.late, \
         "the case depends on when a file counts as finished"
+
+    # every result names its model (the `model:` shorthand's is "default") and version: the first
+    # 12 hex digits of the SHA-256 of the model file's bytes (SPEC §12)
+    with open(os.path.join(HERE, "model.json"), "rb") as f:
+        version = hashlib.sha256(f.read()).hexdigest()[:12]
+    for rec, _, _ in ref.results:
+        rec["modelVersion"] = version
 
     # scores: xgboost on the float32 feature vector, by name
     X = np.array([row for _, row, _ in ref.results], dtype=np.float32)

@@ -144,7 +144,7 @@ test('sluice run on the e2e case matches the Python reference', () => {
     const g = gotRes[i];
     const fail = (problem: string): never => assert.fail(diff('result', i, problem, w, g));
     if (JSON.stringify(Object.keys(g)) !== JSON.stringify(Object.keys(w))) fail(`fields ${Object.keys(g).join(',')} instead of ${Object.keys(w).join(',')}`);
-    for (const k of ['key', 'windowStart', 'windowEnd', 'events', 'revision']) {
+    for (const k of ['key', 'windowStart', 'windowEnd', 'events', 'model', 'modelVersion', 'revision']) {
       if (g[k] !== w[k]) fail(`${k}: expected ${JSON.stringify(w[k])}, got ${JSON.stringify(g[k])}`);
     }
     const wf = w.features as Record<string, number | null>;

@@ -9,13 +9,16 @@ import { runJob } from '../../src/app/run-job';
 import { startMetricsServer } from '../../src/io/http/metrics-server';
 import { parseMetrics, total } from '../helpers/metrics';
 import { E2E, e2eJob } from '../kafka/jobs';
+import type { FileModelSpec } from '../../src/config/types';
 
-function job(model: object) {
+function job(scoring: object, maxBytes?: number) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-model-limits-'));
   const out = (f: string) => ({ type: 'file', path: path.join(dir, f) });
   const config = e2eJob({ type: 'file', path: [path.join(E2E, 'p0.jsonl'), path.join(E2E, 'p1.jsonl')] }, { sink: out('results.jsonl'), late: out('late.jsonl'), deadLetter: out('dead.jsonl') });
   const lines = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter((l) => l !== '');
-  return { config: { ...config, model: { ...config.model, ...model } }, lines };
+  const model = config.models.default as FileModelSpec;
+  const models = { default: { ...model, maxBytes: maxBytes ?? model.maxBytes } };
+  return { config: { ...config, models, scoring: { ...config.scoring, ...scoring } }, lines, modelPath: model.source };
 }
 
 // One batch's tasks take 3 s (a slow model) against a 500 ms limit.
@@ -57,11 +60,11 @@ test('onTimeout fail: the job stops with an error that says what to change', asy
 });
 
 test('a model file over model.maxBytes is refused at start', async () => {
-  const run = job({ maxBytes: 100 });
-  const bytes = fs.statSync(run.config.model.path).size;
+  const run = job({}, 100);
+  const bytes = fs.statSync(run.modelPath).size;
   await assert.rejects(runJob(run.config).done, (e: Error & { code?: string }) => {
     assert.equal(e.code, 'SLUICE_MODEL_INVALID');
-    assert.equal(e.message, `${run.config.model.path}: is ${bytes.toLocaleString('en-US')} bytes, over model.maxBytes (100); raise model.maxBytes if the model is meant to be this big`);
+    assert.equal(e.message, `${run.modelPath}: is ${bytes.toLocaleString('en-US')} bytes, over model.maxBytes (100); raise model.maxBytes if the model is meant to be this big`);
     return true;
   });
 });

@@ -1,0 +1,152 @@
+// The dispatch stage: runs a routed batch's work on the pool, one task per worker thread, and
+// keeps each key partition's committed state between tasks. Partition p is always in group
+// p % groups, and a group's task waits for its previous one, so a partition's tasks run one at a
+// time, in order. A task works on a copy of its partitions' states (src/state/arena.ts); its
+// result replaces them only when it succeeds.
+import type { KeyNamesBuffers } from '../decode/key-names';
+import { SluiceError } from '../errors';
+import { logger } from '../log';
+import type { PartitionState } from '../state/arena';
+import { BatchHeader, type EventBatch } from '../state/batch';
+import { TaskOutput } from '../state/output';
+import type { FiredOutput } from './emitter';
+import { TaskTimeout, type WindowPool } from './pool';
+import type { EngineMetrics } from './ports';
+import type { PartitionWork, WindowTaskResult } from './protocol';
+import type { SummaryBuilder } from './summary';
+
+const log = logger('engine');
+
+/** What to do when a task runs past model.timeoutMs. */
+export interface TimeoutPolicy {
+  /** The models that score, for messages. */
+  models: string;
+  /** Where the job file sets timeoutMs and onTimeout: model (the shorthand) or scoring. */
+  at: 'model' | 'scoring';
+  onTimeout: 'fail' | 'dead-letter';
+}
+
+/** Tests only: fail the task of this (batch number, partition) once, part-way. */
+export type FailTask = { batch: number; partition: number; how: 'throw' | 'exit' };
+
+export class Dispatcher {
+  private readonly groups: number[][];
+  private readonly chains: Array<Promise<unknown>>;
+  /** Per partition: the state before its last task, which the next task's copy may go into. */
+  private readonly spares: Array<PartitionState | undefined>;
+  /** States a checkpoint still has to stage (count per state): never reused as a spare. */
+  private readonly pinned = new Map<PartitionState, number>();
+  /** Per partition, from its last task: the time of its next timer, open windows, state bytes. */
+  private readonly nextTimerMs: Float64Array;
+  private readonly openWindows: Float64Array;
+  private readonly stateBytes: Float64Array;
+
+  constructor(
+    private readonly pool: WindowPool,
+    /** Each key partition's committed state; replaced as tasks finish. */
+    private readonly states: PartitionState[],
+    peek: (state: PartitionState) => { liveSlots: number; nextTimerMs: number },
+    private readonly timeout: TimeoutPolicy,
+    private readonly summary: SummaryBuilder,
+    private readonly metrics: EngineMetrics,
+    private readonly failTask?: FailTask,
+  ) {
+    const P = states.length;
+    this.groups = Array.from({ length: Math.min(P, pool.threads) }, () => []);
+    for (let p = 0; p < P; p++) this.groups[p % this.groups.length].push(p);
+    this.chains = this.groups.map(() => Promise.resolve());
+    this.spares = new Array(P);
+    this.nextTimerMs = new Float64Array(P).fill(Infinity);
+    this.openWindows = new Float64Array(P);
+    this.stateBytes = new Float64Array(P);
+    for (let p = 0; p < P; p++) ({ liveSlots: this.openWindows[p], nextTimerMs: this.nextTimerMs[p] } = peek(states[p]));
+  }
+
+  /** Windows open in all partitions, as of their last tasks. */
+  get totalOpenWindows(): number {
+    return this.openWindows.reduce((a, b) => a + b, 0);
+  }
+
+  get totalStateBytes(): number {
+    return this.stateBytes.reduce((a, b) => a + b, 0);
+  }
+
+  /**
+   * Starts the batch's tasks; resolves with its partitions' outputs. With `pinTo`, each
+   * partition's state after the batch goes into pinTo[p] (a checkpoint's), kept from reuse until
+   * unpin. `delayMs` slows the tasks down (tests).
+   */
+  dispatch(batch: EventBatch, number: number, keys: KeyNamesBuffers, pinTo?: PartitionState[], delayMs?: number): Promise<FiredOutput[]> {
+    const watermarkAfterMs = batch.header[BatchHeader.WatermarkAfterMs];
+    const tasks: Array<Promise<FiredOutput[]>> = [];
+    for (let g = 0; g < this.groups.length; g++) {
+      // Only once the group's previous task is done are its partitions' next timers known, so
+      // the check whether a partition without events has windows to fire is made in the chain.
+      const run = this.chains[g].then(async (): Promise<FiredOutput[]> => {
+        const parts: PartitionWork[] = [];
+        for (const p of this.groups[g]) {
+          const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
+          if (events === 0 && !(this.nextTimerMs[p] <= watermarkAfterMs)) continue;
+          const fail = this.failTask && this.failTask.batch === number && this.failTask.partition === p ? this.failTask.how : undefined;
+          parts.push({ partition: p, state: this.states[p], spare: this.spares[p], failMidTask: fail, delayMs });
+        }
+        const results = parts.length > 0 ? await this.runTask(batch.buffer, keys, parts) : [];
+        const outs = results.map((r, i) => this.commit(parts[i].partition, r));
+        if (pinTo) for (const p of this.groups[g]) this.pin((pinTo[p] = this.states[p]));
+        return outs;
+      });
+      this.chains[g] = run.catch(() => undefined);
+      tasks.push(run);
+    }
+    return Promise.all(tasks).then((outs) => outs.flat());
+  }
+
+  /** Releases states pinned by a dispatch with `pinTo` (the checkpoint has staged them). */
+  unpin(list: PartitionState[]): void {
+    for (const s of list) {
+      const n = this.pinned.get(s)!;
+      if (n > 1) this.pinned.set(s, n - 1);
+      else this.pinned.delete(s);
+    }
+  }
+
+  private pin(s: PartitionState): void {
+    this.pinned.set(s, (this.pinned.get(s) ?? 0) + 1);
+  }
+
+  /** A partition's task succeeded: its state becomes the committed one. */
+  private commit(p: number, r: WindowTaskResult): FiredOutput {
+    // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
+    // task copies into it. Copying into fresh memory instead would leave a partition's worth of
+    // SharedArrayBuffers per task for the garbage collector, which frees them far too late
+    // (measured: RSS grew without bound).
+    this.spares[p] = this.pinned.has(this.states[p]) ? undefined : this.states[p];
+    this.states[p] = r.state;
+    this.openWindows[p] = r.openWindows;
+    this.stateBytes[p] = r.stateBytes;
+    this.nextTimerMs[p] = r.nextTimerMs;
+    this.summary.workerBusyMs += r.busyMs;
+    this.summary.lateEvents += r.counters.lateEvents;
+    this.summary.expiredAssignments += r.counters.expiredAssignments;
+    this.metrics.scored(r.scoredRows, r.scoreMs / 1000);
+    this.metrics.lateEvents(r.counters.lateEvents);
+    this.metrics.expiredAssignments(r.counters.expiredAssignments);
+    return { out: new TaskOutput(r.output), records: r.records, unscored: r.unscored === true };
+  }
+
+  /** A pooled task; past model.timeoutMs the policy decides: fail the job, or run it again
+   *  without the model and dead-letter its windows. */
+  private async runTask(batch: SharedArrayBuffer, keys: KeyNamesBuffers, parts: PartitionWork[]): Promise<WindowTaskResult[]> {
+    try {
+      return await this.pool.run({ batch, keys, parts });
+    } catch (e) {
+      if (!(e instanceof TaskTimeout)) throw e;
+      this.metrics.error('model-timeout');
+      const at = this.timeout.at;
+      const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;
+      if (this.timeout.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise ${at}.timeoutMs, or set ${at}.onTimeout: dead-letter to go on without those windows' scores`);
+      log.warn(`${what}; its windows go to the dead letters unscored (${at}.onTimeout: dead-letter)`);
+      return this.pool.run({ batch, keys, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
+    }
+  }
+}
