@@ -168,12 +168,3 @@ function readTimeout(s: Section): Pick<ScoringConfig, 'timeoutMs' | 'onTimeout'>
     onTimeout: s.oneOf('onTimeout', ['fail', 'dead-letter'] as const, 'dead-letter'),
   };
 }
-
-/** The file models a model reads, itself or through its members, in first-use order. */
-export function fileModelsOf(models: Record<string, ModelSpec>, name: string, into: string[] = []): string[] {
-  const m = models[name];
-  if (m.type !== 'ensemble') {
-    if (!into.includes(name)) into.push(name);
-  } else for (const member of m.members) fileModelsOf(models, member, into);
-  return into;
-}

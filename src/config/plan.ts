@@ -2,6 +2,7 @@
 // window (SPEC §4).
 import * as path from 'node:path';
 import type { LoadedModels } from '../models/registry';
+import { VariantTable } from '../models/variants';
 import { configError } from '../errors';
 import { DEFAULT_MODEL_NAME } from './models';
 import type { FeatureConfig, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
@@ -75,9 +76,10 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
   const outputs = plan.numOutputs === 1 ? '1 output' : `${plan.numOutputs} outputs (an array)`;
   row('scoring', `${job.scoring.inputs.length} inputs -> ${outputs} as "${job.scoring.output}"; model call timeout ${job.scoring.timeoutMs} ms, then ${job.scoring.onTimeout}`);
   const total = job.scoring.variants.reduce((a, v) => a + v.weight, 0);
+  const { bucketEnd } = new VariantTable(plan.variantWeights);
   job.scoring.variants.forEach((v, i) => {
-    const from = i === 0 ? 0 : plan.bucketEnd[i - 1];
-    more(`variant ${v.model}: weight ${v.weight} (${((100 * v.weight) / total).toFixed(1)}% of keys, buckets ${from}-${plan.bucketEnd[i] - 1})`);
+    const from = i === 0 ? 0 : bucketEnd[i - 1];
+    more(`variant ${v.model}: weight ${v.weight} (${((100 * v.weight) / total).toFixed(1)}% of keys, buckets ${from}-${bucketEnd[i] - 1})`);
   });
   for (const m of plan.models) {
     const used = [

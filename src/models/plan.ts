@@ -8,10 +8,9 @@ export type PlannedModel =
 
 export interface ScoringPlan {
   models: PlannedModel[];
-  /** Per variant, the index of its model in `models`. */
+  /** Per variant, the index of its model in `models`, and its weight (src/models/variants.ts). */
   variantModel: number[];
-  /** Per variant, the first bucket past it (VariantTable.bucketEnd). */
-  bucketEnd: number[];
+  variantWeights: number[];
   /** Outputs per row, the same for every variant. */
   numOutputs: number;
 }

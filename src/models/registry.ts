@@ -50,9 +50,10 @@ export async function loadModels(job: JobConfig): Promise<LoadedModels> {
   const variants = job.scoring.variants;
   const widths = new Set(variants.map((v) => outputs.get(v.model)));
   if (widths.size > 1) throw configError(`${job.file}: scoring.variants: the variants give ${variants.map((v) => `${v.model} ${outputs.get(v.model)}`).join(', ')} outputs; results have one shape, so every variant needs as many`);
-  const table = new VariantTable(variants.map((v) => v.weight));
+  const variantWeights = variants.map((v) => v.weight);
+  new VariantTable(variantWeights); // throws on weights the config check let through
   return {
-    plan: { models: planned, variantModel: variants.map((v) => index.get(v.model)!), bucketEnd: Array.from(table.bucketEnd), numOutputs: outputs.get(variants[0].model)! },
+    plan: { models: planned, variantModel: variants.map((v) => index.get(v.model)!), variantWeights, numOutputs: outputs.get(variants[0].model)! },
     files,
   };
 }

@@ -6,17 +6,18 @@ import type { KeyNames } from '../decode/key-names';
 import { cachedModel } from '../scoring/load-model';
 import type { TaskOutput } from '../state/output';
 import type { PlannedModel, ScoringPlan } from './plan';
-import { murmur3 } from '../util/murmur3';
-import { BUCKETS } from './variants';
+import { VariantTable } from './variants';
 
 export class VariantScorer {
   /** Per key id of the key table `lineage`, its variant + 1 (0: not looked up yet). */
   private variantOfKey = new Uint8Array(1024);
   private lineage = -1;
   private rowVariant = new Uint8Array(256);
+  private readonly table: VariantTable;
 
   constructor(private readonly plan: ScoringPlan) {
     if (plan.variantModel.length > 250) throw new Error(`${plan.variantModel.length} variants; at most 250`);
+    this.table = new VariantTable(plan.variantWeights);
   }
 
   /** Loads every file model (a task's first call): a bad model fails the task before any work. */
@@ -63,10 +64,7 @@ export class VariantScorer {
     const known = this.variantOfKey[keyId];
     if (known > 0) return known - 1;
     // The Kafka key's bytes are the key's UTF-8 (lone surrogates as U+FFFD).
-    const bucket = murmur3(keys.bytes, 0, keys.kafkaStart(keyId), keys.kafkaEnd(keyId)) % BUCKETS;
-    const ends = this.plan.bucketEnd;
-    let v = 0;
-    while (v < ends.length - 1 && bucket >= ends[v]) v++;
+    const v = this.table.ofKey(keys.bytes, keys.kafkaStart(keyId), keys.kafkaEnd(keyId));
     this.variantOfKey[keyId] = v + 1;
     return v;
   }

@@ -6,7 +6,7 @@
 import type { KeyNamesBuffers } from '../decode/key-names';
 import { SluiceError } from '../errors';
 import { logger } from '../log';
-import type { PartitionState } from '../state/arena';
+import { Arena, type PartitionState } from '../state/arena';
 import { BatchHeader, type EventBatch } from '../state/batch';
 import { TaskOutput } from '../state/output';
 import type { FiredOutput } from './emitter';
@@ -45,7 +45,6 @@ export class Dispatcher {
     private readonly pool: WindowPool,
     /** Each key partition's committed state; replaced as tasks finish. */
     private readonly states: PartitionState[],
-    peek: (state: PartitionState) => { liveSlots: number; nextTimerMs: number },
     private readonly timeout: TimeoutPolicy,
     private readonly summary: SummaryBuilder,
     private readonly metrics: EngineMetrics,
@@ -59,7 +58,7 @@ export class Dispatcher {
     this.nextTimerMs = new Float64Array(P).fill(Infinity);
     this.openWindows = new Float64Array(P);
     this.stateBytes = new Float64Array(P);
-    for (let p = 0; p < P; p++) ({ liveSlots: this.openWindows[p], nextTimerMs: this.nextTimerMs[p] } = peek(states[p]));
+    for (let p = 0; p < P; p++) ({ liveSlots: this.openWindows[p], nextTimerMs: this.nextTimerMs[p] } = Arena.peek(states[p]));
   }
 
   /** Windows open in all partitions, as of their last tasks. */

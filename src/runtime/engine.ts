@@ -140,7 +140,6 @@ export class Engine {
         outputName: job.scoring.output,
         keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
         modelTimeoutMs: job.scoring.timeoutMs,
-        variants: scoring.variantModel.map((i) => ({ model: scoring.models[i].name, version: scoring.models[i].version })),
       },
     };
     const { source, sinks } = this.io;
@@ -167,7 +166,7 @@ export class Engine {
     // The stages, in the order a batch goes through them.
     const router = new Router(tracker, (id) => decoder.partitionOf(id), P, this.nowMs);
     const states = restored ? restored.states : Array.from({ length: P }, () => Arena.create(plan.slotWords));
-    const dispatcher = new Dispatcher(pool, states, Arena.peek, timeoutPolicy(job), summary, metrics, this.opts.failTask);
+    const dispatcher = new Dispatcher(pool, states, timeoutPolicy(job), summary, metrics, this.opts.failTask);
     const emitter = new Emitter(sinks, summary, metrics, () => decoder.keyNames);
     // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;

@@ -4,7 +4,7 @@
 import type { KeyNames } from '../decode/key-names';
 import { EncodedRecordsBuilder, SKIP_ROW } from '../records/encoded';
 import { RecordPrograms, type ColumnMap } from '../records/program';
-import { encodeDeadLetter, ResultEncoder, resultLayout, retractionLayout, type RecordPart } from '../records/records';
+import { encodeDeadLetter, ResultEncoder, resultLayout, retractionLayout, type ModelTag, type RecordPart } from '../records/records';
 import type { TaskOutput } from '../state/output';
 
 /** What a worker needs to write a job's result records. */
@@ -16,8 +16,6 @@ export interface RecordsSpec {
   keyFormat: 'key' | 'window';
   /** For the detail of a window whose model call timed out. */
   modelTimeoutMs: number;
-  /** Per variant, the model and version its results carry (SPEC §12). */
-  variants: Array<{ model: string; version: string }>;
 }
 
 /** The summary's top windows come from each task's best few (SPEC §2). */
@@ -57,7 +55,11 @@ export class ResultRecordWriter {
   private kinds = new Uint8Array(256);
   private stamps = new Float64Array(256);
 
-  constructor(private readonly spec: RecordsSpec) {
+  constructor(
+    private readonly spec: RecordsSpec,
+    /** Per variant, the model and version its results carry (SPEC §12). */
+    private readonly variants: readonly ModelTag[],
+  ) {
     this.encoder = new ResultEncoder(spec.featureNames, spec.outputName);
   }
 
@@ -112,7 +114,7 @@ export class ResultRecordWriter {
       const kafkaKey: RecordPart[] = this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
       programs = new RecordPrograms();
       programs.add(retractionLayout(), kafkaKey, columns); // Kind.Retraction
-      for (const v of this.spec.variants) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, v), kafkaKey, columns); // Kind.Result + v
+      for (const v of this.variants) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, v), kafkaKey, columns); // Kind.Result + v
       this.programs.set(shape, programs);
     }
     return programs;

@@ -9,25 +9,35 @@ import { Arena } from '../state/arena';
 import { EventBatch } from '../state/batch';
 import { OutputBuilder, TaskOutput } from '../state/output';
 import { WindowOperator } from '../windows/operator';
-import type { WindowTask, WindowTaskResult } from './protocol';
+import type { WindowTask, WindowTaskResult, WorkerJobSpec } from './protocol';
 import { ResultRecordWriter } from './result-records';
 
-const plans = new Map<string, FeaturePlan>();
-const writers = new Map<string, ResultRecordWriter>();
-const scorers = new Map<string, VariantScorer>();
+/** What a worker keeps per job between tasks. */
+interface JobContext {
+  plan: FeaturePlan;
+  scorer: VariantScorer;
+  writer: ResultRecordWriter;
+}
+
+const contexts = new Map<string, JobContext>();
+
+function contextOf(job: WorkerJobSpec): JobContext {
+  let c = contexts.get(job.jobId);
+  if (!c) {
+    const { models, variantModel } = job.scoring;
+    const tags = variantModel.map((i) => ({ model: models[i].name, version: models[i].version }));
+    c = { plan: planFeatures(job.features, job.window.type === 'session'), scorer: new VariantScorer(job.scoring), writer: new ResultRecordWriter(job.records, tags) };
+    contexts.set(job.jobId, c);
+  }
+  return c;
+}
 /** Output builders between tasks, by feature count: one per task cost a partition's task ~30 KB. */
 const spareBuilders = new Map<number, OutputBuilder[]>();
 
 export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult> {
   const { job } = task;
-  let plan = plans.get(job.jobId);
-  if (!plan) {
-    plan = planFeatures(job.features, job.window.type === 'session');
-    plans.set(job.jobId, plan);
-  }
+  const { plan, scorer, writer } = contextOf(job);
   // The models first: a bad model fails the task before any work.
-  let scorer = scorers.get(job.jobId);
-  if (!scorer) scorers.set(job.jobId, (scorer = new VariantScorer(job.scoring)));
   await scorer.ready();
   // Busy time counts from here: a worker interleaves tasks at awaits, so wall time would overlap.
   const startedAt = performance.now();
@@ -45,8 +55,6 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const applyMs = performance.now() - startedAt;
   const { variants, scoreMs } = task.noScore ? { variants: null, scoreMs: 0 } : await scorer.score(output, keys);
   const encodeStartedAt = performance.now();
-  let writer = writers.get(job.jobId);
-  if (!writer) writers.set(job.jobId, (writer = new ResultRecordWriter(job.records)));
   const records = writer.write(output, keys, variants);
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
