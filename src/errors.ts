@@ -30,6 +30,10 @@ export const usageError = (message: string) => new SluiceError('SLUICE_USAGE', m
 export const modelError = (file: string, message: string, cause?: unknown) =>
   new SluiceError('SLUICE_MODEL_INVALID', `${file}: ${message}`, { cause });
 
+/** A model source over its size limit: `got` says how big ("5,000 bytes"); `at` is the setting. */
+export const overMaxBytes = (source: string, got: string, maxBytes: number, at: string) =>
+  modelError(source, `is ${got}, over ${at} (${maxBytes.toLocaleString('en-US')}); raise ${at} if the model is meant to be this big`);
+
 export const isSluiceError = (e: unknown): e is SluiceError => e instanceof SluiceError;
 
 /** Exit code for the CLI (SPEC §3): 2 for bad invocations and invalid inputs, 1 for the rest. */

@@ -8,6 +8,9 @@ const { job } = workerData as WindowWorkerData;
 
 export default async (task: PooledWindowTask): Promise<WindowTaskResult[]> => {
   const results: WindowTaskResult[] = [];
-  for (const part of task.parts) results.push(await runWindowTask({ ...part, batch: task.batch, keys: task.keys, job }));
+  for (const part of task.parts) results.push(await runWindowTask({ ...part, batch: task.batch, keys: task.keys, versions: task.versions, job }));
   return results;
 };
+
+/** A reloaded model's candidate version, checked off the main thread (src/models/check.ts). */
+export { checkCandidate as checkModel } from '../src/models/check';

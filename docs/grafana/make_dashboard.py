@@ -26,6 +26,8 @@ PANELS = [
     ("Open windows", [("sum(sluice_open_windows{J})", "open")], "short"),
     ("Window pool", [("sum(sluice_pool_queue_depth{J})", "queued tasks"), ("sum(sluice_pool_busy_workers{J})", "busy workers"), ("sum(sluice_batches_in_flight{J})", "batches in flight")], "short"),
     ("Batch size (events), p50", [("histogram_quantile(0.5, sum by (le) (rate(sluice_batch_events_bucket{J}[5m])))", "p50")], "short"),
+    ("Model versions in force", [("max by (model, version) (sluice_model_info{J}) == 1", "{{model}} {{version}}")], "short"),
+    ("Model reloads / min, by model and result", [("sum by (model, result) (increase(sluice_model_reloads_total{J}[1m]))", "{{model}} {{result}}")], "short"),
     ("Errors / min, by kind", [("sum by (kind) (increase(sluice_errors_total{J}[1m]))", "{{kind}}")], "short"),
     ("Memory (RSS)", [("max(sluice_process_resident_memory_bytes{J})", "rss")], "bytes"),
 ]

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { configError } from '../errors';
 import { readFeatures } from './features';
-import { readScoring } from './models';
+import { isUrl, readScoring } from './models';
 import { applyOverrides } from './overrides';
 import { isMapping, Reader, type Section } from './schema';
 import { checkDistinctFiles, defaultSideOutput, readSink } from './sinks';
@@ -176,7 +176,7 @@ function resolvePaths(job: JobConfig, resolve: (p: string) => string): JobConfig
   return {
     ...job,
     source: job.source.type === 'file' ? { ...job.source, paths: job.source.paths.map(resolve) } : job.source,
-    models: Object.fromEntries(Object.entries(job.models).map(([name, m]) => [name, m.type === 'ensemble' ? m : { ...m, source: resolve(m.source) }])),
+    models: Object.fromEntries(Object.entries(job.models).map(([name, m]) => [name, m.type === 'ensemble' || isUrl(m.source) ? m : { ...m, source: resolve(m.source) }])),
     sink: output(job.sink),
     late: output(job.late),
     deadLetter: output(job.deadLetter),

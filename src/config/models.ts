@@ -16,13 +16,14 @@ export const DEFAULT_MODEL_NAME = 'default';
 const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const MODEL_NAME_WHAT = 'a model name (letters, digits, _ . -; at most 64)';
 const COMBINES: readonly Combine[] = ['mean', 'max', 'min', 'weighted', 'vote'];
-const FILE_KEYS = ['type', 'source', 'maxBytes'];
+const FILE_KEYS = ['type', 'source', 'maxBytes', 'reload', 'headers', 'downloadTimeoutMs'];
+/** 30 s per try: a model of hundreds of MB over a slow link, not a hung server. */
+export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
+/** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
+export const DEFAULT_RELOAD_POLL_MS = 5000;
 const ENSEMBLE_KEYS = ['type', 'members', 'combine', 'weights', 'threshold'];
-/** What SPEC §12 has that this version does not do yet: named, so the error says so. */
-const NOT_YET: Record<string, string> = {
-  reload: 'hot reload (reload:) is not supported yet; restart the job to change a model',
-  headers: 'http(s) model sources (and their headers:) are not supported yet; give a file path',
-};
+/** A model source that is an http(s) URL rather than a path. */
+export const isUrl = (source: string): boolean => /^https?:\/\//i.test(source);
 
 export interface Scoring {
   models: Record<string, ModelSpec>;
@@ -43,6 +44,10 @@ export function readScoring(r: Reader, top: Section, features: FeatureConfig[]):
 }
 
 function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scoring {
+  const raw = top.get('model');
+  if (raw && typeof raw === 'object' && 'reload' in raw) {
+    throw r.fail('model.reload', 'the model: shorthand takes no reload; name the model under models: (models: { default: { source: ..., reload: { pollMs: 5000 } } }) with scoring: { model: default }');
+  }
   const s = top.section('model', ['type', 'path', 'inputs', 'output', 'maxBytes', 'timeoutMs', 'onTimeout']);
   const path = s.str('path', undefined, 'a model file path');
   // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
@@ -54,7 +59,18 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   };
 }
 
-const defaultType = (path: string) => (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
+/** From the file name (a URL's path): .onnx is ONNX, anything else XGBoost (SPEC §4). */
+const defaultType = (source: string) => {
+  let name = source;
+  if (isUrl(source)) {
+    try {
+      name = new URL(source).pathname;
+    } catch {
+      // an invalid URL: the source check says so
+    }
+  }
+  return name.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost';
+};
 
 function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
   const all = top.section('models', Object.keys(top.get('models') ?? {}));
@@ -65,7 +81,6 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
     const at = all.at(name);
     if (!MODEL_NAME.test(name)) throw r.fail(at, `expected ${MODEL_NAME_WHAT} as the key`);
     const raw = all.get(name) as Record<string, unknown> | null;
-    for (const [key, why] of Object.entries(NOT_YET)) if (raw && typeof raw === 'object' && key in raw) throw r.fail(joinPath(at, key), why);
     if (raw?.type === 'remote') throw r.fail(joinPath(at, 'type'), 'remote models are not supported yet; use a file model (xgboost or onnx)');
     const type = r.section(raw, at, [...new Set([...FILE_KEYS, ...ENSEMBLE_KEYS])]).oneOf('type', ['xgboost', 'onnx', 'ensemble'] as const, defaultTypeOf(raw));
     if (type === 'ensemble') {
@@ -73,9 +88,30 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
       continue;
     }
     const s = r.section(raw, at, FILE_KEYS);
-    const source = s.str('source', undefined, 'a model file path (relative to the job file)');
-    if (/^https?:\/\//i.test(source)) throw r.fail(s.at('source'), NOT_YET.headers);
+    const source = s.str('source', undefined, 'a model file path (relative to the job file) or an http(s) URL');
+    const url = isUrl(source);
+    s.only('headers', url, `only with an http(s) source, but source is the file ${JSON.stringify(source)}`);
+    s.only('downloadTimeoutMs', url, `only with an http(s) source, but source is the file ${JSON.stringify(source)}`);
     models[name] = { type, source, maxBytes: s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES) };
+    if (url) {
+      models[name] = { ...models[name], downloadTimeoutMs: s.int('downloadTimeoutMs', 'positive', DEFAULT_DOWNLOAD_TIMEOUT_MS) } as ModelSpec;
+      try {
+        new URL(source);
+      } catch {
+        throw r.expected(s.at('source'), 'a model file path (relative to the job file) or an http(s) URL', source);
+      }
+    }
+    if (s.has('headers')) {
+      const raw = s.get('headers');
+      const headers = r.section(raw, s.at('headers'), Object.keys((raw as object | null) ?? {}));
+      const out: Record<string, string> = {};
+      for (const h of Object.keys(headers.raw)) out[h] = headers.str(h, undefined, 'a header value (a string)');
+      models[name] = { ...models[name], headers: out } as ModelSpec;
+    }
+    if (s.has('reload')) {
+      const reload = r.section(s.get('reload') ?? {}, s.at('reload'), ['pollMs']);
+      models[name] = { ...models[name], reload: { pollMs: reload.int('pollMs', 'positive', DEFAULT_RELOAD_POLL_MS) } } as ModelSpec;
+    }
   }
   checkNoCycles(r, models);
   return models;

@@ -2,10 +2,11 @@
 // window (SPEC §4).
 import * as path from 'node:path';
 import type { LoadedModels } from '../models/registry';
+import { versionInForce } from '../models/plan';
 import { VariantTable } from '../models/variants';
 import { configError } from '../errors';
 import { DEFAULT_MODEL_NAME } from './models';
-import type { FeatureConfig, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
+import type { FeatureConfig, FileModelSpec, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
 
 /** A job written with the `model:` shorthand (one model, named "default"). */
 export const isShorthand = (job: JobConfig): boolean => Object.keys(job.models).length === 1 && DEFAULT_MODEL_NAME in job.models && job.scoring.variants.length === 1;
@@ -89,11 +90,13 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
     const usedText = used.length ? used.join(', ') : 'not used';
     if (m.kind === 'ensemble') {
       const how = m.combine === 'weighted' ? `weighted ${m.weights!.join(':')}` : m.combine === 'vote' ? `vote, threshold ${m.threshold}` : m.combine;
-      row('model', `${m.name}: ensemble of ${m.members.map((i) => plan.models[i].name).join(', ')} (${how}), version ${m.version}; ${usedText}`);
+      row('model', `${m.name}: ensemble of ${m.members.map((i) => plan.models[i].name).join(', ')} (${how}), version ${versionInForce(plan, plan.models.indexOf(m))}; ${usedText}`);
       continue;
     }
     const loaded = models.files.get(m.name)!;
-    row('model', `${m.name}: ${m.type} ${m.path}, version ${m.version}: ${loaded.numFeatures} features -> ${loaded.numOutputs === 1 ? '1 output' : `${loaded.numOutputs} outputs`}; ${usedText}`);
+    const spec = job.models[m.name] as FileModelSpec;
+    const reload = spec.reload ? `, reloaded (polled every ${spec.reload.pollMs} ms)` : '';
+    row('model', `${m.name}: ${m.type} ${spec.source}, version ${versionInForce(plan, plan.models.indexOf(m))}${reload}: ${loaded.numFeatures} features -> ${loaded.numOutputs === 1 ? '1 output' : `${loaded.numOutputs} outputs`}; ${usedText}`);
     more(loaded.featureNames?.length ? '  inputs matched to the model by feature name:' : '  inputs matched to the model by position:');
     const nameWidth = Math.max(0, ...(loaded.featureNames ?? []).map((n) => n.length));
     m.inputFeature.forEach((fi, i) => {

@@ -68,6 +68,11 @@ export interface FileModelSpec {
   source: string;
   /** A model file larger than this is refused. */
   maxBytes: number;
+  /** Hot reload (SPEC §12): the source is checked for a new version every pollMs. */
+  reload?: { pollMs: number };
+  /** http(s) sources: request headers, and each try's time limit (default 30 s). */
+  headers?: Record<string, string>;
+  downloadTimeoutMs?: number;
 }
 
 export type Combine = 'mean' | 'max' | 'min' | 'weighted' | 'vote';

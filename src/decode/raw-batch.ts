@@ -84,6 +84,10 @@ export interface Source {
   /** Sources that can resume (Kafka): per partition, the offset reading starts at. The engine
    *  checkpoints its state with the positions it has reached (SPEC §10). */
   readonly startPositions?: readonly number[];
+  /** Sources that can resume: per partition, its end offset when the source opened. A restart
+   *  has read past everything an earlier life read once it reaches them (model switches wait
+   *  for that, SPEC §12). */
+  readonly endsAtOpen?: readonly number[];
   /** Consumer groups: from joining to the first assignment, ms (null until then). */
   readonly groupJoinMs?: number | null;
   /** False until the source can read (a consumer group: until its first assignment). */

@@ -1,59 +1,314 @@
-// The models of a job, loaded and checked at start on the main thread (SPEC §12): every file
-// model loads and takes the job's inputs, every model that scores gives as many outputs, and
-// each has its version. Workers load the same files themselves (src/models/scorer.ts).
+// The models of a job on the main thread (SPEC §12): every model loaded and checked at start
+// (each file model takes the job's inputs; every model that scores gives as many outputs), its
+// versions recorded in the state store, and reloads polled for, checked on a worker and switched
+// to at T = the largest event time read + 1 ms. Workers get a ScoringPlan, and each task the
+// versions in force (src/models/scorer.ts).
 import * as fs from 'node:fs';
-import { checkModelInputs } from '../config/plan';
-import type { JobConfig, ModelSpec } from '../config/types';
-import { configError } from '../errors';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { checkModelInputs, isShorthand } from '../config/plan';
+import type { FileModelSpec, JobConfig, ModelSpec } from '../config/types';
+import { configError, SluiceError } from '../errors';
+import { logger } from '../log';
 import { loadModel } from '../scoring/load-model';
 import type { Model } from '../scoring/model';
-import type { PlannedModel, ScoringPlan } from './plan';
+import { StateStore, type RecordedVersion } from '../state/store';
+import type { CandidateCheck, CheckOutcome } from './check';
+import { type PlannedModel, type PlanVersions, type ScoringPlan } from './plan';
+import type { ScoredSample } from './scorer';
 import { VariantTable } from './variants';
-import { bytesVersion, ensembleVersion } from './version';
+import { ensembleVersion } from './version';
+import { ModelVersions, type SourceBytes } from './versions';
+
+const log = logger('models');
+/** How often a restart looks whether its replay is over. */
+const RESTART_CHECK_EVERY_MS = 200;
+
+export interface ModelMetrics {
+  /** sluice_model_info: 1 for the version in force, 0 for other recorded versions. */
+  modelInfo(model: string, version: string, inForce: boolean): void;
+  modelReload(model: string, result: 'accepted' | 'refused'): void;
+}
+
+export interface RegistryOptions {
+  /** A job with state: versions are recorded in it, their bytes kept under state.dir/models. */
+  store?: StateStore;
+  metrics?: ModelMetrics;
+}
 
 export interface LoadedModels {
   plan: ScoringPlan;
-  /** The loaded file models by name (sluice check prints them). */
+  /** The file models' versions in force, loaded, by name (sluice check prints them). */
   files: Map<string, Model>;
 }
 
+/** The models of a job, loaded once (sluice check): nothing recorded, nothing kept. */
 export async function loadModels(job: JobConfig): Promise<LoadedModels> {
-  const files = new Map<string, Model>();
-  const planned: PlannedModel[] = [];
-  const index = new Map<string, number>();
-  const outputs = new Map<string, number>();
-  // Members before the ensembles that read them: a depth-first walk from every model.
-  const visit = async (name: string): Promise<number> => {
-    const known = index.get(name);
-    if (known !== undefined) return known;
-    const spec: ModelSpec = job.models[name];
-    let model: PlannedModel;
-    if (spec.type === 'ensemble') {
-      const members: number[] = [];
-      for (const m of spec.members) members.push(await visit(m));
-      const widths = new Set(spec.members.map((m) => outputs.get(m)));
-      if (widths.size > 1) throw configError(`${job.file}: models.${name}.members: the members give ${spec.members.map((m) => `${m} ${outputs.get(m)}`).join(', ')} outputs; an ensemble combines members with as many outputs each`);
-      outputs.set(name, outputs.get(spec.members[0])!);
-      model = { name, kind: 'ensemble', version: ensembleVersion(members.map((i) => planned[i].version)), members, combine: spec.combine, weights: spec.weights, threshold: spec.threshold };
-    } else {
-      const loaded = await loadModel(spec.source, { format: spec.type, maxBytes: spec.maxBytes });
-      files.set(name, loaded);
-      outputs.set(name, loaded.numOutputs);
-      const inputFeature = checkModelInputs(job, loaded, name);
-      model = { name, kind: 'file', version: bytesVersion(fs.readFileSync(spec.source)), type: spec.type, path: spec.source, inputFeature };
+  const registry = await ModelRegistry.open(job);
+  await registry.close();
+  return { plan: registry.plan, files: registry.files };
+}
+
+export class ModelRegistry {
+  private readonly byName = new Map<string, ModelVersions>();
+  readonly files = new Map<string, Model>();
+  /** The plan as of start (workers' workerData); later versions go with each task (versions). */
+  plan!: ScoringPlan;
+  private revision = 0;
+  private sent: PlanVersions | undefined;
+  private durableWrites: Promise<void> = Promise.resolve();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly polls = new Set<Promise<void>>();
+  private stopped = false;
+  /** Models with a check running: a poll meanwhile does nothing. */
+  private readonly busy = new Set<ModelVersions>();
+  /** A restart's models (versions recorded by an earlier life): their sources are checked once
+   *  the replay is over. */
+  private restarted: ModelVersions[] = [];
+  /** Per model, the last refusal logged. */
+  private readonly lastRefusal = new Map<ModelVersions, string>();
+  /** Models whose candidate waits for rows (logged once). */
+  private readonly waiting = new Map<ModelVersions, string>();
+
+  private constructor(
+    private readonly job: JobConfig,
+    private readonly dir: string,
+    private readonly opts: RegistryOptions,
+  ) {}
+
+  static async open(job: JobConfig, opts: RegistryOptions = {}): Promise<ModelRegistry> {
+    const dir = opts.store?.modelsDir ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'sluice-models-')));
+    const registry = new ModelRegistry(job, dir, opts);
+    try {
+      await registry.load();
+    } catch (e) {
+      await registry.close();
+      throw e;
     }
-    index.set(name, planned.length);
-    planned.push(model);
-    return planned.length - 1;
-  };
-  for (const name of Object.keys(job.models)) await visit(name);
-  const variants = job.scoring.variants;
-  const widths = new Set(variants.map((v) => outputs.get(v.model)));
-  if (widths.size > 1) throw configError(`${job.file}: scoring.variants: the variants give ${variants.map((v) => `${v.model} ${outputs.get(v.model)}`).join(', ')} outputs; results have one shape, so every variant needs as many`);
-  const variantWeights = variants.map((v) => v.weight);
-  new VariantTable(variantWeights); // throws on weights the config check let through
-  return {
-    plan: { models: planned, variantModel: variants.map((v) => index.get(v.model)!), variantWeights, numOutputs: outputs.get(variants[0].model)! },
-    files,
-  };
+    return registry;
+  }
+
+  /** Resolves once every accepted version is recorded: results it scored may then be written. */
+  get durable(): Promise<void> {
+    return this.durableWrites;
+  }
+
+  /** The versions of every file model, for the next tasks; undefined until a model reloads. */
+  get versions(): PlanVersions | undefined {
+    if (this.revision === 0) return undefined;
+    if (this.sent?.revision !== this.revision) {
+      this.sent = { revision: this.revision, versions: this.plan.models.map((m) => (m.kind === 'file' ? this.byName.get(m.name)!.versions.slice() : [])) };
+    }
+    return this.sent;
+  }
+
+  private async load(): Promise<void> {
+    const { job, opts } = this;
+    const store = opts.store;
+    const recorded = store ? await store.modelVersions() : [];
+    const rows = store ? await store.modelRows() : new Map();
+    const planned: PlannedModel[] = [];
+    const index = new Map<string, number>();
+    const outputs = new Map<string, number>();
+    // Members before the ensembles that read them: a depth-first walk from every model.
+    const visit = async (name: string): Promise<number> => {
+      const known = index.get(name);
+      if (known !== undefined) return known;
+      const spec: ModelSpec = job.models[name];
+      let model: PlannedModel;
+      if (spec.type === 'ensemble') {
+        const members: number[] = [];
+        for (const m of spec.members) members.push(await visit(m));
+        const widths = new Set(spec.members.map((m) => outputs.get(m)));
+        if (widths.size > 1) throw configError(`${job.file}: models.${name}.members: the members give ${spec.members.map((m) => `${m} ${outputs.get(m)}`).join(', ')} outputs; an ensemble combines members with as many outputs each`);
+        outputs.set(name, outputs.get(spec.members[0])!);
+        model = { name, kind: 'ensemble', members, combine: spec.combine, weights: spec.weights, threshold: spec.threshold };
+      } else {
+        const mine = recorded.filter((v) => v.model === name);
+        const mv = mine.length > 0 ? await this.restoreFile(name, spec, mine) : await this.loadFile(name, spec);
+        if (mine.length > 0) {
+          mv.restoreRows(rows.get(name));
+          this.restarted.push(mv);
+        }
+        outputs.set(name, mv.shape.numOutputs);
+        model = { name, kind: 'file', type: spec.type, inputFeature: mv.shape.inputFeature, versions: mv.versions };
+      }
+      index.set(name, planned.length);
+      planned.push(model);
+      return planned.length - 1;
+    };
+    for (const name of Object.keys(job.models)) await visit(name);
+    const variants = job.scoring.variants;
+    const widths = new Set(variants.map((v) => outputs.get(v.model)));
+    if (widths.size > 1) throw configError(`${job.file}: scoring.variants: the variants give ${variants.map((v) => `${v.model} ${outputs.get(v.model)}`).join(', ')} outputs; results have one shape, so every variant needs as many`);
+    const variantWeights = variants.map((v) => v.weight);
+    new VariantTable(variantWeights); // throws on weights the config check let through
+    this.plan = { models: planned, variantModel: variants.map((v) => index.get(v.model)!), variantWeights, numOutputs: outputs.get(variants[0].model)! };
+    // Workers get the versions as of now with the plan, at start.
+    this.plan = { ...this.plan, models: planned.map((m) => (m.kind === 'file' ? { ...m, versions: m.versions.slice() } : m)) };
+    await this.durableWrites;
+    for (const mv of this.byName.values()) mv.versions.forEach((v, i) => opts.metrics?.modelInfo(mv.name, v.version, i === mv.versions.length - 1));
+    for (const [name, version] of this.ensembleVersions()) opts.metrics?.modelInfo(name, version, true);
+  }
+
+  /** A model's first start: its source is read, loaded and recorded as the version at -Infinity. */
+  private async loadFile(name: string, spec: FileModelSpec): Promise<ModelVersions> {
+    const mv = new ModelVersions(name, spec, isShorthand(this.job) ? 'model' : `models.${name}`, this.dir);
+    const read = (await mv.readSource())!; // a first read has no validators: never "not modified"
+    const loaded = await loadModel(read.path, { format: spec.type }).catch((e) => {
+      throw namedBySource(e, read.path, spec.source);
+    });
+    mv.setShape(loaded, checkModelInputs(this.job, loaded, name));
+    mv.versions.push({ version: read.version, path: read.path, fromMs: -Infinity });
+    this.files.set(name, loaded);
+    this.byName.set(name, mv);
+    this.record(mv, read, -Infinity);
+    return mv;
+  }
+
+  /** A restore: every recorded version of the model, the last in force. */
+  private async restoreFile(name: string, spec: FileModelSpec, recorded: RecordedVersion[]): Promise<ModelVersions> {
+    const mv = new ModelVersions(name, spec, isShorthand(this.job) ? 'model' : `models.${name}`, this.dir);
+    for (const r of recorded) {
+      const at = mv.recordedPath(r.file);
+      if (!fs.existsSync(at)) throw new SluiceError('SLUICE_STATE', `${at}: version ${r.version} of model ${name}, recorded in the state, is missing; move the state dir away or start over with \`sluice run --reset-state\``);
+      mv.versions.push({ version: r.version, path: at, fromMs: r.fromMs ?? -Infinity });
+    }
+    const loaded = await loadModel(mv.inForce.path, { format: spec.type });
+    mv.setShape(loaded, checkModelInputs(this.job, loaded, name));
+    this.files.set(name, loaded);
+    this.byName.set(name, mv);
+    return mv;
+  }
+
+  private record(mv: ModelVersions, read: SourceBytes, fromMs: number): void {
+    const store = this.opts.store;
+    if (!store) return;
+    const v: RecordedVersion = { model: mv.name, version: read.version, fromMs: Number.isFinite(fromMs) ? fromMs : null, file: read.file };
+    this.durableWrites = this.durableWrites.then(() => store.recordModelVersion(v));
+  }
+
+  /** Rows the workers saw each version score: the check rows of the next reload. */
+  noteSamples(samples: readonly ScoredSample[] | undefined): void {
+    for (const s of samples ?? []) this.byName.get(s.model)?.noteRows(s);
+  }
+
+  /** The models' rows, for a checkpoint (StateStore.stage's extra entries). */
+  checkpointEntries(): Array<[string, Uint8Array]> {
+    const rows = new Map([...this.byName].map(([name, mv]) => [name, mv.rows()] as const).filter(([, r]) => r.rows.length > 0));
+    return StateStore.modelRowsEntries(rows);
+  }
+
+  /**
+   * Polls every model with `reload`; an accepted version takes over at maxEventTimeMs() + 1.
+   * A restart first replays what an earlier life may have read and emitted (`replayed()` tells
+   * when it is past that): until then no version may switch, since T would fall among windows
+   * that life scored. Then every source is checked once, as a reload would (SPEC §12).
+   */
+  startPolling(check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number, replayed: () => boolean): void {
+    const every = (ms: number, tick: () => Promise<void>) => {
+      const timer = setInterval(() => {
+        if (this.stopped || (this.restarted.length > 0 && !replayed())) return;
+        const poll = tick().finally(() => this.polls.delete(poll));
+        this.polls.add(poll);
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    if (this.restarted.length > 0) {
+      every(RESTART_CHECK_EVERY_MS, async () => {
+        const due = this.restarted;
+        this.restarted = [];
+        for (const mv of due) await this.poll(mv, check, maxEventTimeMs); // never read yet: it counts as changed
+      });
+    }
+    for (const mv of this.byName.values()) {
+      const pollMs = mv.spec.reload?.pollMs;
+      if (pollMs) every(pollMs, () => this.poll(mv, check, maxEventTimeMs));
+    }
+  }
+
+  private async poll(mv: ModelVersions, check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number): Promise<void> {
+    if (this.busy.has(mv)) return;
+    this.busy.add(mv);
+    try {
+      if (await mv.sourceChanged()) await this.tryReload(mv, check, maxEventTimeMs);
+    } catch (e) {
+      log.error(`model ${mv.name}: the reload check failed: ${(e as Error).message}`, { model: mv.name });
+    } finally {
+      this.busy.delete(mv);
+    }
+  }
+
+  private async tryReload(mv: ModelVersions, check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number): Promise<void> {
+    const candidate = await mv.tryCandidate(check);
+    if (candidate === null || this.stopped) return;
+    const metrics = this.opts.metrics;
+    if ('waiting' in candidate) {
+      if (this.waiting.get(mv) !== candidate.waiting) log.info(`model ${mv.name}: ${candidate.waiting}`, { model: mv.name });
+      this.waiting.set(mv, candidate.waiting);
+      return;
+    }
+    this.waiting.delete(mv);
+    if ('refused' in candidate) {
+      // A source that keeps failing (a URL down) is counted at every poll, logged once.
+      if (this.lastRefusal.get(mv) === candidate.refused) return void metrics?.modelReload(mv.name, 'refused');
+      this.lastRefusal.set(mv, candidate.refused);
+      log.warn(`model ${mv.name}: new version refused, the version in force (${mv.inForce.version}) keeps scoring: ${candidate.refused}`, { model: mv.name });
+      metrics?.modelReload(mv.name, 'refused');
+      return;
+    }
+    // Synchronous from here: no batch is routed between reading the event time and the switch.
+    this.lastRefusal.delete(mv);
+    const read = candidate.accepted;
+    const fromMs = maxEventTimeMs() + 1;
+    const before = this.ensembleVersions();
+    metrics?.modelInfo(mv.name, mv.inForce.version, false);
+    mv.accept({ version: read.version, path: read.path, fromMs });
+    this.revision++;
+    this.record(mv, read, fromMs);
+    metrics?.modelInfo(mv.name, read.version, true);
+    metrics?.modelReload(mv.name, 'accepted');
+    for (const [name, v] of this.ensembleVersions()) {
+      if (before.get(name) === v) continue;
+      metrics?.modelInfo(name, before.get(name)!, false);
+      metrics?.modelInfo(name, v, true);
+    }
+    log.info(`model ${mv.name}: version ${read.version} accepted; it scores every window ending after ${Number.isFinite(fromMs) ? new Date(fromMs).toISOString() : 'the start'} (T = ${fromMs})`, { model: mv.name, version: read.version, T: fromMs });
+  }
+
+  /** Each ensemble's version in force. */
+  private ensembleVersions(): Map<string, string> {
+    const out = new Map<string, string>();
+    this.plan.models.forEach((m, i) => {
+      if (m.kind === 'ensemble') out.set(m.name, this.versionInForce(i));
+    });
+    return out;
+  }
+
+  /** The version in force of a model by index (a file model's last, an ensemble's from them). */
+  versionInForce(index: number): string {
+    const m = this.plan.models[index];
+    if (m.kind === 'file') return this.byName.get(m.name)!.inForce.version;
+    return ensembleVersion(m.members.map((i) => this.versionInForce(i)));
+  }
+
+  /** Stops polling; a check still running is waited for, and its version not taken. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.polls]);
+    await this.durableWrites;
+  }
+
+  async close(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    if (!this.opts.store) await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A load error about the kept copy, told about the source the user named. */
+function namedBySource(e: unknown, copy: string, source: string): unknown {
+  if (e instanceof Error) e.message = e.message.split(copy).join(source);
+  return e;
 }

@@ -61,6 +61,11 @@ export class PositionTracker {
   get current(): Array<number | null> {
     return this.position.slice();
   }
+
+  /** Every partition has been read up to `ends` (per partition, an offset). */
+  reached(ends: readonly number[]): boolean {
+    return ends.every((end, p) => (this.position[p] ?? -Infinity) >= end);
+  }
 }
 
 const median = (xs: number[]) => (xs.length ? xs.slice().sort((a, b) => a - b)[xs.length >> 1] : 0);

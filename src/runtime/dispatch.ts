@@ -12,6 +12,8 @@ import { TaskOutput } from '../state/output';
 import type { FiredOutput } from './emitter';
 import { TaskTimeout, type WindowPool } from './pool';
 import type { EngineMetrics } from './ports';
+import type { PlanVersions } from '../models/plan';
+import type { ScoredSample } from '../models/scorer';
 import type { PartitionWork, WindowTaskResult } from './protocol';
 import type { SummaryBuilder } from './summary';
 
@@ -48,6 +50,8 @@ export class Dispatcher {
     private readonly timeout: TimeoutPolicy,
     private readonly summary: SummaryBuilder,
     private readonly metrics: EngineMetrics,
+    /** Rows the tasks' model versions scored (the models' reload checks). */
+    private readonly noteSamples: (samples: ScoredSample[] | undefined) => void,
     private readonly failTask?: FailTask,
   ) {
     const P = states.length;
@@ -73,9 +77,10 @@ export class Dispatcher {
   /**
    * Starts the batch's tasks; resolves with its partitions' outputs. With `pinTo`, each
    * partition's state after the batch goes into pinTo[p] (a checkpoint's), kept from reuse until
-   * unpin. `delayMs` slows the tasks down (tests).
+   * unpin. `versions`: the models' versions, once one was reloaded. `delayMs` slows the tasks
+   * down (tests).
    */
-  dispatch(batch: EventBatch, number: number, keys: KeyNamesBuffers, pinTo?: PartitionState[], delayMs?: number): Promise<FiredOutput[]> {
+  dispatch(batch: EventBatch, number: number, keys: KeyNamesBuffers, versions: PlanVersions | undefined, pinTo?: PartitionState[], delayMs?: number): Promise<FiredOutput[]> {
     const watermarkAfterMs = batch.header[BatchHeader.WatermarkAfterMs];
     const tasks: Array<Promise<FiredOutput[]>> = [];
     for (let g = 0; g < this.groups.length; g++) {
@@ -89,7 +94,7 @@ export class Dispatcher {
           const fail = this.failTask && this.failTask.batch === number && this.failTask.partition === p ? this.failTask.how : undefined;
           parts.push({ partition: p, state: this.states[p], spare: this.spares[p], failMidTask: fail, delayMs });
         }
-        const results = parts.length > 0 ? await this.runTask(batch.buffer, keys, parts) : [];
+        const results = parts.length > 0 ? await this.runTask(batch.buffer, keys, versions, parts) : [];
         const outs = results.map((r, i) => this.commit(parts[i].partition, r));
         if (pinTo) for (const p of this.groups[g]) this.pin((pinTo[p] = this.states[p]));
         return outs;
@@ -128,6 +133,7 @@ export class Dispatcher {
     this.summary.lateEvents += r.counters.lateEvents;
     this.summary.expiredAssignments += r.counters.expiredAssignments;
     this.metrics.scored(r.scoredRows, r.scoreMs / 1000);
+    this.noteSamples(r.samples);
     this.metrics.lateEvents(r.counters.lateEvents);
     this.metrics.expiredAssignments(r.counters.expiredAssignments);
     return { out: new TaskOutput(r.output), records: r.records, unscored: r.unscored === true };
@@ -135,9 +141,9 @@ export class Dispatcher {
 
   /** A pooled task; past model.timeoutMs the policy decides: fail the job, or run it again
    *  without the model and dead-letter its windows. */
-  private async runTask(batch: SharedArrayBuffer, keys: KeyNamesBuffers, parts: PartitionWork[]): Promise<WindowTaskResult[]> {
+  private async runTask(batch: SharedArrayBuffer, keys: KeyNamesBuffers, versions: PlanVersions | undefined, parts: PartitionWork[]): Promise<WindowTaskResult[]> {
     try {
-      return await this.pool.run({ batch, keys, parts });
+      return await this.pool.run({ batch, keys, versions, parts });
     } catch (e) {
       if (!(e instanceof TaskTimeout)) throw e;
       this.metrics.error('model-timeout');
@@ -145,7 +151,7 @@ export class Dispatcher {
       const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;
       if (this.timeout.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise ${at}.timeoutMs, or set ${at}.onTimeout: dead-letter to go on without those windows' scores`);
       log.warn(`${what}; its windows go to the dead letters unscored (${at}.onTimeout: dead-letter)`);
-      return this.pool.run({ batch, keys, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
+      return this.pool.run({ batch, keys, versions, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
     }
   }
 }

@@ -12,7 +12,7 @@ import { NativeJsonDecoder } from '../decode/native-decoder';
 import type { RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
-import { loadModels } from '../models/registry';
+import { ModelRegistry } from '../models/registry';
 import { Arena, type PartitionState } from '../state/arena';
 import type { EventBatch } from '../state/batch';
 import type { Checkpoint, StateStore } from '../state/store';
@@ -93,6 +93,8 @@ interface BatchWork {
   /** The global step of each decoded event (ascending). */
   eventSeq: Float64Array;
   outputs: Promise<FiredOutput[]>;
+  /** Resolves once the model versions its tasks may use are recorded (SPEC §12). */
+  modelsRecorded: Promise<void>;
   /** Set on batches a checkpoint is taken after. */
   checkpoint?: CheckpointAt;
 }
@@ -128,7 +130,11 @@ export class Engine {
   async run(): Promise<Summary> {
     const job = this.job;
     const startedAt = performance.now();
-    const { plan: scoring } = await loadModels(job);
+    const durable = this.io.state;
+    const restored = durable?.restored ?? null;
+    const metrics = this.io.metrics ?? noMetrics;
+    const models = await ModelRegistry.open(job, { store: durable?.store, metrics });
+    const scoring = models.plan;
     const plan = planFeatures(job.features, job.window.type === 'session');
     const spec: WorkerJobSpec = {
       jobId: `${job.name}:${process.pid}:${startedAt}`,
@@ -143,7 +149,6 @@ export class Engine {
       },
     };
     const { source, sinks } = this.io;
-    const metrics = this.io.metrics ?? noMetrics;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads, spec, job.scoring.timeoutMs);
     pool.onRetry = () => metrics.error('task-retry');
@@ -153,8 +158,6 @@ export class Engine {
       this.keyPartitions,
     );
     const P = this.keyPartitions;
-    const durable = this.io.state;
-    const restored = durable?.restored ?? null;
     if (restored && restored.states.length !== P) throw new SluiceError('SLUICE_STATE', `the checkpoint has ${restored.states.length} key partitions, the job ${P}`);
     if (restored) decoder.restoreKeys(restored.keys);
     const elu = performance.eventLoopUtilization();
@@ -166,7 +169,7 @@ export class Engine {
     // The stages, in the order a batch goes through them.
     const router = new Router(tracker, (id) => decoder.partitionOf(id), P, this.nowMs);
     const states = restored ? restored.states : Array.from({ length: P }, () => Arena.create(plan.slotWords));
-    const dispatcher = new Dispatcher(pool, states, timeoutPolicy(job), summary, metrics, this.opts.failTask);
+    const dispatcher = new Dispatcher(pool, states, timeoutPolicy(job), summary, metrics, (s) => models.noteSamples(s), this.opts.failTask);
     const emitter = new Emitter(sinks, summary, metrics, () => decoder.keyNames);
     // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
@@ -214,14 +217,16 @@ export class Engine {
     };
 
     const emit = async (work: BatchWork) => {
-      const emitted = await emitter.emit(work, await work.outputs);
+      const outputs = await work.outputs;
+      await work.modelsRecorded;
+      const emitted = await emitter.emit(work, outputs);
       const latencyMs = performance.now() - work.startedAtMs; // read to written
       // The boundary: everything written so far is before it. Staging, acknowledgements, the
       // write and the commit follow in the background (src/runtime/checkpoints.ts).
       const at = work.checkpoint;
       if (checkpointer && at) {
         const keysFrom = (from: number) => decoder.keysFrom(from);
-        checkpointer.takeAfter(at, sinks, (sinkBytes) => durable!.store.stage(at.states, plan.slotWords, keysFrom, { positions: at.positions, ...at.watermarks, sinkBytes }).finally(() => dispatcher.unpin(at.states)));
+        checkpointer.takeAfter(at, sinks, (sinkBytes) => durable!.store.stage(at.states, plan.slotWords, keysFrom, { positions: at.positions, ...at.watermarks, sinkBytes }, models.checkpointEntries()).finally(() => dispatcher.unpin(at.states)));
       }
       recycle(work);
       account(work, emitted, latencyMs);
@@ -241,8 +246,9 @@ export class Engine {
       const slow = this.opts.slowBatch;
       const delayMs = slow && !slowDone && decoded.count > 0 && eventsRead - decoded.count >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
       // The batch's keys are all in the table as it is now (later batches only add to it).
-      const outputs = dispatcher.dispatch(batch, number, decoder.keyNames.buffers, checkpoint?.states, delayMs);
-      inFlight.push({ raw, decoded, batch, startedAtMs, eventSeq, outputs, checkpoint });
+      // The versions as of now: a version accepted later takes over after every event routed so far.
+      const outputs = dispatcher.dispatch(batch, number, decoder.keyNames.buffers, models.versions, checkpoint?.states, delayMs);
+      inFlight.push({ raw, decoded, batch, startedAtMs, eventSeq, outputs, modelsRecorded: models.durable, checkpoint });
     };
 
     // Declared after emit and submit, which use it only once the loop below runs.
@@ -251,6 +257,8 @@ export class Engine {
     let endedAtMs = 0;
     try {
       await warmUp(pool, plan.slotWords, plan.fieldPaths.length);
+      const ends = source.endsAtOpen;
+      models.startPolling((c) => pool.checkCandidate(c), () => tracker.maxEventTimeMs, () => !positions || !ends || positions.reached(ends));
       // Ready once the model is loaded, the state restored and the sinks open (all done by now)
       // and the source reads: a consumer group has assigned it partitions.
       let ready = false;
@@ -276,6 +284,8 @@ export class Engine {
       }
       // A bounded source ends with the watermark at +Infinity: every window fires and is purged.
       // Then (or after stop()) a last checkpoint holds what was processed.
+      // No switch after this: the end fires every window, whatever its end.
+      await models.stop();
       const ending = !this.stopped && tracker.current !== Infinity;
       if (ending || checkpointer) {
         const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
@@ -295,6 +305,7 @@ export class Engine {
       await checkpointer?.idle();
       await source.close();
       await pool.close();
+      await models.close();
       for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });

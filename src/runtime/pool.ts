@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
+import type { CandidateCheck, CheckOutcome } from '../models/check';
 import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
 
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
@@ -70,6 +71,12 @@ export class WindowPool {
     } finally {
       this.running--;
     }
+  }
+
+  /** Tries a model's candidate version on a worker (no timeout: a slow load delays only the
+   *  reload). Named export checkModel of the window worker. */
+  checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
+    return this.pool.run(c, { name: 'checkModel' }) as Promise<CheckOutcome>;
   }
 
   /** Called for each retried task (metrics). */

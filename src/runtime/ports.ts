@@ -1,5 +1,6 @@
 // What the engine needs from the outside world, as interfaces: the I/O layer (src/io) implements
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
+import type { ModelMetrics } from '../models/registry';
 import type { EncodedRecords } from '../records/encoded';
 import type { ResultLatency } from './summary';
 export type { RawBatch, Source } from '../decode/raw-batch';
@@ -31,7 +32,7 @@ export interface JobSinks {
 
 /** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). Workers'
  *  numbers come back with each task's result and are reported per batch: no lock on the hot path. */
-export interface EngineMetrics {
+export interface EngineMetrics extends ModelMetrics {
   /** Raw events read from a source partition (their batch written). */
   eventsIn(partition: number, n: number): void;
   /** Clean events assigned to at least one window (the rest are late or dead letters). */
@@ -90,4 +91,6 @@ export const noMetrics: EngineMetrics = {
   consumerLag: nothing,
   checkpoint: nothing,
   error: nothing,
+  modelInfo: nothing,
+  modelReload: nothing,
 };

@@ -4,7 +4,8 @@ import type { KeyNamesBuffers } from '../decode/key-names';
 import type { EncodedTaskRecords, RecordsSpec } from './result-records';
 import type { OperatorCounters } from '../windows/operator';
 import type { PartitionState } from '../state/arena';
-import type { ScoringPlan } from '../models/plan';
+import type { PlanVersions, ScoringPlan } from '../models/plan';
+import type { ScoredSample } from '../models/scorer';
 
 /** What a worker needs to know about the job; small, sent with every task (workers cache by jobId). */
 export interface WorkerJobSpec {
@@ -28,6 +29,8 @@ export interface WindowTask {
   batch: SharedArrayBuffer;
   /** The key names as of the batch (src/decode/key-names.ts): its results' keys are in them. */
   keys: KeyNamesBuffers;
+  /** The models' versions, once one was reloaded (the job spec has the ones at start). */
+  versions?: PlanVersions;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
   /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
@@ -37,7 +40,7 @@ export interface WindowTask {
 }
 
 /** One partition's share of a pooled task. */
-export type PartitionWork = Omit<WindowTask, 'job' | 'batch' | 'keys'>;
+export type PartitionWork = Omit<WindowTask, 'job' | 'batch' | 'keys' | 'versions'>;
 
 /**
  * A task as the pool sends it: one batch, several partitions, done one after another, all or
@@ -48,6 +51,7 @@ export type PartitionWork = Omit<WindowTask, 'job' | 'batch' | 'keys'>;
 export interface PooledWindowTask {
   batch: SharedArrayBuffer;
   keys: KeyNamesBuffers;
+  versions?: PlanVersions;
   parts: PartitionWork[];
 }
 
@@ -72,4 +76,6 @@ export interface WindowTaskResult {
   scoredRows: number;
   /** The windows fired without scores (noScore). */
   unscored?: boolean;
+  /** Rows each model version scored (when a model reloads: its check rows, SPEC §12). */
+  samples?: ScoredSample[];
 }

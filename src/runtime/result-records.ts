@@ -29,7 +29,7 @@ export interface EncodedTaskRecords {
   topRows: number[];
 }
 
-/** Row kinds: the program that writes the row; variant v's results are Result + v. */
+/** Row kinds: the program that writes the row; results with tag t (src/models/scorer.ts) are Result + t. */
 const enum Kind {
   Retraction = 0,
   Result = 1,
@@ -50,25 +50,22 @@ export class ResultRecordWriter {
   private readonly encoder: ResultEncoder;
   private readonly results = new EncodedRecordsBuilder();
   private readonly deadLetters = new EncodedRecordsBuilder();
-  /** Programs by (features, outputs) per row; a job has one shape, so this holds one entry. */
+  /** Programs for `tags` (one per tag, after the retraction's) by (features, outputs) per row. */
   private readonly programs = new Map<string, RecordPrograms>();
+  private tags: readonly ModelTag[] = [];
   private kinds = new Uint8Array(256);
   private stamps = new Float64Array(256);
 
-  constructor(
-    private readonly spec: RecordsSpec,
-    /** Per variant, the model and version its results carry (SPEC §12). */
-    private readonly variants: readonly ModelTag[],
-  ) {
+  constructor(private readonly spec: RecordsSpec) {
     this.encoder = new ResultEncoder(spec.featureNames, spec.outputName);
   }
 
   /**
    * Encodes every result row of `out` (already in output order): retractions and scored windows
-   * as result records, each with its row's variant; without variants (the model call timed out),
-   * the windows as model-timeout dead letters instead.
+   * as result records, each with the model and version of its tag (SPEC §12); unscored (the
+   * model call timed out), the windows as model-timeout dead letters instead.
    */
-  write(out: TaskOutput, keys: KeyNames, variants: Uint8Array | null): EncodedTaskRecords {
+  write(out: TaskOutput, keys: KeyNames, scored: { rowTag: Uint8Array; tags: readonly ModelTag[] } | null): EncodedTaskRecords {
     const n = out.numResults;
     if (this.kinds.length < n) {
       this.kinds = new Uint8Array(2 * n);
@@ -81,8 +78,8 @@ export class ResultRecordWriter {
     for (let r = 0; r < n; r++) {
       stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
       if (out.retracted[r]) kinds[r] = Kind.Retraction;
-      else if (variants !== null) {
-        kinds[r] = Kind.Result + variants[r];
+      else if (scored !== null) {
+        kinds[r] = Kind.Result + scored.rowTag[r];
         top.offer(r, out.scores[r * out.numOutputs]);
       } else {
         kinds[r] = SKIP_ROW;
@@ -92,32 +89,44 @@ export class ResultRecordWriter {
     }
     const columns = [out.windowStartMs, out.windowEndMs, out.events, out.features, out.scores, out.revision, out.keyId];
     const results = this.results.reset();
-    results.encode(this.programsFor(out), columns, kinds, keys, stamps, 0, n);
+    results.encode(this.programsFor(out, scored?.tags ?? this.tags), columns, kinds, keys, stamps, 0, n);
     return { results: results.pack(), deadLetters: deadLetters.count > 0 ? deadLetters.pack() : null, topRows: top.rows() };
   }
 
-  private programsFor(out: TaskOutput): RecordPrograms {
+  private programsFor(out: TaskOutput, tags: readonly ModelTag[]): RecordPrograms {
+    if (tags !== this.tags) {
+      // The scorer started a new tag list (its old one was full): compile again.
+      this.programs.clear();
+      this.tags = tags;
+    }
     const shape = `${out.numFeatures}:${out.numOutputs}`;
     let programs = this.programs.get(shape);
     if (!programs) {
-      const columns: ColumnMap = {
-        numbers: {
-          windowStartMs: { column: Column.WindowStartMs, type: 'f64' },
-          windowEndMs: { column: Column.WindowEndMs, type: 'f64' },
-          events: { column: Column.Events, type: 'f64' },
-          revision: { column: Column.Revision, type: 'i32' },
-        },
-        features: { column: Column.Features, perRow: out.numFeatures },
-        scores: { column: Column.Scores, perRow: out.numOutputs },
-        keyId: Column.KeyId,
-      };
-      const kafkaKey: RecordPart[] = this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
       programs = new RecordPrograms();
-      programs.add(retractionLayout(), kafkaKey, columns); // Kind.Retraction
-      for (const v of this.variants) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, v), kafkaKey, columns); // Kind.Result + v
+      programs.add(retractionLayout(), this.kafkaKey, this.columns(out)); // Kind.Retraction
       this.programs.set(shape, programs);
     }
+    // Tags added since (a new variant's first result, a reloaded version): Kind.Result + tag.
+    for (let t = programs.programs.length - Kind.Result; t < tags.length; t++) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
     return programs;
+  }
+
+  private get kafkaKey(): RecordPart[] {
+    return this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
+  }
+
+  private columns(out: TaskOutput): ColumnMap {
+    return {
+      numbers: {
+        windowStartMs: { column: Column.WindowStartMs, type: 'f64' },
+        windowEndMs: { column: Column.WindowEndMs, type: 'f64' },
+        events: { column: Column.Events, type: 'f64' },
+        revision: { column: Column.Revision, type: 'i32' },
+      },
+      features: { column: Column.Features, perRow: out.numFeatures },
+      scores: { column: Column.Scores, perRow: out.numOutputs },
+      keyId: Column.KeyId,
+    };
   }
 
   /** A window whose model call timed out (model.onTimeout: dead-letter), without its score. */

@@ -24,9 +24,7 @@ const contexts = new Map<string, JobContext>();
 function contextOf(job: WorkerJobSpec): JobContext {
   let c = contexts.get(job.jobId);
   if (!c) {
-    const { models, variantModel } = job.scoring;
-    const tags = variantModel.map((i) => ({ model: models[i].name, version: models[i].version }));
-    c = { plan: planFeatures(job.features, job.window.type === 'session'), scorer: new VariantScorer(job.scoring), writer: new ResultRecordWriter(job.records, tags) };
+    c = { plan: planFeatures(job.features, job.window.type === 'session'), scorer: new VariantScorer(job.scoring), writer: new ResultRecordWriter(job.records) };
     contexts.set(job.jobId, c);
   }
   return c;
@@ -37,6 +35,7 @@ const spareBuilders = new Map<number, OutputBuilder[]>();
 export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult> {
   const { job } = task;
   const { plan, scorer, writer } = contextOf(job);
+  scorer.useVersions(task.versions);
   // The models first: a bad model fails the task before any work.
   await scorer.ready();
   // Busy time counts from here: a worker interleaves tasks at awaits, so wall time would overlap.
@@ -53,11 +52,12 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
-  const { variants, scoreMs } = task.noScore ? { variants: null, scoreMs: 0 } : await scorer.score(output, keys);
+  const scored = task.noScore ? null : await scorer.score(output, keys);
+  const scoreMs = scored?.scoreMs ?? 0;
   const encodeStartedAt = performance.now();
-  const records = writer.write(output, keys, variants);
+  const records = writer.write(output, keys, scored);
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore };
+  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore, samples: scored?.samples };
 }

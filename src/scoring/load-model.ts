@@ -1,6 +1,6 @@
 // loadModel (SPEC §8): XGBoost or ONNX, chosen by the file name, or by `opts.format`.
 import * as fs from 'node:fs';
-import { modelError } from '../errors';
+import { modelError, overMaxBytes } from '../errors';
 import type { LoadModelOptions, Model } from './model';
 import { XGBoostModel } from './xgboost/xgboost-model';
 
@@ -8,7 +8,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
   if (typeof path !== 'string' || path === '') throw modelError(String(path), 'expected a model file path');
   const bytes = fs.statSync(path, { throwIfNoEntry: false })?.size ?? 0; // a missing file: the loader says so
   if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
-    throw modelError(path, `is ${bytes.toLocaleString('en-US')} bytes, over model.maxBytes (${opts.maxBytes.toLocaleString('en-US')}); raise model.maxBytes if the model is meant to be this big`);
+    throw overMaxBytes(path, `${bytes.toLocaleString('en-US')} bytes`, opts.maxBytes, 'model.maxBytes');
   }
   const format = opts.format ?? (path.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
   if (format === 'onnx') {
@@ -31,4 +31,9 @@ export function cachedModel(path: string, type: 'xgboost' | 'onnx'): Promise<Mod
     m.catch(() => cached.delete(path)); // a failed load is retried next time
   }
   return m;
+}
+
+/** Forgets a cached model (a refused version: its file is about to go). */
+export function dropCachedModel(path: string): void {
+  cached.delete(path);
 }

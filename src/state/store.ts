@@ -9,6 +9,10 @@
 //   p/<pppp>/r/<region>/<nnnnnnnn> page n of a region of partition p's arena: crc32 + 64 KiB
 //   p/<pppp>/k/<cccccccccc>       JSON [[keyId, name], ...]: the partition's keys first seen
 //                                  before checkpoint c
+//   m/<model>/<nnnnnn>            JSON RecordedVersion: the model's n-th version and its switch
+//                                  time, written on its own when the version is accepted (SPEC §12)
+//   r/<model>                     the rows its version in force scored last (ModelRows), with
+//                                  each checkpoint
 //
 // Incremental: the store keeps a copy of the bytes it last wrote, and stages only the pages that
 // differ from it (a memcmp per page), plus the keys new since.
@@ -70,6 +74,22 @@ export interface StagedCheckpoint {
   longestSliceMs: number;
 }
 
+/** A model version as the store keeps it; its bytes are in `<state.dir>/models/<file>`. */
+export interface RecordedVersion {
+  model: string;
+  version: string;
+  /** The switch time T; null for -Infinity (the version loaded at the job's first start). */
+  fromMs: number | null;
+  file: string;
+}
+
+/** Rows a model's version scored (the check rows of its next reload). */
+export interface ModelRows {
+  version: string;
+  width: number;
+  rows: Float32Array;
+}
+
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const regionKey = (p: number, region: RegionName, page: number) => `p/${pad(p, 4)}/r/${region}/${pad(page, 8)}`;
 const keysKey = (p: number, id: number) => `p/${pad(p, 4)}/k/${pad(id, 10)}`;
@@ -81,6 +101,8 @@ export class StateStore {
   private keysWritten = 0;
   private identityWritten = false;
 
+  private versionsWritten = new Map<string, number>();
+
   private constructor(
     readonly dir: string,
     private readonly kv: KvStore,
@@ -91,13 +113,18 @@ export class StateStore {
     return this.kv.backend;
   }
 
+  /** Where model versions' bytes go: beside the checkpoints, under state.dir. */
+  get modelsDir(): string {
+    return path.join(path.dirname(this.dir), 'models');
+  }
+
   /** Opens (or creates) the store under stateDir; `reset` deletes what is there first. A store of
    *  another job or format, or a damaged one, is an error that says so. `thread` (the default for
    *  @nxtedition/rocksdb): RocksDB works on a thread of its own (src/state/kv-thread.ts); the
    *  deprecated `rocksdb` binding (bench only) cannot load in a second thread, so it never does. */
   static async open(stateDir: string, identity: StoreIdentity, opts: { reset?: boolean; backend?: KvBackend; thread?: boolean } = {}): Promise<StateStore> {
     const dir = path.join(stateDir, 'checkpoints');
-    if (opts.reset) fs.rmSync(dir, { recursive: true, force: true });
+    if (opts.reset) for (const d of [dir, path.join(stateDir, 'models')]) fs.rmSync(d, { recursive: true, force: true });
     const files = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
     // RocksDB would create a fresh database over files it cannot use: refuse instead.
     if (files.some((f) => f !== 'LOCK' && !f.startsWith('LOG')) && !files.includes('CURRENT')) throw damaged(dir, 'its CURRENT file is missing');
@@ -218,12 +245,62 @@ export class StateStore {
     }
   }
 
+  /** Every model version recorded, per model in the order accepted. */
+  async modelVersions(): Promise<RecordedVersion[]> {
+    const out: RecordedVersion[] = [];
+    for await (const [key, value] of this.kv.entries('m/')) {
+      const v = parseJson(this.dir, key, value) as RecordedVersion;
+      if (typeof v.model !== 'string' || typeof v.version !== 'string' || typeof v.file !== 'string' || !(v.fromMs === null || Number.isFinite(v.fromMs))) throw damaged(this.dir, `its entry ${key} is not a model version`);
+      out.push(v);
+      this.versionsWritten.set(v.model, (this.versionsWritten.get(v.model) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  /** Records an accepted version: one synced write of its own (its bytes are on disk already). */
+  async recordModelVersion(v: RecordedVersion): Promise<void> {
+    const n = this.versionsWritten.get(v.model) ?? 0;
+    this.versionsWritten.set(v.model, n + 1);
+    try {
+      await this.kv.write([[`m/${v.model}/${pad(n, 6)}`, Buffer.from(JSON.stringify(v))]], []);
+    } catch (e) {
+      throw stateError(`${this.dir}: recording version ${v.version} of model ${v.model} failed: ${firstLine(e)}`, e);
+    }
+  }
+
+  /** The rows each model's version scored last, as the latest checkpoint holds them. */
+  async modelRows(): Promise<Map<string, ModelRows>> {
+    const out = new Map<string, ModelRows>();
+    for await (const [key, value] of this.kv.entries('r/')) {
+      const versionBytes = value.length >= 8 ? value.readUInt32LE(4) : -1;
+      const at = 8 + versionBytes;
+      const width = value.length >= 8 ? value.readUInt32LE(0) : 0;
+      if (versionBytes < 0 || at > value.length || (value.length - at) % 4 !== 0 || width === 0) throw damaged(this.dir, `its entry ${key} is not a list of model rows`);
+      const rows = new Float32Array(value.buffer.slice(value.byteOffset + at, value.byteOffset + value.length));
+      out.set(key.slice(2), { version: value.toString('utf8', 8, at), width, rows });
+    }
+    return out;
+  }
+
+  /** A checkpoint's entries for the models' rows (StateStore.stage's `extra`). */
+  static modelRowsEntries(rows: ReadonlyMap<string, ModelRows>): Array<[string, Uint8Array]> {
+    return [...rows].map(([model, r]) => {
+      const version = Buffer.from(r.version, 'utf8');
+      const value = Buffer.alloc(8 + version.length + r.rows.byteLength);
+      value.writeUInt32LE(r.width, 0);
+      value.writeUInt32LE(version.length, 4);
+      version.copy(value, 8);
+      Buffer.from(r.rows.buffer, r.rows.byteOffset, r.rows.byteLength).copy(value, 8 + version.length);
+      return [`r/${model}`, value];
+    });
+  }
+
   /**
    * Stages a checkpoint of these partition states (which must not change meanwhile) and the keys
    * from `keysWritten` on: the pages that differ from the last checkpoint, ready to write. It
    * yields to the event loop every SLICE_MS, so the pipeline is never held longer than that.
    */
-  async stage(states: readonly PartitionState[], slotWords: number, keyNames: (from: number) => Array<{ id: number; name: string; partition: number }>, point: CheckpointPoint): Promise<StagedCheckpoint> {
+  async stage(states: readonly PartitionState[], slotWords: number, keyNames: (from: number) => Array<{ id: number; name: string; partition: number }>, point: CheckpointPoint, extra: Array<[string, Uint8Array]> = []): Promise<StagedCheckpoint> {
     const startedAt = performance.now();
     let sliceAt = startedAt;
     let longestSliceMs = 0;
@@ -281,6 +358,10 @@ export class StateStore {
       bytes += value.length;
     }
     this.keysWritten += fresh.length;
+    for (const e of extra) {
+      puts.push(e);
+      bytes += e[1].byteLength;
+    }
     const manifest: Manifest = { id, numKeys: this.keysWritten, keyPartitions: states.length, regions, ...point };
     if (!this.identityWritten) puts.push(['meta', Buffer.from(JSON.stringify({ format: STATE_FORMAT, ...this.identity }))]);
     this.identityWritten = true;

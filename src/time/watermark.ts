@@ -28,6 +28,13 @@ export class WatermarkTracker {
     return this.watermarkMs;
   }
 
+  /** The largest event time read so far, over all partitions (-Infinity: none). */
+  get maxEventTimeMs(): number {
+    let max = -Infinity;
+    for (const p of this.parts) if (p.maxEventTimeMs > max) max = p.maxEventTimeMs;
+    return max;
+  }
+
   get numPartitions(): number {
     return this.parts.length;
   }

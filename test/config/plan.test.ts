@@ -31,7 +31,7 @@ const sourceOf = (j: JobConfig) => (j.models.default as FileModelSpec).source;
 /** The loaded models of a one-model job, from a model's shape alone (no file needed). */
 function shaped(j: JobConfig, shape: ModelShape): LoadedModels {
   const spec = j.models.default as FileModelSpec;
-  const planned: PlannedModel = { name: 'default', kind: 'file', version: '0123456789ab', type: spec.type, path: spec.source, inputFeature: checkModelInputs(j, shape) };
+  const planned: PlannedModel = { name: 'default', kind: 'file', type: spec.type, inputFeature: checkModelInputs(j, shape), versions: [{ version: '0123456789ab', path: spec.source, fromMs: -Infinity }] };
   return { plan: { models: [planned], variantModel: [0], variantWeights: [100], numOutputs: shape.numOutputs }, files: new Map([['default', shape as Model]]) };
 }
 

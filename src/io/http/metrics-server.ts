@@ -48,6 +48,8 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const checkpointBytes = gauge('sluice_checkpoint_bytes', 'Bytes written by the last checkpoint');
   const checkpoints = counter('sluice_checkpoints_total', 'Checkpoints written');
   const ack = histogram('sluice_sink_ack_seconds', "A Kafka output's produce call, from send to acks of all in-sync replicas", ['output']);
+  const modelInfo = gauge('sluice_model_info', 'Model versions: 1 for the version in force, 0 for the other recorded versions', ['model', 'version']);
+  const modelReloads = counter('sluice_model_reloads_total', 'New model versions checked, by result (accepted or refused)', ['model', 'result']);
   const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
   new Gauge({
@@ -98,6 +100,8 @@ export async function startMetricsServer(host: string, port: number, jobName: st
       checkpointBytes.set(bytes);
     },
     error: (kind) => errors.inc({ kind }),
+    modelInfo: (model, version, inForce) => modelInfo.set({ model, version }, inForce ? 1 : 0),
+    modelReload: (model, result) => modelReloads.inc({ model, result }),
   };
 
   let isReady = false;

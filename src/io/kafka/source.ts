@@ -78,6 +78,7 @@ export class KafkaSource implements Source {
   private wakeWriters: Array<() => void> = [];
   private spare: RawBatch[] = [];
   readonly startPositions: readonly number[];
+  readonly endsAtOpen: readonly number[];
   /** Offsets last committed, so an unchanged position is not committed again. */
   private readonly committed: number[];
 
@@ -89,7 +90,9 @@ export class KafkaSource implements Source {
     private readonly position: number[],
     /** Per partition, bounded reads: the end offset seen at start; Infinity otherwise. */
     private readonly end: number[],
+    high: number[],
   ) {
+    this.endsAtOpen = high.slice();
     this.committed = position.slice();
     this.startPositions = position.slice();
     this.highWatermark = position.map(() => NaN);
@@ -118,7 +121,7 @@ export class KafkaSource implements Source {
     });
     const end = config.bounded ? high.slice() : high.map(() => Infinity);
     log.info('starting', { topic: config.topic, groupId: config.groupId, startFrom: resumeAt.length ? 'checkpoint' : config.startFrom, bounded: config.bounded, position, end: config.bounded ? end : undefined });
-    return new KafkaSource(config, client, low.length, position, end);
+    return new KafkaSource(config, client, low.length, position, end, high);
   }
 
   async *batches(maxRecords: number): AsyncIterable<RawBatch> {

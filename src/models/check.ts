@@ -1,0 +1,49 @@
+// A candidate version of a model, tried off the hot path (a window worker runs it, SPEC §12):
+// it must load, and score the rows the version in force scored last to finite values. The main
+// thread compares its shape with the version in force (src/models/reload.ts).
+import { cachedModel, dropCachedModel } from '../scoring/load-model';
+
+export interface CandidateCheck {
+  /** The candidate's bytes, where workers will load them from if it is accepted. */
+  path: string;
+  type: 'xgboost' | 'onnx';
+  /** Rows the version in force scored (rows x width, in its input order). */
+  rows: Float32Array;
+  width: number;
+}
+
+export type CheckOutcome =
+  | { loaded: false; why: string }
+  | { loaded: true; numFeatures: number; numOutputs: number; featureNames?: string[]; scoredRows: number; firstNonFinite: number | null };
+
+export async function checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
+  let model;
+  try {
+    model = await cachedModel(c.path, c.type);
+  } catch (e) {
+    return { loaded: false, why: String((e as Error).message ?? e).split('\n')[0] };
+  }
+  const shape = { loaded: true as const, numFeatures: model.numFeatures, numOutputs: model.numOutputs, featureNames: model.featureNames };
+  const nRows = c.width > 0 ? Math.floor(c.rows.length / c.width) : 0;
+  if (model.numFeatures !== c.width || nRows === 0) {
+    // Another width: the main thread refuses it by its shape; it never scores here.
+    dropCachedModel(c.path);
+    return { ...shape, scoredRows: 0, firstNonFinite: null };
+  }
+  let out: Float32Array;
+  try {
+    out = model.predictSync ? model.predictSync(c.rows, nRows) : await model.predict(c.rows, nRows);
+  } catch (e) {
+    dropCachedModel(c.path);
+    return { loaded: false, why: `it fails to score: ${String((e as Error).message ?? e).split('\n')[0]}` };
+  }
+  let firstNonFinite: number | null = null;
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i])) {
+      firstNonFinite = Math.floor(i / model.numOutputs);
+      break;
+    }
+  }
+  if (firstNonFinite !== null) dropCachedModel(c.path);
+  return { ...shape, scoredRows: nRows, firstNonFinite };
+}
