@@ -85,8 +85,13 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
       if (state?.restored && opts.source) throw new SluiceError('SLUICE_USAGE', `${config.state.dir}: has a checkpoint, which a source given to runJob cannot resume from`);
       server = opts.metricsServer ?? (config.metrics.port > 0 ? await startMetricsServer(config.metrics.host, config.metrics.port, config.name) : null);
       const sinkBytes = state?.restored?.sinkBytes ?? {};
-      const sink = (name: 'results' | 'late' | 'deadLetters', c: JobConfig['sink']) => open(openSink(c, config.name, sinkBytes[name], server ? (s) => server!.sinkAck(name, s) : undefined));
-      const sinks = { results: await sink('results', config.sink), late: await sink('late', config.late), deadLetters: await sink('deadLetters', config.deadLetter) };
+      const sink = (name: 'results' | 'late' | 'deadLetters' | 'shadow', c: JobConfig['sink']) => open(openSink(c, config.name, sinkBytes[name], server ? (s) => server!.sinkAck(name, s) : undefined));
+      const sinks = {
+        results: await sink('results', config.sink),
+        late: await sink('late', config.late),
+        deadLetters: await sink('deadLetters', config.deadLetter),
+        shadow: config.scoring.shadow.length > 0 ? await sink('shadow', config.shadow) : undefined,
+      };
       const source = opts.source ?? (await open(openSource(config, state?.restored?.positions)));
       engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined }, opts);
       if (stopRequested) engine.stop();

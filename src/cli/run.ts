@@ -29,6 +29,7 @@ export function formatSummary(s: Summary): string {
     }
   }
   lines.push(`output        results -> ${s.outputs.results}`, `              late -> ${s.outputs.late}`, `              dead letters -> ${s.outputs.deadLetters}`);
+  if (s.outputs.shadow) lines.push(`              shadow -> ${s.outputs.shadow}`);
   if (s.taskRetries) lines.push(`retried tasks ${s.taskRetries}`);
   return lines.join('\n') + '\n';
 }

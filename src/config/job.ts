@@ -9,11 +9,11 @@ import { readFeatures } from './features';
 import { isUrl, readScoring } from './models';
 import { applyOverrides } from './overrides';
 import { isMapping, Reader, type Section } from './schema';
-import { checkDistinctFiles, defaultSideOutput, readSink } from './sinks';
+import { checkDistinctFiles, defaultSideOutput, readSink, type OutputKey } from './sinks';
 import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
 
-const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'models', 'scoring', 'sink', 'late', 'deadLetter', 'state', 'workers', 'metrics'];
+const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'models', 'scoring', 'sink', 'late', 'deadLetter', 'shadow', 'state', 'workers', 'metrics'];
 const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs'];
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 const NAME_WHAT = 'a name of letters, digits, ".", "_" and "-"';
@@ -107,8 +107,12 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const sink = readSink(r, top, 'sink', source);
   const late = readSink(r, top, 'late', source, defaultSideOutput(sink, state.dir, 'late'));
   const deadLetter = readSink(r, top, 'deadLetter', source, defaultSideOutput(sink, state.dir, 'dead'));
+  if (top.has('shadow') && scoring.shadow.length === 0 && !opts.normalizedForms) throw r.fail('shadow', 'the shadow output takes the records of shadow models, and scoring.shadow names none');
+  const shadow = readSink(r, top, 'shadow', source, defaultSideOutput(sink, state.dir, 'shadow'));
   const resolve = (p: string) => (opts.baseDir === undefined ? p : path.resolve(opts.baseDir, p));
-  checkDistinctFiles(r, [['sink', sink], ['late', late], ['deadLetter', deadLetter]], (p) => path.resolve(resolve(p)));
+  const outputs: Array<[OutputKey, SinkConfig]> = [['sink', sink], ['late', late], ['deadLetter', deadLetter]];
+  if (scoring.shadow.length > 0) outputs.push(['shadow', shadow]);
+  checkDistinctFiles(r, outputs, (p) => path.resolve(resolve(p)));
 
   const job: JobConfig = {
     name,
@@ -122,6 +126,7 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
     sink,
     late,
     deadLetter,
+    shadow,
     state,
     workers: { threads: readThreads(r, top) },
     metrics: readMetrics(top),
@@ -180,6 +185,7 @@ function resolvePaths(job: JobConfig, resolve: (p: string) => string): JobConfig
     sink: output(job.sink),
     late: output(job.late),
     deadLetter: output(job.deadLetter),
+    shadow: output(job.shadow),
     state: { ...job.state, dir: resolve(job.state.dir) },
   };
 }

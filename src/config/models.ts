@@ -1,6 +1,6 @@
 // `model:` (SPEC §4), or `models:` with `scoring:` (SPEC §12): the models a job has, and which of
 // them score its results. The shorthand becomes one model named "default" with one variant.
-import type { Combine, FeatureConfig, ModelSpec, ScoringConfig } from './types';
+import type { Combine, FeatureConfig, ModelSpec, OnError, ScoringConfig } from './types';
 import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
 
@@ -39,8 +39,8 @@ export function readScoring(r: Reader, top: Section, features: FeatureConfig[]):
   if (!top.has('models')) throw r.missing('model', 'a mapping with the model path (or models: with scoring:)');
   const models = readModels(r, top);
   if (!top.has('scoring')) throw r.missing('scoring', `a mapping naming the model that scores (scoring: { model: ${Object.keys(models)[0]} })`);
-  const s = top.section('scoring', ['inputs', 'output', 'model', 'variants', 'timeoutMs', 'onTimeout']);
-  return { models, scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s) } };
+  const s = top.section('scoring', ['inputs', 'output', 'model', 'variants', 'timeoutMs', 'onTimeout', 'shadow', 'onError']);
+  return { models, scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s), shadow: readShadow(r, s, models), onError: readOnError(r, s, models) } };
 }
 
 function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scoring {
@@ -55,7 +55,7 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   const maxBytes = s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES);
   return {
     models: { [DEFAULT_MODEL_NAME]: { type, source: path, maxBytes } },
-    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s) },
+    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s), shadow: [], onError: null },
   };
 }
 
@@ -175,6 +175,45 @@ function readVariants(r: Reader, s: Section, models: Record<string, ModelSpec>):
   });
   if (!variants.some((v) => v.weight > 0)) throw r.fail(s.at('variants'), 'every weight is 0; give at least one variant a positive weight');
   return variants;
+}
+
+/** Model names, each once, of the models the job has. */
+function modelNames(r: Reader, s: Section, key: string, models: Record<string, ModelSpec>): string[] {
+  const names = Object.keys(models);
+  const what = `a list of model names (${names.join(', ')})`;
+  const list = r.list(s.get(key), s.at(key), what, (v, p) => {
+    if (typeof v !== 'string' || !names.includes(v)) throw r.expected(p, what, v);
+    return v;
+  });
+  list.forEach((name, i) => {
+    const first = list.indexOf(name);
+    if (first !== i) throw r.fail(joinPath(s.at(key), i), `${JSON.stringify(name)} is already ${s.at(key)}[${first}]; list each model once`);
+  });
+  return list;
+}
+
+function readShadow(r: Reader, s: Section, models: Record<string, ModelSpec>): string[] {
+  const v = s.get('shadow');
+  return v === undefined || v === null || (Array.isArray(v) && v.length === 0) ? [] : modelNames(r, s, 'shadow', models);
+}
+
+/** { fallback: <model> } or { fallback: { value: <number or one per output> } }. */
+function readOnError(r: Reader, s: Section, models: Record<string, ModelSpec>): OnError | null {
+  if (!s.has('onError') || s.get('onError') === null) return null;
+  const e = r.section(s.get('onError'), s.at('onError'), ['fallback']);
+  const names = Object.keys(models);
+  const what = `a model name (${names.join(', ')}) or { value: <a number, or a list of one per output> }`;
+  const f = e.get('fallback');
+  if (typeof f === 'string') {
+    if (!names.includes(f)) throw r.expected(e.at('fallback'), what, f);
+    return { fallback: f };
+  }
+  if (f === undefined || f === null || typeof f !== 'object' || Array.isArray(f)) throw r.expected(e.at('fallback'), what, f);
+  const v = r.section(f, e.at('fallback'), ['value']);
+  const value = v.get('value');
+  const finite = (x: unknown, p: string) => r.num(x, p, 'a finite number', {});
+  if (Array.isArray(value)) return { fallback: { value: r.list(value, v.at('value'), 'a non-empty list of finite numbers, one per output', finite) } };
+  return { fallback: { value: [finite(value, v.at('value'))] } };
 }
 
 function readInputsOutput(r: Reader, s: Section, features: FeatureConfig[], where: string): { inputs: string[]; output: string } {

@@ -9,7 +9,7 @@ const KAFKA = ['topic', 'keyFormat', 'kafka', 'brokers'];
 const FILE = ['path'];
 const ALL = ['type', ...KAFKA, ...FILE];
 
-export type OutputKey = 'sink' | 'late' | 'deadLetter';
+export type OutputKey = 'sink' | 'late' | 'deadLetter' | 'shadow';
 
 /** Reads one output; absent `late`/`deadLetter` get `dflt`, an absent `sink` is an error. */
 export function readSink(r: Reader, parent: Section, key: OutputKey, source: SourceConfig, dflt?: SinkConfig): SinkConfig {
@@ -47,7 +47,7 @@ export function readSink(r: Reader, parent: Section, key: OutputKey, source: Sou
  * Where late or dead-lettered events go when the job file does not say: beside a file sink
  * (`out/scores.jsonl` → `out/scores.late.jsonl`), else `<state.dir>/late.jsonl`.
  */
-export function defaultSideOutput(sink: SinkConfig, stateDir: string, kind: 'late' | 'dead'): SinkConfig {
+export function defaultSideOutput(sink: SinkConfig, stateDir: string, kind: 'late' | 'dead' | 'shadow'): SinkConfig {
   if (sink.type === 'file') {
     const ext = path.extname(sink.path);
     const stem = ext === '' ? sink.path : sink.path.slice(0, -ext.length);

@@ -104,7 +104,15 @@ export interface ScoringConfig {
   /** fail: the job stops with the error; dead-letter: the task's windows go to the dead letters
    *  unscored (reason model-timeout) and the job goes on. */
   onTimeout: 'fail' | 'dead-letter';
+  /** Models scored too, into the shadow output, never into results. */
+  shadow: string[];
+  /** Rows whose model call fails: scored by a fallback model, or given a value; null: dead letters
+   *  (reason model-error). */
+  onError: OnError | null;
 }
+
+/** As the job file writes it (a value always a list, one per output). */
+export type OnError = { fallback: string } | { fallback: { value: number[] } };
 
 export type SinkConfig =
   /** `brokers` is always set by the loader (given, or the Kafka source's); optional only for hand-built configs. */
@@ -132,6 +140,9 @@ export interface JobConfig {
   late: SinkConfig;
   /** Default: a file beside a file sink (out.jsonl → out.dead.jsonl), else <state.dir>/dead.jsonl. */
   deadLetter: SinkConfig;
+  /** Shadow models' records (scoring.shadow). Default: a file beside a file sink
+   *  (out.jsonl → out.shadow.jsonl), else <state.dir>/shadow.jsonl. */
+  shadow: SinkConfig;
   state: { dir: string; checkpointIntervalMs: number };
   /** `threads: auto` in the file is resolved here: max(1, availableParallelism() - 1). */
   workers: { threads: number };

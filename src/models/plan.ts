@@ -22,8 +22,12 @@ export interface ScoringPlan {
   /** Per variant, the index of its model in `models`, and its weight (src/models/variants.ts). */
   variantModel: number[];
   variantWeights: number[];
-  /** Outputs per row, the same for every variant. */
+  /** Outputs per row, the same for every variant, shadow and fallback. */
   numOutputs: number;
+  /** Models scored into the shadow output (indices in `models`). */
+  shadow: number[];
+  /** Rows whose model call failed: scored by this model, or given this value; null: dead letters. */
+  onError: { model: number } | { value: number[] } | null;
 }
 
 /** Per file model (by index; [] for ensembles), its versions: what a task carries after a reload. */

@@ -15,7 +15,7 @@ import type { Model } from '../scoring/model';
 import { StateStore, type RecordedVersion } from '../state/store';
 import type { CandidateCheck, CheckOutcome } from './check';
 import { type PlannedModel, type PlanVersions, type ScoringPlan } from './plan';
-import type { ScoredSample } from './scorer';
+import type { ErrorKind, ScoredSample } from './calls';
 import { VariantTable } from './variants';
 import { ensembleVersion } from './version';
 import { ModelVersions, type SourceBytes } from './versions';
@@ -28,6 +28,10 @@ export interface ModelMetrics {
   /** sluice_model_info: 1 for the version in force, 0 for other recorded versions. */
   modelInfo(model: string, version: string, inForce: boolean): void;
   modelReload(model: string, result: 'accepted' | 'refused'): void;
+  /** Rows a model failed to score, by kind (error, non-finite). */
+  modelErrors(model: string, kind: ErrorKind, rows: number): void;
+  /** Rows a fallback (a model, or "value") scored for a model that failed. */
+  modelFallbacks(model: string, fallback: string, rows: number): void;
 }
 
 export interface RegistryOptions {
@@ -143,7 +147,25 @@ export class ModelRegistry {
     if (widths.size > 1) throw configError(`${job.file}: scoring.variants: the variants give ${variants.map((v) => `${v.model} ${outputs.get(v.model)}`).join(', ')} outputs; results have one shape, so every variant needs as many`);
     const variantWeights = variants.map((v) => v.weight);
     new VariantTable(variantWeights); // throws on weights the config check let through
-    this.plan = { models: planned, variantModel: variants.map((v) => index.get(v.model)!), variantWeights, numOutputs: outputs.get(variants[0].model)! };
+    const numOutputs = outputs.get(variants[0].model)!;
+    const { shadow, onError } = job.scoring;
+    const sameShape = (name: string, at: string, role: string) => {
+      if (outputs.get(name) !== numOutputs) throw configError(`${job.file}: ${at}: ${name} gives ${outputs.get(name)} outputs, the variants ${numOutputs}; ${role} needs as many`);
+    };
+    shadow.forEach((name, i) => sameShape(name, `scoring.shadow[${i}]`, 'a shadow model'));
+    const fallback = onError?.fallback;
+    if (typeof fallback === 'string') sameShape(fallback, 'scoring.onError.fallback', 'a fallback model');
+    if (typeof fallback === 'object' && fallback.value.length !== numOutputs) {
+      throw configError(`${job.file}: scoring.onError.fallback.value: ${fallback.value.length} values for ${numOutputs} outputs; give ${numOutputs === 1 ? 'one number' : `a list of ${numOutputs}`}`);
+    }
+    this.plan = {
+      models: planned,
+      variantModel: variants.map((v) => index.get(v.model)!),
+      variantWeights,
+      numOutputs,
+      shadow: shadow.map((name) => index.get(name)!),
+      onError: fallback === undefined ? null : typeof fallback === 'string' ? { model: index.get(fallback)! } : { value: fallback.value },
+    };
     // Workers get the versions as of now with the plan, at start.
     this.plan = { ...this.plan, models: planned.map((m) => (m.kind === 'file' ? { ...m, versions: m.versions.slice() } : m)) };
     await this.durableWrites;

@@ -1,38 +1,45 @@
-// Scores fired windows in a worker (SPEC §1: many windows per addon or onnxruntime call), each by
-// its key's variant and by the versions in force at its end (SPEC §12). The model sees each
-// window's features picked and ordered by its inputs, cast to float32 (SPEC §6 Scores); an
-// ensemble scores the same rows with each member and combines their outputs, output by output.
+// Scores fired windows in a worker, each by its key's variant and by the versions in force at its
+// end (SPEC §12): one model call per (variant, epoch) group (src/models/calls.ts). Rows whose call
+// fails get the fallback model's score, or the fallback value, or go to the dead letters; shadow
+// models score every row too, into records of their own. The model sees each window's features
+// picked and ordered by its inputs, cast to float32 (SPEC §6 Scores).
 import type { KeyNames } from '../decode/key-names';
 import type { ModelTag } from '../records/records';
 import { cachedModel } from '../scoring/load-model';
 import type { TaskOutput } from '../state/output';
-import { epochBounds, epochOf, fileVersionAt, versionAt, withVersions, type PlannedModel, type PlanVersions, type ScoringPlan } from './plan';
+import { ModelCalls, type CallResult, type ErrorKind, type ScoredSample } from './calls';
+import { epochBounds, epochOf, versionAt, withVersions, type PlanVersions, type ScoringPlan } from './plan';
 import { VariantTable } from './variants';
 
-/** Rows a reload checks a new version on (SPEC §12): the last this many a model scored. */
-export const SAMPLE_ROWS = 1000;
-/** A worker sends back every row a version scores up to SAMPLE_ROWS, then some at most this
- *  often: the check rows stay recent, and the main thread is not handed a copy of every row. */
-const SAMPLE_EVERY_MS = 1000;
 /** Row tags are record kinds 1..254 (0 is a retraction, 255 no record). */
 const MAX_TAGS = 254;
+/** A row tag: the row has no score (its call failed, nothing replaced it). */
+export const NO_SCORE = 255;
 
-/** Model input rows a file model's version scored (the last SAMPLE_ROWS of a task at most). */
-export interface ScoredSample {
-  model: string;
-  version: string;
-  width: number;
-  rows: Float32Array;
+/** Rows of a model that failed, by kind; rows a fallback scored instead (fallback: a model or "value"). */
+export interface ScoringCounts {
+  errors: Array<{ model: string; kind: ErrorKind; rows: number }>;
+  fallbacks: Array<{ model: string; fallback: string; rows: number }>;
+}
+
+/** A shadow model's scores for a task: its tag per row (NO_SCORE: none, a retraction or an error). */
+export interface ShadowScores {
+  scores: Float32Array;
+  rowTag: Uint8Array;
 }
 
 export interface Scored {
-  /** Per row (valid for output.numResults rows, until the next call): its index in `tags`. */
+  /** Per row (valid for output.numResults rows, until the next call): its index in `tags`, or
+   *  NO_SCORE (a dead letter, why in `noScoreWhy`). */
   rowTag: Uint8Array;
-  /** The model and version each tag's results carry. Grows between calls; a new array when full. */
+  noScoreWhy: Map<number, string>;
+  /** What each tag's records carry. Grows between calls; a new array when full. */
   tags: readonly ModelTag[];
+  shadows: ShadowScores[];
   scoreMs: number;
-  /** Rows some versions scored (see SAMPLE_EVERY_MS). */
+  /** Rows some versions scored (the models' reload checks). */
   samples: ScoredSample[];
+  counts: ScoringCounts;
 }
 
 export class VariantScorer {
@@ -46,14 +53,17 @@ export class VariantScorer {
   private bounds: number[];
   private tags: ModelTag[] = [];
   private tagIndex = new Map<string, number>();
-  /** Per model and version: rows sent back so far, and when last. */
-  private sampled = new Map<string, { rows: number; atMs: number }>();
+  private readonly calls: ModelCalls;
 
   constructor(private readonly initial: ScoringPlan) {
     if (initial.variantModel.length > 250) throw new Error(`${initial.variantModel.length} variants; at most 250`);
     this.table = new VariantTable(initial.variantWeights);
     this.plan = initial;
     this.bounds = epochBounds(initial);
+    this.calls = new ModelCalls(
+      () => this.plan,
+      () => this.bounds,
+    );
   }
 
   /** Takes a task's versions (after a reload) if they are newer than the ones in use. */
@@ -70,23 +80,50 @@ export class VariantScorer {
     for (const m of this.plan.models) if (m.kind === 'file') await cachedModel(m.versions[m.versions.length - 1].path, m.type);
   }
 
-  /** Fills output.scores for every non-retraction row; see Scored. */
-  async score(output: TaskOutput, keys: KeyNames): Promise<Scored> {
+  /** Fills output.scores for every scored row; see Scored. `failedWhy`: every variant's call is
+   *  taken to have failed so (a timed-out task, run again for the fallback). */
+  async score(output: TaskOutput, keys: KeyNames, failedWhy?: string): Promise<Scored> {
     const startedAt = performance.now();
     const n = output.numResults;
     if (this.rowTag.length < n) this.rowTag = new Uint8Array(2 * n);
     const rowTag = this.rowTag;
-    const numVariants = this.plan.variantModel.length;
     if (keys.buffers.lineage !== this.lineage) {
       // Another key table (the warm-up's, say): its ids are other keys, and its rows made up.
       this.variantOfKey.fill(0);
       this.lineage = keys.buffers.lineage;
-      this.sampled.clear();
+      this.calls.resetSamples();
     }
-    // Rows by (variant, epoch): one model call each.
+    const { groups, epochs } = this.groups(output, keys);
+    // Room for every tag this call may add (a failed call adds up to 3 per group: errors differ by kind).
+    if (4 * groups.size + this.plan.shadow.length * epochs > MAX_TAGS - this.tags.length) this.resetTags();
+    const counts: ScoringCounts = { errors: [], fallbacks: [] };
+    const noScoreWhy = new Map<number, string>();
+    const k = output.numOutputs;
+    for (const [group, rows] of groups) {
+      const variant = Math.floor(group / epochs);
+      const epoch = group % epochs;
+      const index = this.plan.variantModel[variant];
+      const got: CallResult = failedWhy ? { scores: new Float32Array(0), errors: rows.map(() => failedWhy), kind: 'timeout' } : await this.calls.attempt(index, epoch, output, rows);
+      const failed: number[] = [];
+      rows.forEach((r, i) => {
+        if (got.errors?.[i]) return void failed.push(i);
+        output.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
+        rowTag[r] = this.tagOf({ model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) });
+      });
+      if (failed.length === 0) continue;
+      counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed.length });
+      await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy);
+    }
+    const shadows = await this.shadows(output, epochs, counts);
+    return { rowTag, noScoreWhy, tags: this.tags, shadows, scoreMs: performance.now() - startedAt, samples: this.calls.take(), counts };
+  }
+
+  /** Non-retracted rows by (variant, epoch): group = variant * epochs + epoch. */
+  private groups(output: TaskOutput, keys: KeyNames): { groups: Map<number, number[]>; epochs: number } {
     const groups = new Map<number, number[]>();
     const epochs = this.bounds.length + 1;
-    for (let r = 0; r < n; r++) {
+    const numVariants = this.plan.variantModel.length;
+    for (let r = 0; r < output.numResults; r++) {
       if (output.retracted[r]) continue;
       const variant = numVariants === 1 ? 0 : this.variantOf(output.keyId[r], keys);
       const epoch = epochs === 1 ? 0 : epochOf(this.bounds, output.windowEndMs[r]);
@@ -95,28 +132,81 @@ export class VariantScorer {
       if (!rows) groups.set(group, (rows = []));
       rows.push(r);
     }
-    if (groups.size > MAX_TAGS - this.tags.length) this.resetTags();
-    const k = output.numOutputs;
-    const samples: ScoredSample[] = [];
-    for (const [group, rows] of groups) {
-      const variant = Math.floor(group / epochs);
-      const epoch = group % epochs;
-      const index = this.plan.variantModel[variant];
-      const tag = this.tagOf(index, epoch);
-      const scores = await this.run(index, epoch, output, rows, samples);
-      rows.forEach((r, i) => {
-        output.scores.set(scores.subarray(i * k, i * k + k), r * k);
-        rowTag[r] = tag;
-      });
-    }
-    return { rowTag, tags: this.tags, scoreMs: performance.now() - startedAt, samples };
+    return { groups, epochs };
   }
 
-  private tagOf(index: number, epoch: number): number {
-    const tag: ModelTag = { model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) };
-    const key = `${tag.model}\u0000${tag.version}`;
+  /** Rows model `index` failed to score: the fallback model's scores, or the value, or none. */
+  private async fallBack(index: number, epoch: number, output: TaskOutput, rows: number[], why: string[], counts: ScoringCounts, noScoreWhy: Map<number, string>): Promise<void> {
+    const k = output.numOutputs;
+    const onError = this.plan.onError;
+    const tag = { model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) };
+    if (onError === null) {
+      rows.forEach((r, i) => ((this.rowTag[r] = NO_SCORE), noScoreWhy.set(r, why[i])));
+      return;
+    }
+    if ('value' in onError) {
+      rows.forEach((r, i) => {
+        output.scores.set(onError.value, r * k);
+        this.rowTag[r] = this.tagOf({ ...tag, fallback: 'value', error: why[i] });
+      });
+      counts.fallbacks.push({ model: tag.model, fallback: 'value', rows: rows.length });
+      return;
+    }
+    const fallback = { fallback: this.plan.models[onError.model].name, fallbackVersion: versionAt(this.plan, onError.model, this.bounds, epoch) };
+    const got = await this.calls.attempt(onError.model, epoch, output, rows);
+    let scored = 0;
+    rows.forEach((r, i) => {
+      const failed = got.errors?.[i];
+      if (failed) {
+        this.rowTag[r] = NO_SCORE;
+        noScoreWhy.set(r, `${why[i]}; the fallback ${fallback.fallback} failed too: ${failed}`);
+        return;
+      }
+      output.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
+      this.rowTag[r] = this.tagOf({ ...tag, ...fallback, error: why[i] });
+      scored++;
+    });
+    if (scored < rows.length) counts.errors.push({ model: fallback.fallback, kind: got.kind!, rows: rows.length - scored });
+    if (scored > 0) counts.fallbacks.push({ model: tag.model, fallback: fallback.fallback, rows: scored });
+  }
+
+  /** Every shadow model over every non-retracted row, by epoch; its errors only counted. */
+  private async shadows(output: TaskOutput, epochs: number, counts: ScoringCounts): Promise<ShadowScores[]> {
+    if (this.plan.shadow.length === 0) return [];
+    const n = output.numResults;
+    const k = output.numOutputs;
+    const byEpoch = new Map<number, number[]>();
+    for (let r = 0; r < n; r++) {
+      if (output.retracted[r]) continue;
+      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, output.windowEndMs[r]);
+      let rows = byEpoch.get(epoch);
+      if (!rows) byEpoch.set(epoch, (rows = []));
+      rows.push(r);
+    }
+    const out: ShadowScores[] = [];
+    for (const index of this.plan.shadow) {
+      const shadow: ShadowScores = { scores: new Float32Array(n * k), rowTag: new Uint8Array(n).fill(NO_SCORE) };
+      for (const [epoch, rows] of byEpoch) {
+        const got = await this.calls.attempt(index, epoch, output, rows);
+        const tag = this.tagOf({ model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) });
+        let failed = 0;
+        rows.forEach((r, i) => {
+          if (got.errors?.[i]) return void failed++;
+          shadow.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
+          shadow.rowTag[r] = tag;
+        });
+        if (failed > 0) counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed });
+      }
+      out.push(shadow);
+    }
+    return out;
+  }
+
+  private tagOf(tag: ModelTag): number {
+    const key = `${tag.model}\u0000${tag.version}\u0000${tag.fallback ?? ''}\u0000${tag.fallbackVersion ?? ''}\u0000${tag.error ?? ''}`;
     let i = this.tagIndex.get(key);
     if (i === undefined) {
+      if (this.tags.length === MAX_TAGS) throw new Error(`more than ${MAX_TAGS} kinds of result in one task (models, versions, fallbacks and errors)`);
       i = this.tags.length;
       this.tags.push(tag);
       this.tagIndex.set(key, i);
@@ -128,15 +218,6 @@ export class VariantScorer {
   private resetTags(): void {
     this.tags = [];
     this.tagIndex = new Map();
-  }
-
-  private sampleDue(model: string, version: string, rows: number): boolean {
-    const key = `${model}\u0000${version}`;
-    const now = performance.now();
-    const last = this.sampled.get(key) ?? { rows: 0, atMs: -Infinity };
-    if (last.rows >= SAMPLE_ROWS && now - last.atMs < SAMPLE_EVERY_MS) return false;
-    this.sampled.set(key, { rows: last.rows + rows, atMs: now });
-    return true;
   }
 
   private variantOf(keyId: number, keys: KeyNames): number {
@@ -152,45 +233,4 @@ export class VariantScorer {
     this.variantOfKey[keyId] = v + 1;
     return v;
   }
-
-  /** The outputs of model `index` in `epoch` for `rows` of `output` (rows x numOutputs). */
-  private async run(index: number, epoch: number, output: TaskOutput, rows: readonly number[], samples: ScoredSample[]): Promise<Float32Array> {
-    const m: PlannedModel = this.plan.models[index];
-    if (m.kind === 'file') {
-      const version = fileVersionAt(m, this.bounds, epoch);
-      const model = await cachedModel(version.path, m.type);
-      const width = m.inputFeature.length;
-      const F = output.numFeatures;
-      const input = new Float32Array(rows.length * width);
-      rows.forEach((r, i) => {
-        for (let j = 0; j < width; j++) input[i * width + j] = output.features[r * F + m.inputFeature[j]];
-      });
-      if (this.sampleDue(m.name, version.version, rows.length)) samples.push({ model: m.name, version: version.version, width, rows: input.slice(Math.max(0, rows.length - SAMPLE_ROWS) * width) });
-      return model.predictSync ? model.predictSync(input, rows.length) : model.predict(input, rows.length);
-    }
-    const outs: Float32Array[] = [];
-    for (const member of m.members) outs.push(await this.run(member, epoch, output, rows, samples));
-    return combine(m, outs);
-  }
-}
-
-/** An ensemble's outputs from its members' (each rows x numOutputs, the same shape). */
-export function combine(m: Extract<PlannedModel, { kind: 'ensemble' }>, outs: readonly Float32Array[]): Float32Array {
-  const len = outs[0].length;
-  const result = new Float32Array(len);
-  const weights = m.weights ?? outs.map(() => 1);
-  const totalWeight = weights.reduce((a, b) => a + b, 0);
-  const threshold = m.threshold ?? 0.5;
-  for (let i = 0; i < len; i++) {
-    let acc = m.combine === 'max' ? -Infinity : m.combine === 'min' ? Infinity : 0;
-    for (let j = 0; j < outs.length; j++) {
-      const p = outs[j][i];
-      if (m.combine === 'max') acc = Math.max(acc, p);
-      else if (m.combine === 'min') acc = Math.min(acc, p);
-      else if (m.combine === 'vote') acc += p >= threshold ? 1 : 0;
-      else acc += weights[j] * p;
-    }
-    result[i] = m.combine === 'max' || m.combine === 'min' ? acc : m.combine === 'vote' ? acc / outs.length : acc / totalWeight;
-  }
-  return result;
 }

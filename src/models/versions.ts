@@ -10,7 +10,7 @@ import type { ModelRows } from '../state/store';
 import type { CandidateCheck, CheckOutcome } from './check';
 import { download, type Validators } from './download';
 import type { VersionRef } from './plan';
-import { SAMPLE_ROWS, type ScoredSample } from './scorer';
+import { SAMPLE_ROWS, type ScoredSample } from './calls';
 
 /** The shape every version of a model must keep. */
 export interface ModelShape {

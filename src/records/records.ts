@@ -35,19 +35,28 @@ export type RecordPart =
   /** The model's outputs as float32ToJson writes them: one bare, several as [a,b]. */
   | { scores: true };
 
-/** The model a result's key is routed to, and its version (SPEC §12). */
+/** The model a result's key is routed to, and its version (SPEC §12); a result its model failed
+ *  to score also says what scored it instead (a fallback model and its version, or "value") and why. */
 export interface ModelTag {
   model: string;
   version: string | null;
+  fallback?: string;
+  fallbackVersion?: string;
+  error?: string;
 }
 
-/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"model","modelVersion","revision"}
- *  (SPEC §5, §12); without `model`, no model fields (an unscored window's dead letter). */
+/** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"model","modelVersion",
+ *  ["fallback",["fallbackVersion"],"error"],"revision"} (SPEC §5, §12); without `model`, no model
+ *  fields (an unscored window's dead letter). */
 export function resultLayout(featureNames: readonly string[], outputName: string, model?: ModelTag): RecordPart[] {
   const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"events":' }, { number: 'events' }, { text: ',"features":{' }];
   featureNames.forEach((n, i) => parts.push({ text: `${i ? ',' : ''}${JSON.stringify(n)}:` }, { feature: i }));
   parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true });
   if (model) parts.push({ text: `,"model":${JSON.stringify(model.model)},"modelVersion":${JSON.stringify(model.version)}` });
+  if (model?.fallback !== undefined) {
+    const version = model.fallbackVersion === undefined ? '' : `,"fallbackVersion":${JSON.stringify(model.fallbackVersion)}`;
+    parts.push({ text: `,"fallback":${JSON.stringify(model.fallback)}${version},"error":${JSON.stringify(model.error ?? '')}` });
+  }
   parts.push({ text: ',"revision":' }, { number: 'revision' }, { text: '}' });
   return joinText(parts);
 }
@@ -103,7 +112,7 @@ export function encodeLate(lateByMs: number, windowEndMs: number, source: Source
 }
 
 /** model-timeout: a fired window whose model call timed out (model.onTimeout: dead-letter). */
-export type DeadLetterReason = 'decode' | 'missing-key' | 'bad-timestamp' | 'bad-field' | 'too-large' | 'model-timeout';
+export type DeadLetterReason = 'decode' | 'missing-key' | 'bad-timestamp' | 'bad-field' | 'too-large' | 'model-timeout' | 'model-error';
 
 /** Original text is cut at 64 KiB, as SPEC §5 says. */
 export const DEAD_LETTER_VALUE_MAX_CHARS = 64 * 1024;

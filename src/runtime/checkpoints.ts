@@ -21,6 +21,8 @@ export interface CheckpointAt {
   watermarks: ReturnType<WatermarkTracker['snapshot']>;
 }
 
+const SINK_NAMES = ['results', 'late', 'deadLetters', 'shadow'] as const;
+
 /** Files' lengths at a boundary, by sink (for truncation on restore). */
 export type SinkBytes = Record<string, number>;
 
@@ -104,9 +106,10 @@ export class Checkpointer {
    * starts their flushes, notes the files' lengths and takes it in the background.
    */
   takeAfter(at: CheckpointAt, sinks: JobSinks, stage: (sinkBytes: SinkBytes) => Promise<StagedCheckpoint>): void {
-    const acked = [sinks.results.flush(), sinks.late.flush(), sinks.deadLetters.flush()];
+    const all = SINK_NAMES.flatMap((name) => (sinks[name] ? [[name, sinks[name]!] as const] : []));
+    const acked = all.map(([, sink]) => sink.flush());
     const sinkBytes: SinkBytes = {};
-    for (const name of ['results', 'late', 'deadLetters'] as const) if (sinks[name].bytes !== undefined) sinkBytes[name] = sinks[name].bytes!;
+    for (const [name, sink] of all) if (sink.bytes !== undefined) sinkBytes[name] = sink.bytes;
     void this.take(() => stage(sinkBytes), acked, at.positions).catch(() => undefined);
   }
 

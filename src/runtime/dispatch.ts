@@ -13,7 +13,7 @@ import type { FiredOutput } from './emitter';
 import { TaskTimeout, type WindowPool } from './pool';
 import type { EngineMetrics } from './ports';
 import type { PlanVersions } from '../models/plan';
-import type { ScoredSample } from '../models/scorer';
+import type { ScoredSample } from '../models/calls';
 import type { PartitionWork, WindowTaskResult } from './protocol';
 import type { SummaryBuilder } from './summary';
 
@@ -26,6 +26,9 @@ export interface TimeoutPolicy {
   /** Where the job file sets timeoutMs and onTimeout: model (the shorthand) or scoring. */
   at: 'model' | 'scoring';
   onTimeout: 'fail' | 'dead-letter';
+  /** scoring.onError is set: a timed-out task runs again with its rows failed, for the fallback. */
+  fallback: boolean;
+  timeoutMs: number;
 }
 
 /** Tests only: fail the task of this (batch number, partition) once, part-way. */
@@ -134,19 +137,27 @@ export class Dispatcher {
     this.summary.expiredAssignments += r.counters.expiredAssignments;
     this.metrics.scored(r.scoredRows, r.scoreMs / 1000);
     this.noteSamples(r.samples);
+    for (const e of r.scoring?.errors ?? []) this.metrics.modelErrors(e.model, e.kind, e.rows);
+    for (const f of r.scoring?.fallbacks ?? []) this.metrics.modelFallbacks(f.model, f.fallback, f.rows);
     this.metrics.lateEvents(r.counters.lateEvents);
     this.metrics.expiredAssignments(r.counters.expiredAssignments);
-    return { out: new TaskOutput(r.output), records: r.records, unscored: r.unscored === true };
+    return { out: new TaskOutput(r.output), records: r.records };
   }
 
-  /** A pooled task; past model.timeoutMs the policy decides: fail the job, or run it again
-   *  without the model and dead-letter its windows. */
+  /** A pooled task; past model.timeoutMs its rows are model errors for scoring.onError's
+   *  fallback, if any; without one (or if that times out too) the policy decides: fail the job,
+   *  or run it again without the model and dead-letter its windows. */
   private async runTask(batch: SharedArrayBuffer, keys: KeyNamesBuffers, versions: PlanVersions | undefined, parts: PartitionWork[]): Promise<WindowTaskResult[]> {
     try {
       return await this.pool.run({ batch, keys, versions, parts });
     } catch (e) {
       if (!(e instanceof TaskTimeout)) throw e;
       this.metrics.error('model-timeout');
+      if (this.timeout.fallback && !parts[0].failedWhy) {
+        log.warn(`model ${this.timeout.models}: ${e.message} (${this.timeout.at}.timeoutMs); its windows go to the fallback (scoring.onError)`);
+        const failedWhy = `the model call did not finish within ${this.timeout.at}.timeoutMs (${this.timeout.timeoutMs} ms)`;
+        return this.runTask(batch, keys, versions, parts.map((p) => ({ ...p, failedWhy, delayMs: undefined })));
+      }
       const at = this.timeout.at;
       const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;
       if (this.timeout.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise ${at}.timeoutMs, or set ${at}.onTimeout: dead-letter to go on without those windows' scores`);

@@ -22,8 +22,6 @@ const EMIT_CHUNK_ROWS = 16_384;
 export interface FiredOutput {
   out: TaskOutput;
   records: EncodedTaskRecords;
-  /** Its windows' model call timed out: they go to the dead letters (model.onTimeout). */
-  unscored: boolean;
 }
 
 /** What the emit stage needs of a batch. */
@@ -48,6 +46,7 @@ export class Emitter {
   private readonly results = new EncodedRecordsBuilder();
   private readonly deadLetters = new EncodedRecordsBuilder();
   private readonly late = new EncodedRecordsBuilder();
+  private readonly shadow = new EncodedRecordsBuilder();
   /** The merged output order of a batch's results: run and row, kept between batches. */
   private mergedRun = new Int32Array(1024);
   private mergedRow = new Int32Array(1024);
@@ -114,17 +113,24 @@ export class Emitter {
     const since = new StepArrival(work);
     const results = new Gathering(runs.map((r) => r.results));
     const deadLetters = new Gathering(runs.map((r) => r.deadLetters ?? EncodedRecords.empty));
+    // Shadow records of run i and shadow model s come from source i * S + s.
+    const S = Math.max(0, ...runs.map((r) => r.shadows.length));
+    const shadow = new Gathering(runs.flatMap((r) => Array.from({ length: S }, (_, s) => r.shadows[s]?.records ?? EncodedRecords.empty)));
     for (let m = 0; m < merged; m++) {
       const i = this.mergedRun[m];
       const run = runs[i];
       const { out } = run.fired;
       const r = this.mergedRow[m];
-      if (run.fired.unscored && !out.retracted[r]) {
+      const sinceMs = since.of(out.step[r]);
+      const flags = sinceMs < warmUpEndsMs ? RecordFlag.WarmingUp : 0;
+      for (let s = 0; s < run.shadows.length; s++) if (run.shadows[s].rows[r]) shadow.add(i * S + s, run.shadows[s].next++, sinceMs, flags);
+      if (run.isDead(r)) {
         deadLetters.add(i, run.nextDeadLetter++, NaN, 0);
+        this.summary.deadLetters++;
+        this.metrics.deadLetters(run.fired.records.deadReason, 1);
         continue;
       }
-      const sinceMs = since.of(out.step[r]);
-      results.add(i, run.nextResult++, sinceMs, sinceMs < warmUpEndsMs ? RecordFlag.WarmingUp : 0);
+      results.add(i, run.nextResult++, sinceMs, flags);
       if (out.retracted[r]) {
         counts.retractions++;
         this.summary.retractions++;
@@ -133,26 +139,22 @@ export class Emitter {
       counts.results++;
       if (out.revision[r] > 0) counts.revisions++;
       if (run.isTopCandidate(r)) this.summary.offerTop({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], score: out.scores[r * out.numOutputs] });
-      if (results.count >= EMIT_CHUNK_ROWS) await this.flushResults(results, deadLetters);
+      if (results.count >= EMIT_CHUNK_ROWS) await this.flushResults(results, deadLetters, shadow);
     }
-    await this.flushResults(results, deadLetters);
+    await this.flushResults(results, deadLetters, shadow);
     this.summary.windowsFired += counts.results;
     return counts;
   }
 
-  private async flushResults(results: Gathering, deadLetters: Gathering): Promise<void> {
+  private async flushResults(results: Gathering, deadLetters: Gathering, shadow: Gathering): Promise<void> {
     if (results.count > 0) {
       const records = results.into(this.results);
       await this.sinks.results.write(records);
       this.recordLatency(records);
       this.metrics.windowsFired(records.count);
     }
-    const dead = deadLetters.count;
-    if (dead > 0) {
-      await this.sinks.deadLetters.write(deadLetters.into(this.deadLetters));
-      this.summary.deadLetters += dead;
-      this.metrics.deadLetters('model-timeout', dead);
-    }
+    if (deadLetters.count > 0) await this.sinks.deadLetters.write(deadLetters.into(this.deadLetters));
+    if (shadow.count > 0) await this.sinks.shadow!.write(shadow.into(this.shadow));
   }
 
   /** Latency to the write, per run of records that share a start (results of one step do). */
@@ -234,11 +236,23 @@ class Run {
   nextDeadLetter = 0;
   readonly results: EncodedRecords;
   readonly deadLetters: EncodedRecords | null;
+  /** Per shadow model: its records, which rows have one, and the next to take. */
+  readonly shadows: Array<{ records: EncodedRecords; rows: Uint8Array; next: number }>;
   private topAt = 0;
+  private deadAt = 0;
 
   constructor(readonly fired: FiredOutput) {
     this.results = EncodedRecords.fromBuffer(fired.records.results);
     this.deadLetters = fired.records.deadLetters ? EncodedRecords.fromBuffer(fired.records.deadLetters) : null;
+    this.shadows = fired.records.shadows.map((s) => ({ records: EncodedRecords.fromBuffer(s.records), rows: s.rows, next: 0 }));
+  }
+
+  /** The row went to the dead letters (no score). Rows are asked in ascending order. */
+  isDead(row: number): boolean {
+    const dead = this.fired.records.deadRows;
+    if (dead === null) return false;
+    while (this.deadAt < dead.length && dead[this.deadAt] < row) this.deadAt++;
+    return this.deadAt < dead.length && dead[this.deadAt] === row;
   }
 
   get sortColumns() {

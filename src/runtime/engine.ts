@@ -103,7 +103,13 @@ interface BatchWork {
 function timeoutPolicy(job: JobConfig): TimeoutPolicy {
   const only = job.models[job.scoring.variants[0].model];
   const shorthand = isShorthand(job) && only.type !== 'ensemble';
-  return { models: shorthand ? only.source : job.scoring.variants.map((v) => v.model).join(', '), at: shorthand ? 'model' : 'scoring', onTimeout: job.scoring.onTimeout };
+  return {
+    models: shorthand ? only.source : job.scoring.variants.map((v) => v.model).join(', '),
+    at: shorthand ? 'model' : 'scoring',
+    onTimeout: job.scoring.onTimeout,
+    fallback: job.scoring.onError !== null,
+    timeoutMs: job.scoring.timeoutMs,
+  };
 }
 
 export class Engine {
@@ -306,12 +312,12 @@ export class Engine {
       await source.close();
       await pool.close();
       await models.close();
-      for (const s of [sinks.results, sinks.late, sinks.deadLetters]) await s.close().catch(() => undefined);
+      for (const s of [sinks.results, sinks.late, sinks.deadLetters, sinks.shadow]) await s?.close().catch(() => undefined);
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
     summary.checkpoints = checkpointer?.stats() ?? null;
     summary.groupJoinMs = source.groupJoinMs ?? null;
-    return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
+    return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where, shadow: sinks.shadow?.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
   }
 }

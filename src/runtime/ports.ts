@@ -28,6 +28,8 @@ export interface JobSinks {
   results: RecordSink;
   late: RecordSink;
   deadLetters: RecordSink;
+  /** Shadow models' records (SPEC §12), when the job has shadow models. */
+  shadow?: RecordSink;
 }
 
 /** Counters and gauges the engine reports (Prometheus in src/io/http; nothing in tests). Workers'
@@ -93,4 +95,6 @@ export const noMetrics: EngineMetrics = {
   error: nothing,
   modelInfo: nothing,
   modelReload: nothing,
+  modelErrors: nothing,
+  modelFallbacks: nothing,
 };

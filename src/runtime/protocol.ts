@@ -5,7 +5,8 @@ import type { EncodedTaskRecords, RecordsSpec } from './result-records';
 import type { OperatorCounters } from '../windows/operator';
 import type { PartitionState } from '../state/arena';
 import type { PlanVersions, ScoringPlan } from '../models/plan';
-import type { ScoredSample } from '../models/scorer';
+import type { ScoredSample } from '../models/calls';
+import type { ScoringCounts } from '../models/scorer';
 
 /** What a worker needs to know about the job; small, sent with every task (workers cache by jobId). */
 export interface WorkerJobSpec {
@@ -37,6 +38,9 @@ export interface WindowTask {
   delayMs?: number;
   /** Fire windows without calling the model: the task timed out before (model.onTimeout). */
   noScore?: boolean;
+  /** Fire windows with every variant's call failed for this reason (the task timed out before):
+   *  the fallback scores them (scoring.onError). */
+  failedWhy?: string;
 }
 
 /** One partition's share of a pooled task. */
@@ -74,8 +78,8 @@ export interface WindowTaskResult {
   busyMs: number;
   scoreMs: number;
   scoredRows: number;
-  /** The windows fired without scores (noScore). */
-  unscored?: boolean;
-  /** Rows each model version scored (when a model reloads: its check rows, SPEC §12). */
+  /** Rows some model versions scored (the check rows of a reload, SPEC §12). */
   samples?: ScoredSample[];
+  /** Model errors and fallbacks (metrics). */
+  scoring?: ScoringCounts;
 }

@@ -4,7 +4,8 @@
 import type { KeyNames } from '../decode/key-names';
 import { EncodedRecordsBuilder, SKIP_ROW } from '../records/encoded';
 import { RecordPrograms, type ColumnMap } from '../records/program';
-import { encodeDeadLetter, ResultEncoder, resultLayout, retractionLayout, type ModelTag, type RecordPart } from '../records/records';
+import { encodeDeadLetter, ResultEncoder, type DeadLetterReason, resultLayout, retractionLayout, type ModelTag, type RecordPart } from '../records/records';
+import { NO_SCORE, type Scored } from '../models/scorer';
 import type { TaskOutput } from '../state/output';
 
 /** What a worker needs to write a job's result records. */
@@ -22,9 +23,15 @@ export interface RecordsSpec {
 export const TOP_CANDIDATES = 5;
 
 export interface EncodedTaskRecords {
-  /** EncodedRecords buffers: result records, and (unscored outputs) dead letters. */
+  /** EncodedRecords buffers: result records, and dead letters (rows without a score). */
   results: SharedArrayBuffer;
   deadLetters: SharedArrayBuffer | null;
+  /** The rows that went to the dead letters instead of the results, ascending (null: none). */
+  deadRows: Int32Array | null;
+  /** Their reason: model-timeout (the task's model calls ran past timeoutMs) or model-error. */
+  deadReason: 'model-timeout' | 'model-error';
+  /** Per shadow model: its records, and per row whether it has one (1) or not (0). */
+  shadows: Array<{ records: SharedArrayBuffer; rows: Uint8Array }>;
   /** Rows that may be among the run's top-scored windows, ascending. */
   topRows: number[];
 }
@@ -50,6 +57,7 @@ export class ResultRecordWriter {
   private readonly encoder: ResultEncoder;
   private readonly results = new EncodedRecordsBuilder();
   private readonly deadLetters = new EncodedRecordsBuilder();
+  private readonly shadow = new EncodedRecordsBuilder();
   /** Programs for `tags` (one per tag, after the retraction's) by (features, outputs) per row. */
   private readonly programs = new Map<string, RecordPrograms>();
   private tags: readonly ModelTag[] = [];
@@ -62,10 +70,11 @@ export class ResultRecordWriter {
 
   /**
    * Encodes every result row of `out` (already in output order): retractions and scored windows
-   * as result records, each with the model and version of its tag (SPEC §12); unscored (the
-   * model call timed out), the windows as model-timeout dead letters instead.
+   * as result records, each with the model fields of its tag (SPEC §12); a row without a score
+   * (its call failed, or the task's calls timed out: `scored` null) as a dead letter instead.
+   * Shadow models' scores become records of their own.
    */
-  write(out: TaskOutput, keys: KeyNames, scored: { rowTag: Uint8Array; tags: readonly ModelTag[] } | null): EncodedTaskRecords {
+  write(out: TaskOutput, keys: KeyNames, scored: Pick<Scored, 'rowTag' | 'noScoreWhy' | 'tags' | 'shadows'> | null): EncodedTaskRecords {
     const n = out.numResults;
     if (this.kinds.length < n) {
       this.kinds = new Uint8Array(2 * n);
@@ -75,22 +84,45 @@ export class ResultRecordWriter {
     const stamps = this.stamps;
     const top = new TopRows(TOP_CANDIDATES);
     const deadLetters = this.deadLetters.reset();
+    const deadRows: number[] = [];
     for (let r = 0; r < n; r++) {
       stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
       if (out.retracted[r]) kinds[r] = Kind.Retraction;
-      else if (scored !== null) {
+      else if (scored !== null && scored.rowTag[r] !== NO_SCORE) {
         kinds[r] = Kind.Result + scored.rowTag[r];
         top.offer(r, out.scores[r * out.numOutputs]);
       } else {
         kinds[r] = SKIP_ROW;
-        deadLetters.text(this.unscoredDeadLetter(out, keys, r));
+        deadRows.push(r);
+        const why = scored?.noScoreWhy.get(r);
+        deadLetters.text(why === undefined ? this.timedOutDeadLetter(out, keys, r) : this.unscoredDeadLetter(out, keys, r, 'model-error', why));
         deadLetters.endRecord(null, 0, 0, 0, NaN);
       }
     }
-    const columns = [out.windowStartMs, out.windowEndMs, out.events, out.features, out.scores, out.revision, out.keyId];
+    const tags = scored?.tags ?? this.tags;
+    const programs = this.programsFor(out, tags);
     const results = this.results.reset();
-    results.encode(this.programsFor(out, scored?.tags ?? this.tags), columns, kinds, keys, stamps, 0, n);
-    return { results: results.pack(), deadLetters: deadLetters.count > 0 ? deadLetters.pack() : null, topRows: top.rows() };
+    results.encode(programs, this.columnsOf(out, out.scores), kinds, keys, stamps, 0, n);
+    const shadows = (scored?.shadows ?? []).map((shadow) => {
+      // A shadow record is a result record with the shadow model's name, version and score.
+      const shadowKinds = new Uint8Array(n);
+      for (let r = 0; r < n; r++) shadowKinds[r] = shadow.rowTag[r] === NO_SCORE ? SKIP_ROW : Kind.Result + shadow.rowTag[r];
+      const records = this.shadow.reset();
+      records.encode(programs, this.columnsOf(out, shadow.scores), shadowKinds, keys, stamps, 0, n);
+      return { records: records.pack(), rows: shadowKinds.map((k) => (k === SKIP_ROW ? 0 : 1)) };
+    });
+    return {
+      results: results.pack(),
+      deadLetters: deadLetters.count > 0 ? deadLetters.pack() : null,
+      deadRows: deadRows.length > 0 ? Int32Array.from(deadRows) : null,
+      deadReason: scored === null ? 'model-timeout' : 'model-error',
+      shadows,
+      topRows: top.rows(),
+    };
+  }
+
+  private columnsOf(out: TaskOutput, scores: Float32Array) {
+    return [out.windowStartMs, out.windowEndMs, out.events, out.features, scores, out.revision, out.keyId];
   }
 
   private programsFor(out: TaskOutput, tags: readonly ModelTag[]): RecordPrograms {
@@ -129,11 +161,16 @@ export class ResultRecordWriter {
     };
   }
 
-  /** A window whose model call timed out (model.onTimeout: dead-letter), without its score. */
-  private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number): string {
+  /** A window whose model call timed out (model.onTimeout: dead-letter). */
+  private timedOutDeadLetter(out: TaskOutput, keys: KeyNames, r: number): string {
+    return this.unscoredDeadLetter(out, keys, r, 'model-timeout', `the model call for this window did not finish within model.timeoutMs (${this.spec.modelTimeoutMs} ms)`);
+  }
+
+  /** A window without its score, as a dead letter. */
+  private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number, reason: DeadLetterReason, detail: string): string {
     const F = out.numFeatures;
     const value = this.encoder.encode({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], events: out.events[r], features: out.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: out.revision[r] });
-    return encodeDeadLetter('model-timeout', `the model call for this window did not finish within model.timeoutMs (${this.spec.modelTimeoutMs} ms)`, null, value);
+    return encodeDeadLetter(reason, detail, null, value);
   }
 }
 

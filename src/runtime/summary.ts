@@ -31,7 +31,7 @@ export interface Summary {
   /** Where latencyMs ends: the results written to their sink, or acknowledged by Kafka. */
   latencyUntil: 'written' | 'acknowledged';
   topWindows: TopWindow[];
-  outputs: { results: string; late: string; deadLetters: string };
+  outputs: { results: string; late: string; deadLetters: string; shadow?: string };
   taskRetries: number;
   threads: number;
   /** Where the time went: the main thread's busy time (event-loop utilization) and the workers'. */

@@ -52,12 +52,12 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
-  const scored = task.noScore ? null : await scorer.score(output, keys);
+  const scored = task.noScore ? null : await scorer.score(output, keys, task.failedWhy);
   const scoreMs = scored?.scoreMs ?? 0;
   const encodeStartedAt = performance.now();
   const records = writer.write(output, keys, scored);
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;
-  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, unscored: task.noScore, samples: scored?.samples };
+  return { state, output: output.buffer, records, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes, busyMs: applyMs + scoreMs + encodeMs, scoreMs, scoredRows: task.noScore ? 0 : output.numResults, samples: scored?.samples, scoring: scored?.counts };
 }

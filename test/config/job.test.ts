@@ -71,11 +71,11 @@ test('empty file and a top level that is not a mapping', () => {
 test('unknown top-level key, with a suggestion', () => {
   fails(
     (j) => (j.sinks = { type: 'stdout' }),
-    'job.yaml: sinks: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics (did you mean sink?)',
+    'job.yaml: sinks: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics (did you mean sink?)',
   );
   fails(
     (j) => (j.parallelism = 4),
-    'job.yaml: parallelism: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics',
+    'job.yaml: parallelism: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics',
   );
 });
 
@@ -335,10 +335,11 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     window: { type: 'tumbling', sizeMs: 60000, allowedLatenessMs: 0 },
     features: [{ name: 'n', agg: 'count' }],
     models: { default: { type: 'xgboost', source: 'm.json', maxBytes: 256 * 1024 * 1024 } },
-    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter' },
+    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter', shadow: [], onError: null },
     sink: { type: 'stdout' },
     late: { type: 'file', path: '.sluice/m/late.jsonl' },
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },
+    shadow: { type: 'file', path: '.sluice/m/shadow.jsonl' },
     state: { dir: '.sluice/m', checkpointIntervalMs: 5000 },
     workers: { threads: threadsAuto },
     metrics: { port: 9464, host: '127.0.0.1' },
@@ -397,7 +398,7 @@ test('jobFromObject: validates like a file and takes a normalized JobConfig back
   assert.deepEqual(jobFromObject(kafka), kafka);
 
   throwsLine(() => jobFromObject({ ...base(), window: { type: 'tumbling', sizeMs: '60s' } }), '<inline>: window.sizeMs: expected a positive integer, got "60s"');
-  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, state, workers, metrics, file');
+  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics, file');
   const resolved = jobFromObject(base(), { baseDir: '/jobs' });
   assert.equal(resolved.models.default.type !== 'ensemble' && resolved.models.default.source, '/jobs/m.json');
   assert.deepEqual(resolved.late, { type: 'file', path: '/jobs/out.late.jsonl' });

@@ -5,6 +5,10 @@ import { stringify } from 'yaml';
 import type { RawBatch, Source } from '../../src/decode/raw-batch';
 import type { MetricsServer } from '../../src/io/http/metrics-server';
 import { parseMetrics } from '../helpers/metrics';
+import { repoRoot } from '../helpers/paths';
+
+const E2E = path.join(repoRoot, 'test', 'e2e');
+const FIXTURES = path.join(repoRoot, 'test', 'models', 'fixtures');
 
 export const FEATURES = ['n', 'amount_sum', 'amount_mean', 'amount_min', 'amount_max', 'amount_std', 'items_sum'];
 export const KEYS = 20;
@@ -78,5 +82,30 @@ export async function until(what: string, done: () => Promise<boolean> | boolean
     if (Date.now() - startedAt > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+
+/** The e2e job (test/e2e) with `models:` and `scoring:` instead of its `model:`. */
+export function modelsJob(dir: string, models: object, scoring: object, extra: object = {}): string {
+  const job = {
+    name: 'models',
+    source: { type: 'file', path: [path.join(E2E, 'p0.jsonl'), path.join(E2E, 'p1.jsonl')], key: 'card', timestamp: 'ts' },
+    watermark: { maxOutOfOrdernessMs: 2000, idleTimeoutMs: 0 },
+    window: { type: 'tumbling', sizeMs: 10000, allowedLatenessMs: 5000 },
+    features: [{ name: 'n', agg: 'count' }, ...FEATURES.slice(1, 6).map((name) => ({ name, agg: name.replace('amount_', '').replace('std', 'stddev'), field: 'amount' })), { name: 'items_sum', agg: 'sum', field: 'items' }],
+    models,
+    scoring: { output: 'risk', ...scoring },
+    sink: { type: 'file', path: 'out/results.jsonl' },
+    metrics: { port: 0 },
+    workers: { threads: 2 },
+    ...extra,
+  };
+  fs.copyFileSync(path.join(E2E, 'model.json'), path.join(dir, 'a.json'));
+  fs.copyFileSync(path.join(FIXTURES, 'model-b.json'), path.join(dir, 'b.json'));
+  fs.copyFileSync(path.join(FIXTURES, 'model-c.json'), path.join(dir, 'c.json'));
+  fs.copyFileSync(path.join(FIXTURES, 'partly-inf.json'), path.join(dir, 'bad.json'));
+  const file = path.join(dir, 'job.yaml');
+  fs.writeFileSync(file, stringify(job));
+  return file;
 }
 

@@ -15,33 +15,12 @@ import { parseJob } from '../../src/config/job';
 import { murmur3String } from '../../src/util/murmur3';
 import { loadModel } from '../../src/scoring/load-model';
 import { repoRoot } from '../helpers/paths';
+import { modelsJob } from './harness';
 
 const E2E = path.join(repoRoot, 'test', 'e2e');
 const FIXTURES = path.join(repoRoot, 'test', 'models', 'fixtures');
 const FEATURES = ['n', 'amount_sum', 'amount_mean', 'amount_min', 'amount_max', 'amount_std', 'items_sum'];
 const sha12 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex').slice(0, 12);
-
-/** The e2e job (test/e2e) with `models:` and `scoring:` instead of its `model:`. */
-function modelsJob(dir: string, models: object, scoring: object): string {
-  const job = {
-    name: 'models',
-    source: { type: 'file', path: [path.join(E2E, 'p0.jsonl'), path.join(E2E, 'p1.jsonl')], key: 'card', timestamp: 'ts' },
-    watermark: { maxOutOfOrdernessMs: 2000, idleTimeoutMs: 0 },
-    window: { type: 'tumbling', sizeMs: 10000, allowedLatenessMs: 5000 },
-    features: [{ name: 'n', agg: 'count' }, ...FEATURES.slice(1, 6).map((name) => ({ name, agg: name.replace('amount_', '').replace('std', 'stddev'), field: 'amount' })), { name: 'items_sum', agg: 'sum', field: 'items' }],
-    models,
-    scoring: { output: 'risk', ...scoring },
-    sink: { type: 'file', path: 'out/results.jsonl' },
-    metrics: { port: 0 },
-    workers: { threads: 2 },
-  };
-  fs.copyFileSync(path.join(E2E, 'model.json'), path.join(dir, 'a.json'));
-  fs.copyFileSync(path.join(FIXTURES, 'model-b.json'), path.join(dir, 'b.json'));
-  fs.copyFileSync(path.join(FIXTURES, 'model-c.json'), path.join(dir, 'c.json'));
-  const file = path.join(dir, 'job.yaml');
-  fs.writeFileSync(file, stringify(job));
-  return file;
-}
 
 type Spec = { type?: string; source?: string; members?: string[]; combine?: string; weights?: number[]; threshold?: number };
 const MODELS: Record<string, Spec> = {

@@ -50,6 +50,23 @@ test('onTimeout dead-letter: the slow task is stopped, its windows go to the dea
   }
 });
 
+test('with scoring.onError, a timed-out task\'s windows get the fallback, marked with the timeout', async () => {
+  const reference = job({});
+  const whole = await runJob(reference.config, { batchSize: 256 }).done;
+  const run = job({ timeoutMs: 500, onTimeout: 'fail', onError: { fallback: { value: [0.5] } } });
+  const summary = await runJob(run.config, slow).done;
+  assert.equal(summary.windowsFired, whole.windowsFired, 'every window scored: by the model, or by the fallback');
+  const results = run.lines('results.jsonl').map((l) => JSON.parse(l));
+  const fellBack = results.filter((r) => r.fallback !== undefined);
+  assert.ok(fellBack.length > 0);
+  for (const r of fellBack) {
+    assert.equal(r.fallback, 'value');
+    assert.equal(r.risk, 0.5);
+    assert.equal(r.error, 'the model call did not finish within model.timeoutMs (500 ms)');
+  }
+  assert.deepEqual(run.lines('dead.jsonl').filter((l) => JSON.parse(l).reason.startsWith('model')), []);
+});
+
 test('onTimeout fail: the job stops with an error that says what to change', async () => {
   const run = job({ timeoutMs: 500, onTimeout: 'fail' });
   await assert.rejects(runJob(run.config, slow).done, (e: Error & { code?: string }) => {

@@ -50,6 +50,8 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const ack = histogram('sluice_sink_ack_seconds', "A Kafka output's produce call, from send to acks of all in-sync replicas", ['output']);
   const modelInfo = gauge('sluice_model_info', 'Model versions: 1 for the version in force, 0 for the other recorded versions', ['model', 'version']);
   const modelReloads = counter('sluice_model_reloads_total', 'New model versions checked, by result (accepted or refused)', ['model', 'result']);
+  const modelErrors = counter('sluice_model_errors_total', 'Rows a model failed to score, by kind: error (the call threw) or non-finite (an output was NaN or infinite)', ['model', 'kind']);
+  const modelFallbacks = counter('sluice_model_fallbacks_total', 'Rows a fallback scored for a model that failed: fallback is the fallback model, or "value"', ['model', 'fallback']);
   const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
   new Gauge({
@@ -102,6 +104,8 @@ export async function startMetricsServer(host: string, port: number, jobName: st
     error: (kind) => errors.inc({ kind }),
     modelInfo: (model, version, inForce) => modelInfo.set({ model, version }, inForce ? 1 : 0),
     modelReload: (model, result) => modelReloads.inc({ model, result }),
+    modelErrors: (model, kind, rows) => modelErrors.inc({ model, kind }, rows),
+    modelFallbacks: (model, fallback, rows) => modelFallbacks.inc({ model, fallback }, rows),
   };
 
   let isReady = false;

@@ -1,0 +1,128 @@
+// Model calls in a worker: a plan model (file or ensemble) at an epoch's versions, over some rows
+// of a task's output (SPEC §1: many rows per addon or onnxruntime call). A call that throws, or
+// gives a row a non-finite output, is an error for those rows (SPEC §12), never for the task.
+import { cachedModel } from '../scoring/load-model';
+import type { TaskOutput } from '../state/output';
+import { fileVersionAt, type PlannedModel, type ScoringPlan } from './plan';
+
+/** Rows a reload checks a new version on (SPEC §12): the last this many a model scored. */
+export const SAMPLE_ROWS = 1000;
+/** A worker sends back every row a version scores up to SAMPLE_ROWS, then some at most this
+ *  often: the check rows stay recent, and the main thread is not handed a copy of every row. */
+const SAMPLE_EVERY_MS = 1000;
+
+/** Model input rows a file model's version scored (the last SAMPLE_ROWS of a call at most). */
+export interface ScoredSample {
+  model: string;
+  version: string;
+  width: number;
+  rows: Float32Array;
+}
+
+/** error: the call threw; non-finite: an output was NaN or infinite; timeout: the task's calls
+ *  ran past timeoutMs. */
+export type ErrorKind = 'error' | 'non-finite' | 'timeout';
+
+/** A call's outputs (rows x numOutputs), and which rows failed, why. */
+export interface CallResult {
+  scores: Float32Array;
+  /** Per row of the call: null, or why it has no score. Null when every row has one. */
+  errors: Array<string | null> | null;
+  kind: ErrorKind | null;
+}
+
+export class ModelCalls {
+  /** Per model and version: rows sent back so far, and when last. */
+  private sampled = new Map<string, { rows: number; atMs: number }>();
+  /** What the calls since the last take() scored (reload checks). */
+  samples: ScoredSample[] = [];
+
+  constructor(
+    private readonly plan: () => ScoringPlan,
+    private readonly bounds: () => readonly number[],
+  ) {}
+
+  /** A new key table (the warm-up's rows are made up): sampling starts over. */
+  resetSamples(): void {
+    this.sampled.clear();
+  }
+
+  /** Model `index` at `epoch` over `rows` of `output`; errors caught, per row. */
+  async attempt(index: number, epoch: number, output: TaskOutput, rows: readonly number[]): Promise<CallResult> {
+    const k = output.numOutputs;
+    let scores: Float32Array;
+    try {
+      scores = await this.run(index, epoch, output, rows);
+    } catch (e) {
+      const why = `the model call failed: ${String((e as Error)?.message ?? e).split('\n')[0]}`;
+      return { scores: new Float32Array(rows.length * k), errors: rows.map(() => why), kind: 'error' };
+    }
+    let errors: Array<string | null> | null = null;
+    for (let i = 0; i < rows.length; i++) {
+      for (let j = 0; j < k; j++) {
+        if (Number.isFinite(scores[i * k + j])) continue;
+        errors ??= rows.map(() => null);
+        errors[i] = `the model gave a non-finite output (${scores[i * k + j]})`;
+        break;
+      }
+    }
+    return { scores, errors, kind: errors ? 'non-finite' : null };
+  }
+
+  /** The outputs of model `index` in `epoch` for `rows` of `output` (rows x numOutputs). */
+  private async run(index: number, epoch: number, output: TaskOutput, rows: readonly number[]): Promise<Float32Array> {
+    const m: PlannedModel = this.plan().models[index];
+    if (m.kind === 'file') {
+      const version = fileVersionAt(m, this.bounds(), epoch);
+      const model = await cachedModel(version.path, m.type);
+      const width = m.inputFeature.length;
+      const F = output.numFeatures;
+      const input = new Float32Array(rows.length * width);
+      rows.forEach((r, i) => {
+        for (let j = 0; j < width; j++) input[i * width + j] = output.features[r * F + m.inputFeature[j]];
+      });
+      if (this.sampleDue(m.name, version.version, rows.length)) this.samples.push({ model: m.name, version: version.version, width, rows: input.slice(Math.max(0, rows.length - SAMPLE_ROWS) * width) });
+      return model.predictSync ? model.predictSync(input, rows.length) : model.predict(input, rows.length);
+    }
+    const outs: Float32Array[] = [];
+    for (const member of m.members) outs.push(await this.run(member, epoch, output, rows));
+    return combine(m, outs);
+  }
+
+  private sampleDue(model: string, version: string, rows: number): boolean {
+    const key = `${model}\u0000${version}`;
+    const now = performance.now();
+    const last = this.sampled.get(key) ?? { rows: 0, atMs: -Infinity };
+    if (last.rows >= SAMPLE_ROWS && now - last.atMs < SAMPLE_EVERY_MS) return false;
+    this.sampled.set(key, { rows: last.rows + rows, atMs: now });
+    return true;
+  }
+
+  /** The samples since the last take. */
+  take(): ScoredSample[] {
+    const out = this.samples;
+    this.samples = [];
+    return out;
+  }
+}
+
+/** An ensemble's outputs from its members' (each rows x numOutputs, the same shape). */
+export function combine(m: Extract<PlannedModel, { kind: 'ensemble' }>, outs: readonly Float32Array[]): Float32Array {
+  const len = outs[0].length;
+  const result = new Float32Array(len);
+  const weights = m.weights ?? outs.map(() => 1);
+  const totalWeight = weights.reduce((a, b) => a + b, 0);
+  const threshold = m.threshold ?? 0.5;
+  for (let i = 0; i < len; i++) {
+    let acc = m.combine === 'max' ? -Infinity : m.combine === 'min' ? Infinity : 0;
+    for (let j = 0; j < outs.length; j++) {
+      const p = outs[j][i];
+      if (m.combine === 'max') acc = Math.max(acc, p);
+      else if (m.combine === 'min') acc = Math.min(acc, p);
+      else if (m.combine === 'vote') acc += p >= threshold ? 1 : 0;
+      else acc += weights[j] * p;
+    }
+    result[i] = m.combine === 'max' || m.combine === 'min' ? acc : m.combine === 'vote' ? acc / outs.length : acc / totalWeight;
+  }
+  return result;
+}
