@@ -29,6 +29,7 @@ PANELS = [
     ("Model versions in force", [("max by (model, version) (sluice_model_info{J}) == 1", "{{model}} {{version}}")], "short"),
     ("Model reloads / min, by model and result", [("sum by (model, result) (increase(sluice_model_reloads_total{J}[1m]))", "{{model}} {{result}}")], "short"),
     ("Model errors and fallbacks / s", [("sum by (model, kind) (rate(sluice_model_errors_total{J}[5m]))", "{{model}} {{kind}}"), ("sum by (model, fallback) (rate(sluice_model_fallbacks_total{J}[5m]))", "{{model}} -> {{fallback}}")], "ops"),
+    ("Remote model breakers (1 open)", [("max by (model) (sluice_model_breaker_open{J})", "{{model}}")], "short"),
     ("Errors / min, by kind", [("sum by (kind) (increase(sluice_errors_total{J}[1m]))", "{{kind}}")], "short"),
     ("Memory (RSS)", [("max(sluice_process_resident_memory_bytes{J})", "rss")], "bytes"),
 ]

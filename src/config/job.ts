@@ -181,7 +181,7 @@ function resolvePaths(job: JobConfig, resolve: (p: string) => string): JobConfig
   return {
     ...job,
     source: job.source.type === 'file' ? { ...job.source, paths: job.source.paths.map(resolve) } : job.source,
-    models: Object.fromEntries(Object.entries(job.models).map(([name, m]) => [name, m.type === 'ensemble' || isUrl(m.source) ? m : { ...m, source: resolve(m.source) }])),
+    models: Object.fromEntries(Object.entries(job.models).map(([name, m]) => [name, m.type === 'ensemble' || m.type === 'remote' || isUrl(m.source) ? m : { ...m, source: resolve(m.source) }])),
     sink: output(job.sink),
     late: output(job.late),
     deadLetter: output(job.deadLetter),

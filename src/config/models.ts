@@ -1,6 +1,6 @@
 // `model:` (SPEC §4), or `models:` with `scoring:` (SPEC §12): the models a job has, and which of
 // them score its results. The shorthand becomes one model named "default" with one variant.
-import type { Combine, FeatureConfig, ModelSpec, OnError, ScoringConfig } from './types';
+import type { Combine, FeatureConfig, ModelSpec, OnError, RemoteModelSpec, ScoringConfig } from './types';
 import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
 
@@ -22,6 +22,9 @@ export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
 /** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
 export const DEFAULT_RELOAD_POLL_MS = 5000;
 const ENSEMBLE_KEYS = ['type', 'members', 'combine', 'weights', 'threshold'];
+const REMOTE_KEYS = ['type', 'url', 'headers', 'timeoutMs', 'retries', 'backoffMs', 'breaker', 'outputs', 'maxBatchRows'];
+/** SPEC §12's defaults for remote models. */
+export const REMOTE_DEFAULTS = { timeoutMs: 1000, retries: 2, backoffMs: 10, breaker: { failures: 5, openMs: 5000 }, outputs: 1, maxBatchRows: 4096 };
 /** A model source that is an http(s) URL rather than a path. */
 export const isUrl = (source: string): boolean => /^https?:\/\//i.test(source);
 
@@ -81,8 +84,11 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
     const at = all.at(name);
     if (!MODEL_NAME.test(name)) throw r.fail(at, `expected ${MODEL_NAME_WHAT} as the key`);
     const raw = all.get(name) as Record<string, unknown> | null;
-    if (raw?.type === 'remote') throw r.fail(joinPath(at, 'type'), 'remote models are not supported yet; use a file model (xgboost or onnx)');
-    const type = r.section(raw, at, [...new Set([...FILE_KEYS, ...ENSEMBLE_KEYS])]).oneOf('type', ['xgboost', 'onnx', 'ensemble'] as const, defaultTypeOf(raw));
+    const type = r.section(raw, at, [...new Set([...FILE_KEYS, ...ENSEMBLE_KEYS, ...REMOTE_KEYS])]).oneOf('type', ['xgboost', 'onnx', 'ensemble', 'remote'] as const, defaultTypeOf(raw));
+    if (type === 'remote') {
+      models[name] = readRemote(r, r.section(raw, at, REMOTE_KEYS));
+      continue;
+    }
     if (type === 'ensemble') {
       models[name] = readEnsemble(r, r.section(raw, at, ENSEMBLE_KEYS), names);
       continue;
@@ -101,13 +107,7 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
         throw r.expected(s.at('source'), 'a model file path (relative to the job file) or an http(s) URL', source);
       }
     }
-    if (s.has('headers')) {
-      const raw = s.get('headers');
-      const headers = r.section(raw, s.at('headers'), Object.keys((raw as object | null) ?? {}));
-      const out: Record<string, string> = {};
-      for (const h of Object.keys(headers.raw)) out[h] = headers.str(h, undefined, 'a header value (a string)');
-      models[name] = { ...models[name], headers: out } as ModelSpec;
-    }
+    if (s.has('headers')) models[name] = { ...models[name], headers: readHeaders(r, s) } as ModelSpec;
     if (s.has('reload')) {
       const reload = r.section(s.get('reload') ?? {}, s.at('reload'), ['pollMs']);
       models[name] = { ...models[name], reload: { pollMs: reload.int('pollMs', 'positive', DEFAULT_RELOAD_POLL_MS) } } as ModelSpec;
@@ -115,6 +115,33 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
   }
   checkNoCycles(r, models);
   return models;
+}
+
+function readRemote(r: Reader, s: Section): RemoteModelSpec {
+  const url = s.str('url', undefined, 'the model\'s Open Inference Protocol URL (http://host:port/v2/models/<name>)');
+  if (!isUrl(url) || !URL.canParse(url)) throw r.expected(s.at('url'), 'an http(s) URL (http://host:port/v2/models/<name>)', url);
+  const d = REMOTE_DEFAULTS;
+  const b = r.section(s.get('breaker') ?? {}, s.at('breaker'), ['failures', 'openMs']);
+  return {
+    type: 'remote',
+    url: url.replace(/\/+$/, ''),
+    ...(s.has('headers') ? { headers: readHeaders(r, s) } : {}),
+    timeoutMs: s.int('timeoutMs', 'positive', d.timeoutMs),
+    retries: s.int('retries', 'nonNegative', d.retries),
+    backoffMs: s.int('backoffMs', 'nonNegative', d.backoffMs),
+    breaker: { failures: b.int('failures', 'positive', d.breaker.failures), openMs: b.int('openMs', 'positive', d.breaker.openMs) },
+    outputs: s.int('outputs', 'positive', d.outputs),
+    maxBatchRows: s.int('maxBatchRows', 'positive', d.maxBatchRows),
+  };
+}
+
+/** headers: a mapping of header names to string values. */
+function readHeaders(r: Reader, s: Section): Record<string, string> {
+  const raw = s.get('headers');
+  const headers = r.section(raw, s.at('headers'), Object.keys((raw as object | null) ?? {}));
+  const out: Record<string, string> = {};
+  for (const h of Object.keys(headers.raw)) out[h] = headers.str(h, undefined, 'a header value (a string)');
+  return out;
 }
 
 const defaultTypeOf = (raw: unknown) => {

@@ -29,7 +29,7 @@ export function checkModelInputs(job: JobConfig, model: ModelShape, name = DEFAU
   const inputsAt = isShorthand(job) ? 'model.inputs' : 'scoring.inputs';
   const where = `${job.file}: ${inputsAt}`;
   const spec = job.models[name];
-  const file = spec && spec.type !== 'ensemble' ? path.basename(spec.source) : name;
+  const file = spec && (spec.type === 'xgboost' || spec.type === 'onnx') ? path.basename(spec.source) : name;
   const modelName = isShorthand(job) ? `the model ${file}` : `the model ${name} (${file})`;
   const inputs = job.scoring.inputs;
   const featureIndex = (feature: string) => {
@@ -58,6 +58,11 @@ export function checkModelInputs(job: JobConfig, model: ModelShape, name = DEFAU
 }
 
 /** The human-readable plan of `sluice check`: every choice the job will run with, defaults included. */
+function hasRemoteMember(plan: LoadedModels['plan'], index: number): boolean {
+  const m = plan.models[index];
+  return m.kind === 'remote' || (m.kind === 'ensemble' && m.members.some((i) => hasRemoteMember(plan, i)));
+}
+
 export function describePlan(job: JobConfig, models: LoadedModels): string {
   const lines: string[] = [];
   const row = (label: string, text: string) => lines.push(`${label.padEnd(11)}${text}`);
@@ -76,6 +81,9 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
   const { plan } = models;
   const outputs = plan.numOutputs === 1 ? '1 output' : `${plan.numOutputs} outputs (an array)`;
   row('scoring', `${job.scoring.inputs.length} inputs -> ${outputs} as "${job.scoring.output}"; model call timeout ${job.scoring.timeoutMs} ms, then ${job.scoring.onTimeout}`);
+  const onError = job.scoring.onError?.fallback;
+  if (onError !== undefined) more(`on a model error: ${typeof onError === 'string' ? `the fallback model ${onError}` : `the value ${onError.value.join(', ')}`}`);
+  if (job.scoring.shadow.length > 0) more(`shadow: ${job.scoring.shadow.join(', ')}, into ${describeSink(job.shadow)}`);
   const total = job.scoring.variants.reduce((a, v) => a + v.weight, 0);
   const { bucketEnd } = new VariantTable(plan.variantWeights);
   job.scoring.variants.forEach((v, i) => {
@@ -86,11 +94,18 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
     const used = [
       ...job.scoring.variants.filter((v) => v.model === m.name).map(() => 'variant'),
       ...plan.models.filter((e) => e.kind === 'ensemble' && e.members.some((i) => plan.models[i].name === m.name)).map((e) => `member of ${e.name}`),
+      ...(job.scoring.shadow.includes(m.name) ? ['shadow'] : []),
+      ...(job.scoring.onError?.fallback === m.name ? ['fallback'] : []),
     ];
     const usedText = used.length ? used.join(', ') : 'not used';
     if (m.kind === 'ensemble') {
       const how = m.combine === 'weighted' ? `weighted ${m.weights!.join(':')}` : m.combine === 'vote' ? `vote, threshold ${m.threshold}` : m.combine;
-      row('model', `${m.name}: ensemble of ${m.members.map((i) => plan.models[i].name).join(', ')} (${how}), version ${versionInForce(plan, plan.models.indexOf(m))}; ${usedText}`);
+      const version = hasRemoteMember(plan, plan.models.indexOf(m)) ? 'version from its remote members\' answers' : `version ${versionInForce(plan, plan.models.indexOf(m))}`;
+      row('model', `${m.name}: ensemble of ${m.members.map((i) => plan.models[i].name).join(', ')} (${how}), ${version}; ${usedText}`);
+      continue;
+    }
+    if (m.kind === 'remote') {
+      row('model', `${m.name}: remote ${m.url} (Open Inference Protocol; not contacted at start): ${m.inputFeature.length} inputs -> ${m.numOutputs === 1 ? '1 output' : `${m.numOutputs} outputs`}, timeout ${m.timeoutMs} ms, ${m.retries} retries, breaker after ${m.breaker.failures} failures for ${m.breaker.openMs} ms; ${usedText}`);
       continue;
     }
     const loaded = models.files.get(m.name)!;

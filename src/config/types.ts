@@ -88,7 +88,27 @@ export interface EnsembleSpec {
   threshold?: number;
 }
 
-export type ModelSpec = FileModelSpec | EnsembleSpec;
+/** A model behind an Open Inference Protocol v2 REST endpoint (SPEC §12, §14). */
+export interface RemoteModelSpec {
+  type: 'remote';
+  /** The model's URL (http://host:8000/v2/models/fraud); requests go to <url>/infer. */
+  url: string;
+  headers?: Record<string, string>;
+  /** Per request. */
+  timeoutMs: number;
+  /** Tries after the first, with exponential backoff from backoffMs and jitter. */
+  retries: number;
+  backoffMs: number;
+  /** Opens after `failures` failed calls in a row: calls go to the fallback for openMs, then one
+   *  probe call decides. */
+  breaker: { failures: number; openMs: number };
+  /** Outputs per row the server answers (it is not contacted at start). */
+  outputs: number;
+  /** Rows per request at most. */
+  maxBatchRows: number;
+}
+
+export type ModelSpec = FileModelSpec | EnsembleSpec | RemoteModelSpec;
 
 /** How results are scored (SPEC §12 `scoring:`; the `model:` shorthand fills it too). */
 export interface ScoringConfig {

@@ -3,7 +3,8 @@
 // gives a row a non-finite output, is an error for those rows (SPEC §12), never for the task.
 import { cachedModel } from '../scoring/load-model';
 import type { TaskOutput } from '../state/output';
-import { fileVersionAt, type PlannedModel, type ScoringPlan } from './plan';
+import { fileVersionAt, type PlannedModel, type RemotePlan, type ScoringPlan } from './plan';
+import { ModelCallError, RemoteModel } from './remote';
 
 /** Rows a reload checks a new version on (SPEC §12): the last this many a model scored. */
 export const SAMPLE_ROWS = 1000;
@@ -19,9 +20,10 @@ export interface ScoredSample {
   rows: Float32Array;
 }
 
-/** error: the call threw; non-finite: an output was NaN or infinite; timeout: the task's calls
- *  ran past timeoutMs. */
-export type ErrorKind = 'error' | 'non-finite' | 'timeout';
+/** error: the call threw; non-finite: an output was NaN or infinite; timeout: the call (a remote
+ *  model's request, or the task's calls) ran past timeoutMs; breaker: a remote model's breaker
+ *  was open. */
+export type ErrorKind = 'error' | 'non-finite' | 'timeout' | 'breaker';
 
 /** A call's outputs (rows x numOutputs), and which rows failed, why. */
 export interface CallResult {
@@ -36,6 +38,10 @@ export class ModelCalls {
   private sampled = new Map<string, { rows: number; atMs: number }>();
   /** What the calls since the last take() scored (reload checks). */
   samples: ScoredSample[] = [];
+  /** A warm-up's made-up rows: remote models are not called (their scores are zeros). */
+  warmUp = false;
+  /** Remote models by plan index (their breakers are shared; their versions are this worker's). */
+  private readonly remotes = new Map<number, RemoteModel>();
 
   constructor(
     private readonly plan: () => ScoringPlan,
@@ -55,7 +61,7 @@ export class ModelCalls {
       scores = await this.run(index, epoch, output, rows);
     } catch (e) {
       const why = `the model call failed: ${String((e as Error)?.message ?? e).split('\n')[0]}`;
-      return { scores: new Float32Array(rows.length * k), errors: rows.map(() => why), kind: 'error' };
+      return { scores: new Float32Array(rows.length * k), errors: rows.map(() => why), kind: e instanceof ModelCallError ? e.kind : 'error' };
     }
     let errors: Array<string | null> | null = null;
     for (let i = 0; i < rows.length; i++) {
@@ -76,17 +82,26 @@ export class ModelCalls {
       const version = fileVersionAt(m, this.bounds(), epoch);
       const model = await cachedModel(version.path, m.type);
       const width = m.inputFeature.length;
-      const F = output.numFeatures;
-      const input = new Float32Array(rows.length * width);
-      rows.forEach((r, i) => {
-        for (let j = 0; j < width; j++) input[i * width + j] = output.features[r * F + m.inputFeature[j]];
-      });
+      const input = inputRows(output, rows, m.inputFeature);
       if (this.sampleDue(m.name, version.version, rows.length)) this.samples.push({ model: m.name, version: version.version, width, rows: input.slice(Math.max(0, rows.length - SAMPLE_ROWS) * width) });
       return model.predictSync ? model.predictSync(input, rows.length) : model.predict(input, rows.length);
     }
+    if (m.kind === 'remote' && this.warmUp) return new Float32Array(rows.length * m.numOutputs);
+    if (m.kind === 'remote') return this.remote(index).predict(inputRows(output, rows, m.inputFeature), rows.length, m.inputFeature.length);
     const outs: Float32Array[] = [];
     for (const member of m.members) outs.push(await this.run(member, epoch, output, rows));
     return combine(m, outs);
+  }
+
+  /** The version a remote model's server last answered here (null before it answered). */
+  remoteVersion(index: number): string | null {
+    return this.remotes.get(index)?.version ?? null;
+  }
+
+  private remote(index: number): RemoteModel {
+    let r = this.remotes.get(index);
+    if (!r) this.remotes.set(index, (r = new RemoteModel(this.plan().models[index] as RemotePlan)));
+    return r;
   }
 
   private sampleDue(model: string, version: string, rows: number): boolean {
@@ -104,6 +119,17 @@ export class ModelCalls {
     this.samples = [];
     return out;
   }
+}
+
+/** The model input rows: each row's features picked and ordered by `inputFeature`, as float32. */
+function inputRows(output: TaskOutput, rows: readonly number[], inputFeature: readonly number[]): Float32Array {
+  const width = inputFeature.length;
+  const F = output.numFeatures;
+  const input = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => {
+    for (let j = 0; j < width; j++) input[i * width + j] = output.features[r * F + inputFeature[j]];
+  });
+  return input;
 }
 
 /** An ensemble's outputs from its members' (each rows x numOutputs, the same shape). */

@@ -15,7 +15,25 @@ export interface VersionRef {
 
 export type PlannedModel =
   | { name: string; kind: 'file'; type: 'xgboost' | 'onnx'; inputFeature: number[]; versions: VersionRef[] }
-  | { name: string; kind: 'ensemble'; members: number[]; combine: Combine; weights?: number[]; threshold?: number };
+  | { name: string; kind: 'ensemble'; members: number[]; combine: Combine; weights?: number[]; threshold?: number }
+  | RemotePlan;
+
+/** A remote model (src/models/remote.ts): its endpoint, limits, and its breaker, shared by every
+ *  worker (src/models/breaker.ts). */
+export interface RemotePlan {
+  name: string;
+  kind: 'remote';
+  url: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  maxBatchRows: number;
+  numOutputs: number;
+  /** Per model input, the job feature it takes (scoring.inputs' order). */
+  inputFeature: number[];
+  breaker: { failures: number; openMs: number; state: SharedArrayBuffer };
+}
 
 export interface ScoringPlan {
   models: PlannedModel[];
@@ -63,11 +81,15 @@ export function fileVersionAt(m: Extract<PlannedModel, { kind: 'file' }>, bounds
   return found;
 }
 
-/** The version of model `index` in epoch e: a file model's, or an ensemble's from its members'. */
-export function versionAt(plan: ScoringPlan, index: number, bounds: readonly number[], epoch: number): string {
+/**
+ * The version of model `index` in epoch e: a file model's, an ensemble's from its members', a
+ * remote model's as its server last answered (`remote`; null before it answered).
+ */
+export function versionAt(plan: ScoringPlan, index: number, bounds: readonly number[], epoch: number, remote: (index: number) => string | null = () => null): string | null {
   const m = plan.models[index];
   if (m.kind === 'file') return fileVersionAt(m, bounds, epoch).version;
-  return ensembleVersion(m.members.map((i) => versionAt(plan, i, bounds, epoch)));
+  if (m.kind === 'remote') return remote(index);
+  return ensembleVersion(m.members.map((i) => String(versionAt(plan, i, bounds, epoch, remote))));
 }
 
 /** The plan with a task's versions in place of the ones it was made with. */
@@ -76,7 +98,7 @@ export function withVersions(plan: ScoringPlan, v: PlanVersions): ScoringPlan {
 }
 
 /** The version of model `index` in force now: as of the last switch. */
-export function versionInForce(plan: ScoringPlan, index: number): string {
+export function versionInForce(plan: ScoringPlan, index: number): string | null {
   const bounds = epochBounds(plan);
   return versionAt(plan, index, bounds, bounds.length);
 }

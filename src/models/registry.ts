@@ -16,6 +16,7 @@ import { StateStore, type RecordedVersion } from '../state/store';
 import type { CandidateCheck, CheckOutcome } from './check';
 import { type PlannedModel, type PlanVersions, type ScoringPlan } from './plan';
 import type { ErrorKind, ScoredSample } from './calls';
+import { Breaker } from './breaker';
 import { VariantTable } from './variants';
 import { ensembleVersion } from './version';
 import { ModelVersions, type SourceBytes } from './versions';
@@ -32,6 +33,8 @@ export interface ModelMetrics {
   modelErrors(model: string, kind: ErrorKind, rows: number): void;
   /** Rows a fallback (a model, or "value") scored for a model that failed. */
   modelFallbacks(model: string, fallback: string, rows: number): void;
+  /** A remote model's breaker: open (calls go to the fallback) or closed. */
+  modelBreaker(model: string, open: boolean): void;
 }
 
 export interface RegistryOptions {
@@ -55,6 +58,7 @@ export async function loadModels(job: JobConfig): Promise<LoadedModels> {
 
 export class ModelRegistry {
   private readonly byName = new Map<string, ModelVersions>();
+  private readonly breakers = new Map<string, Breaker>();
   readonly files = new Map<string, Model>();
   /** The plan as of start (workers' workerData); later versions go with each task (versions). */
   plan!: ScoringPlan;
@@ -127,6 +131,13 @@ export class ModelRegistry {
         if (widths.size > 1) throw configError(`${job.file}: models.${name}.members: the members give ${spec.members.map((m) => `${m} ${outputs.get(m)}`).join(', ')} outputs; an ensemble combines members with as many outputs each`);
         outputs.set(name, outputs.get(spec.members[0])!);
         model = { name, kind: 'ensemble', members, combine: spec.combine, weights: spec.weights, threshold: spec.threshold };
+      } else if (spec.type === 'remote') {
+        // Not contacted at start (SPEC §12): it takes scoring.inputs in order, and answers `outputs`.
+        outputs.set(name, spec.outputs);
+        const inputFeature = job.scoring.inputs.map((f) => job.features.findIndex((x) => x.name === f));
+        const { url, timeoutMs, retries, backoffMs, maxBatchRows } = spec;
+        model = { name, kind: 'remote', url, headers: spec.headers ?? {}, timeoutMs, retries, backoffMs, maxBatchRows, numOutputs: spec.outputs, inputFeature, breaker: { ...spec.breaker, state: Breaker.create() } };
+        this.breakers.set(name, new Breaker(model.breaker.state, spec.breaker.failures, spec.breaker.openMs));
       } else {
         const mine = recorded.filter((v) => v.model === name);
         const mv = mine.length > 0 ? await this.restoreFile(name, spec, mine) : await this.loadFile(name, spec);
@@ -299,20 +310,33 @@ export class ModelRegistry {
     log.info(`model ${mv.name}: version ${read.version} accepted; it scores every window ending after ${Number.isFinite(fromMs) ? new Date(fromMs).toISOString() : 'the start'} (T = ${fromMs})`, { model: mv.name, version: read.version, T: fromMs });
   }
 
-  /** Each ensemble's version in force. */
+  /** Each ensemble's version in force (not of those with remote members: workers see those). */
   private ensembleVersions(): Map<string, string> {
     const out = new Map<string, string>();
     this.plan.models.forEach((m, i) => {
-      if (m.kind === 'ensemble') out.set(m.name, this.versionInForce(i));
+      const v = m.kind === 'ensemble' && !this.hasRemote(i) ? this.versionInForce(i) : null;
+      if (v !== null) out.set(m.name, v);
     });
     return out;
   }
 
-  /** The version in force of a model by index (a file model's last, an ensemble's from them). */
-  versionInForce(index: number): string {
+  private hasRemote(index: number): boolean {
+    const m = this.plan.models[index];
+    return m.kind === 'remote' || (m.kind === 'ensemble' && m.members.some((i) => this.hasRemote(i)));
+  }
+
+  /** The version in force of a model by index (a file model's last, an ensemble's from its
+   *  members'; a remote model's is its server's, which workers see: null here). */
+  versionInForce(index: number): string | null {
     const m = this.plan.models[index];
     if (m.kind === 'file') return this.byName.get(m.name)!.inForce.version;
-    return ensembleVersion(m.members.map((i) => this.versionInForce(i)));
+    if (m.kind === 'remote') return null;
+    return ensembleVersion(m.members.map((i) => String(this.versionInForce(i))));
+  }
+
+  /** Each remote model's breaker: open or not (metrics). */
+  breakerStates(): Array<{ model: string; open: boolean }> {
+    return [...this.breakers].map(([model, b]) => ({ model, open: b.open }));
   }
 
   /** Stops polling; a check still running is waited for, and its version not taken. */

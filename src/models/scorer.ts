@@ -82,7 +82,8 @@ export class VariantScorer {
 
   /** Fills output.scores for every scored row; see Scored. `failedWhy`: every variant's call is
    *  taken to have failed so (a timed-out task, run again for the fallback). */
-  async score(output: TaskOutput, keys: KeyNames, failedWhy?: string): Promise<Scored> {
+  async score(output: TaskOutput, keys: KeyNames, failedWhy?: string, warmUp = false): Promise<Scored> {
+    this.calls.warmUp = warmUp;
     const startedAt = performance.now();
     const n = output.numResults;
     if (this.rowTag.length < n) this.rowTag = new Uint8Array(2 * n);
@@ -108,7 +109,7 @@ export class VariantScorer {
       rows.forEach((r, i) => {
         if (got.errors?.[i]) return void failed.push(i);
         output.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
-        rowTag[r] = this.tagOf({ model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) });
+        rowTag[r] = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
       });
       if (failed.length === 0) continue;
       counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed.length });
@@ -139,7 +140,7 @@ export class VariantScorer {
   private async fallBack(index: number, epoch: number, output: TaskOutput, rows: number[], why: string[], counts: ScoringCounts, noScoreWhy: Map<number, string>): Promise<void> {
     const k = output.numOutputs;
     const onError = this.plan.onError;
-    const tag = { model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) };
+    const tag = { model: this.plan.models[index].name, version: this.versionAt(index, epoch) };
     if (onError === null) {
       rows.forEach((r, i) => ((this.rowTag[r] = NO_SCORE), noScoreWhy.set(r, why[i])));
       return;
@@ -152,7 +153,7 @@ export class VariantScorer {
       counts.fallbacks.push({ model: tag.model, fallback: 'value', rows: rows.length });
       return;
     }
-    const fallback = { fallback: this.plan.models[onError.model].name, fallbackVersion: versionAt(this.plan, onError.model, this.bounds, epoch) };
+    const fallback = { fallback: this.plan.models[onError.model].name, fallbackVersion: this.versionAt(onError.model, epoch) };
     const got = await this.calls.attempt(onError.model, epoch, output, rows);
     let scored = 0;
     rows.forEach((r, i) => {
@@ -188,7 +189,7 @@ export class VariantScorer {
       const shadow: ShadowScores = { scores: new Float32Array(n * k), rowTag: new Uint8Array(n).fill(NO_SCORE) };
       for (const [epoch, rows] of byEpoch) {
         const got = await this.calls.attempt(index, epoch, output, rows);
-        const tag = this.tagOf({ model: this.plan.models[index].name, version: versionAt(this.plan, index, this.bounds, epoch) });
+        const tag = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
         let failed = 0;
         rows.forEach((r, i) => {
           if (got.errors?.[i]) return void failed++;
@@ -200,6 +201,10 @@ export class VariantScorer {
       out.push(shadow);
     }
     return out;
+  }
+
+  private versionAt(index: number, epoch: number): string | null {
+    return versionAt(this.plan, index, this.bounds, epoch, (i) => this.calls.remoteVersion(i));
   }
 
   private tagOf(tag: ModelTag): number {

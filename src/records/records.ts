@@ -41,7 +41,7 @@ export interface ModelTag {
   model: string;
   version: string | null;
   fallback?: string;
-  fallbackVersion?: string;
+  fallbackVersion?: string | null;
   error?: string;
 }
 

@@ -102,9 +102,9 @@ interface BatchWork {
 /** For the message of a task past its timeout: the model file (the shorthand) or the variants. */
 function timeoutPolicy(job: JobConfig): TimeoutPolicy {
   const only = job.models[job.scoring.variants[0].model];
-  const shorthand = isShorthand(job) && only.type !== 'ensemble';
+  const shorthand = isShorthand(job) && (only.type === 'xgboost' || only.type === 'onnx');
   return {
-    models: shorthand ? only.source : job.scoring.variants.map((v) => v.model).join(', '),
+    models: shorthand && 'source' in only ? only.source : job.scoring.variants.map((v) => v.model).join(', '),
     at: shorthand ? 'model' : 'scoring',
     onTimeout: job.scoring.onTimeout,
     fallback: job.scoring.onError !== null,
@@ -209,6 +209,7 @@ export class Engine {
       for (let i = 0; i < raw.count; i++) eventsPerPartition[raw.partition[i]]++;
       for (let p = 0; p < eventsPerPartition.length; p++) if (eventsPerPartition[p] > 0) metrics.eventsIn(p, eventsPerPartition[p]);
       metrics.eventsWindowed(decoded.count - emitted.late);
+      for (const b of models.breakerStates()) metrics.modelBreaker(b.model, b.open);
       const lag = source.lag?.();
       for (const { partition, records } of lag ?? []) metrics.consumerLag(partition, records);
       summary.events += raw.count;

@@ -97,4 +97,5 @@ export const noMetrics: EngineMetrics = {
   modelReload: nothing,
   modelErrors: nothing,
   modelFallbacks: nothing,
+  modelBreaker: nothing,
 };

@@ -32,6 +32,8 @@ export interface WindowTask {
   keys: KeyNamesBuffers;
   /** The models' versions, once one was reloaded (the job spec has the ones at start). */
   versions?: PlanVersions;
+  /** A made-up task before the first record (src/runtime/warm-up.ts): remote models are not called. */
+  warmUp?: boolean;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
   /** Tests only: make the task take this much longer (a slow handler, or a slow model). */

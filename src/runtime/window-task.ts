@@ -52,7 +52,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy
   const applyMs = performance.now() - startedAt;
-  const scored = task.noScore ? null : await scorer.score(output, keys, task.failedWhy);
+  const scored = task.noScore ? null : await scorer.score(output, keys, task.failedWhy, task.warmUp);
   const scoreMs = scored?.scoreMs ?? 0;
   const encodeStartedAt = performance.now();
   const records = writer.write(output, keys, scored);

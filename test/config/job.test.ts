@@ -400,7 +400,7 @@ test('jobFromObject: validates like a file and takes a normalized JobConfig back
   throwsLine(() => jobFromObject({ ...base(), window: { type: 'tumbling', sizeMs: '60s' } }), '<inline>: window.sizeMs: expected a positive integer, got "60s"');
   throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics, file');
   const resolved = jobFromObject(base(), { baseDir: '/jobs' });
-  assert.equal(resolved.models.default.type !== 'ensemble' && resolved.models.default.source, '/jobs/m.json');
+  assert.equal('source' in resolved.models.default && resolved.models.default.source, '/jobs/m.json');
   assert.deepEqual(resolved.late, { type: 'file', path: '/jobs/out.late.jsonl' });
   // Normalized-only forms stay out of YAML files.
   fails((j) => (j.features[2] = { name: 'p', agg: 'percentile', field: 'amount', q: 0.9 }), 'job.yaml: features[2].q: unknown key; expected one of name, agg, field, compression');

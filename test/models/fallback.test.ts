@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runJob } from '../../src/app/run-job';
+import { check } from '../../src/cli/check';
 import { parseJob } from '../../src/config/job';
 import { startMetricsServer } from '../../src/io/http/metrics-server';
 import { loadModel } from '../../src/scoring/load-model';
@@ -83,6 +84,13 @@ test('onError fallback model: rows the model fails are scored by the fallback, a
     }
   });
   assert.match(r.summary.outputs.shadow!, /results\.shadow\.jsonl$/);
+  // sluice check says where each model is used.
+  const out: string[] = [];
+  await check(path.join(r.dir, 'job.yaml'), [], { write: (t: string | Uint8Array) => (out.push(String(t)), true) });
+  const plan = out.join('');
+  for (const fact of ['on a model error: the fallback model a', 'shadow: b, c, into file ', `model      a: xgboost ${path.join(r.dir, 'a.json')}, version ${r.version('a')}: 7 features -> 1 output; fallback`, '; shadow\n']) {
+    assert.ok(plan.includes(fact), `plan lacks ${JSON.stringify(fact)}:\n${plan}`);
+  }
   fs.rmSync(r.dir, { recursive: true, force: true });
 });
 

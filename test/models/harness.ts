@@ -24,7 +24,7 @@ export function events(fromMs: number, toMs: number): string[] {
 
 /** A job over the GatedSource's events (the card key, 10 s windows, FEATURES) with these models;
  *  `m` scores. */
-export function writeJob(dir: string, models: object): string {
+export function writeJob(dir: string, models: object, scoring: object = {}): string {
   const job = {
     name: 'reload',
     source: { type: 'file', path: 'unused.jsonl', key: 'card', timestamp: 'ts' },
@@ -32,7 +32,7 @@ export function writeJob(dir: string, models: object): string {
     window: { type: 'tumbling', sizeMs: 10000 },
     features: [{ name: 'n', agg: 'count' }, ...FEATURES.slice(1, 6).map((name) => ({ name, agg: name.replace('amount_', '').replace('std', 'stddev'), field: 'amount' })), { name: 'items_sum', agg: 'sum', field: 'items' }],
     models,
-    scoring: { model: 'm', output: 'risk' },
+    scoring: { model: 'm', output: 'risk', ...scoring },
     sink: { type: 'file', path: 'out/results.jsonl' },
     metrics: { port: 0 },
     workers: { threads: 2 },

@@ -52,6 +52,7 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const modelReloads = counter('sluice_model_reloads_total', 'New model versions checked, by result (accepted or refused)', ['model', 'result']);
   const modelErrors = counter('sluice_model_errors_total', 'Rows a model failed to score, by kind: error (the call threw) or non-finite (an output was NaN or infinite)', ['model', 'kind']);
   const modelFallbacks = counter('sluice_model_fallbacks_total', 'Rows a fallback scored for a model that failed: fallback is the fallback model, or "value"', ['model', 'fallback']);
+  const breakers = gauge('sluice_model_breaker_open', "A remote model's circuit breaker: 1 open (calls go to the fallback), 0 closed", ['model']);
   const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
   new Gauge({
@@ -106,6 +107,7 @@ export async function startMetricsServer(host: string, port: number, jobName: st
     modelReload: (model, result) => modelReloads.inc({ model, result }),
     modelErrors: (model, kind, rows) => modelErrors.inc({ model, kind }, rows),
     modelFallbacks: (model, fallback, rows) => modelFallbacks.inc({ model, fallback }, rows),
+    modelBreaker: (model, open) => breakers.set({ model }, open ? 1 : 0),
   };
 
   let isReady = false;
