@@ -26,6 +26,8 @@ PANELS = [
     ("Open windows", [("sum(sluice_open_windows{J})", "open")], "short"),
     ("Window pool", [("sum(sluice_pool_queue_depth{J})", "queued tasks"), ("sum(sluice_pool_busy_workers{J})", "busy workers"), ("sum(sluice_batches_in_flight{J})", "batches in flight")], "short"),
     ("Batch size (events), p50", [("histogram_quantile(0.5, sum by (le) (rate(sluice_batch_events_bucket{J}[5m])))", "p50")], "short"),
+    ("Scores by variant (p50, p90)", [("histogram_quantile(0.5, sum by (le, model) (rate(sluice_model_score_bucket{J}[5m])))", "{{model}} p50"), ("histogram_quantile(0.9, sum by (le, model) (rate(sluice_model_score_bucket{J}[5m])))", "{{model}} p90")], "short"),
+    ("Scored rows / s, by variant", [("sum by (model) (rate(sluice_model_score_count{J}[1m]))", "{{model}}"), ("sum by (model, result) (rate(sluice_model_cache_total{J}[1m]))", "cache {{model}} {{result}}")], "ops"),
     ("Model versions in force", [("max by (model, version) (sluice_model_info{J}) == 1", "{{model}} {{version}}")], "short"),
     ("Model reloads / min, by model and result", [("sum by (model, result) (increase(sluice_model_reloads_total{J}[1m]))", "{{model}} {{result}}")], "short"),
     ("Model errors and fallbacks / s", [("sum by (model, kind) (rate(sluice_model_errors_total{J}[5m]))", "{{model}} {{kind}}"), ("sum by (model, fallback) (rate(sluice_model_fallbacks_total{J}[5m]))", "{{model}} -> {{fallback}}")], "ops"),

@@ -19,6 +19,8 @@ const COMBINES: readonly Combine[] = ['mean', 'max', 'min', 'weighted', 'vote'];
 const FILE_KEYS = ['type', 'source', 'maxBytes', 'reload', 'headers', 'downloadTimeoutMs'];
 /** 30 s per try: a model of hundreds of MB over a slow link, not a hung server. */
 export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
+/** Records carry a kind per row in a byte (src/models/scorer.ts): variants stay well below it. */
+export const MAX_VARIANTS = 250;
 /** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
 export const DEFAULT_RELOAD_POLL_MS = 5000;
 const ENSEMBLE_KEYS = ['type', 'members', 'combine', 'weights', 'threshold'];
@@ -42,8 +44,11 @@ export function readScoring(r: Reader, top: Section, features: FeatureConfig[]):
   if (!top.has('models')) throw r.missing('model', 'a mapping with the model path (or models: with scoring:)');
   const models = readModels(r, top);
   if (!top.has('scoring')) throw r.missing('scoring', `a mapping naming the model that scores (scoring: { model: ${Object.keys(models)[0]} })`);
-  const s = top.section('scoring', ['inputs', 'output', 'model', 'variants', 'timeoutMs', 'onTimeout', 'shadow', 'onError']);
-  return { models, scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s), shadow: readShadow(r, s, models), onError: readOnError(r, s, models) } };
+  const s = top.section('scoring', ['inputs', 'output', 'model', 'variants', 'timeoutMs', 'onTimeout', 'shadow', 'onError', 'cache']);
+  return {
+    models,
+    scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s), shadow: readShadow(r, s, models), onError: readOnError(r, s, models), cache: readCache(r, s) },
+  };
 }
 
 function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scoring {
@@ -58,7 +63,7 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   const maxBytes = s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES);
   return {
     models: { [DEFAULT_MODEL_NAME]: { type, source: path, maxBytes } },
-    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s), shadow: [], onError: null },
+    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s), shadow: [], onError: null, cache: null },
   };
 }
 
@@ -201,6 +206,7 @@ function readVariants(r: Reader, s: Section, models: Record<string, ModelSpec>):
     if (first !== i) throw r.fail(joinPath(s.at('variants'), i), `${JSON.stringify(v.model)} is already scoring.variants[${first}]; list each model once`);
   });
   if (!variants.some((v) => v.weight > 0)) throw r.fail(s.at('variants'), 'every weight is 0; give at least one variant a positive weight');
+  if (variants.length > MAX_VARIANTS) throw r.fail(s.at('variants'), `${variants.length} variants; at most ${MAX_VARIANTS}`);
   return variants;
 }
 
@@ -217,6 +223,16 @@ function modelNames(r: Reader, s: Section, key: string, models: Record<string, M
     if (first !== i) throw r.fail(joinPath(s.at(key), i), `${JSON.stringify(name)} is already ${s.at(key)}[${first}]; list each model once`);
   });
   return list;
+}
+
+/** 100,000 rows of outputs: a few MB per worker thread; entries live 60 s. */
+export const CACHE_DEFAULTS = { maxEntries: 100_000, ttlMs: 60_000 };
+
+function readCache(r: Reader, s: Section): ScoringConfig['cache'] {
+  const v = s.get('cache');
+  if (v === undefined || v === null) return null;
+  const c = r.section(v, s.at('cache'), ['maxEntries', 'ttlMs']);
+  return { maxEntries: c.int('maxEntries', 'positive', CACHE_DEFAULTS.maxEntries), ttlMs: c.int('ttlMs', 'positive', CACHE_DEFAULTS.ttlMs) };
 }
 
 function readShadow(r: Reader, s: Section, models: Record<string, ModelSpec>): string[] {

@@ -129,6 +129,8 @@ export interface ScoringConfig {
   /** Rows whose model call fails: scored by a fallback model, or given a value; null: dead letters
    *  (reason model-error). */
   onError: OnError | null;
+  /** Model outputs by exact float32 input row, LRU with a TTL, per worker thread; null: none. */
+  cache: { maxEntries: number; ttlMs: number } | null;
 }
 
 /** As the job file writes it (a value always a list, one per output). */

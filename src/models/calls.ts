@@ -4,6 +4,7 @@
 import { cachedModel } from '../scoring/load-model';
 import type { TaskOutput } from '../state/output';
 import { fileVersionAt, type PlannedModel, type RemotePlan, type ScoringPlan } from './plan';
+import { PredictionCache } from './cache';
 import { ModelCallError, RemoteModel } from './remote';
 
 /** Rows a reload checks a new version on (SPEC §12): the last this many a model scored. */
@@ -43,18 +44,64 @@ export class ModelCalls {
   /** Remote models by plan index (their breakers are shared; their versions are this worker's). */
   private readonly remotes = new Map<number, RemoteModel>();
 
+  /** scoring.cache (one per worker thread), or null. */
+  private readonly cache: PredictionCache | null;
+
   constructor(
     private readonly plan: () => ScoringPlan,
     private readonly bounds: () => readonly number[],
-  ) {}
+  ) {
+    const config = plan().cache;
+    this.cache = config ? new PredictionCache(config) : null;
+  }
 
   /** A new key table (the warm-up's rows are made up): sampling starts over. */
   resetSamples(): void {
     this.sampled.clear();
   }
 
-  /** Model `index` at `epoch` over `rows` of `output`; errors caught, per row. */
-  async attempt(index: number, epoch: number, output: TaskOutput, rows: readonly number[]): Promise<CallResult> {
+  /** Model `index` at `epoch` over `rows` of `output`; errors caught, per row. With a cache,
+   *  rows it has are not scored again; rows scored to finite outputs go into it. */
+  async attempt(index: number, epoch: number, output: TaskOutput, rows: readonly number[], version: string | null): Promise<CallResult> {
+    const cache = this.cache;
+    if (cache === null || this.warmUp) return this.attemptAll(index, epoch, output, rows);
+    const k = output.numOutputs;
+    const nowMs = Date.now();
+    const inputs = inputRows(output, rows, this.plan().inputFeature);
+    const width = this.plan().inputFeature.length;
+    const keys = rows.map((_, i) => PredictionCache.key(index, version, inputs.subarray(i * width, (i + 1) * width)));
+    const scores = new Float32Array(rows.length * k);
+    const missed: number[] = [];
+    keys.forEach((key, i) => {
+      const hit = cache.get(key, nowMs);
+      if (hit) scores.set(hit, i * k);
+      else missed.push(i);
+    });
+    this.noteCache(index, rows.length - missed.length, missed.length);
+    if (missed.length === 0) return { scores, errors: null, kind: null };
+    const got = await this.attemptAll(index, epoch, output, missed.map((i) => rows[i]));
+    let errors: Array<string | null> | null = null;
+    missed.forEach((i, j) => {
+      const outputs = got.scores.slice(j * k, j * k + k);
+      scores.set(outputs, i * k);
+      const error = got.errors?.[j];
+      if (error) (errors ??= rows.map(() => null))[i] = error;
+      else cache.set(keys[i], outputs, nowMs);
+    });
+    return { scores, errors, kind: got.kind };
+  }
+
+  /** Per model index: cache hits and misses since the last take. */
+  cacheCounts = new Map<number, { hits: number; misses: number }>();
+
+  private noteCache(index: number, hits: number, misses: number): void {
+    const c = this.cacheCounts.get(index) ?? { hits: 0, misses: 0 };
+    c.hits += hits;
+    c.misses += misses;
+    this.cacheCounts.set(index, c);
+  }
+
+  private async attemptAll(index: number, epoch: number, output: TaskOutput, rows: readonly number[]): Promise<CallResult> {
     const k = output.numOutputs;
     let scores: Float32Array;
     try {
@@ -117,6 +164,13 @@ export class ModelCalls {
   take(): ScoredSample[] {
     const out = this.samples;
     this.samples = [];
+    return out;
+  }
+
+  /** Cache hits and misses by model index since the last take. */
+  takeCacheCounts(): Map<number, { hits: number; misses: number }> {
+    const out = this.cacheCounts;
+    this.cacheCounts = new Map();
     return out;
   }
 }

@@ -46,6 +46,10 @@ export interface ScoringPlan {
   shadow: number[];
   /** Rows whose model call failed: scored by this model, or given this value; null: dead letters. */
   onError: { model: number } | { value: number[] } | null;
+  /** scoring.inputs as job feature indices: a cached row's key. */
+  inputFeature: number[];
+  /** scoring.cache: outputs by exact float32 input row (src/models/cache.ts), or null. */
+  cache: { maxEntries: number; ttlMs: number } | null;
 }
 
 /** Per file model (by index; [] for ensembles), its versions: what a task carries after a reload. */

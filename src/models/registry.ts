@@ -35,6 +35,10 @@ export interface ModelMetrics {
   modelFallbacks(model: string, fallback: string, rows: number): void;
   /** A remote model's breaker: open (calls go to the fallback) or closed. */
   modelBreaker(model: string, open: boolean): void;
+  /** Prediction cache lookups of a model (scoring.cache). */
+  modelCache(model: string, hits: number, misses: number): void;
+  /** Results' scores of a model (its variant's): counts per SCORE_BUCKETS bucket, then +Inf. */
+  modelScores(model: string, buckets: readonly number[], sum: number): void;
 }
 
 export interface RegistryOptions {
@@ -176,6 +180,8 @@ export class ModelRegistry {
       numOutputs,
       shadow: shadow.map((name) => index.get(name)!),
       onError: fallback === undefined ? null : typeof fallback === 'string' ? { model: index.get(fallback)! } : { value: fallback.value },
+      inputFeature: job.scoring.inputs.map((f) => job.features.findIndex((x) => x.name === f)),
+      cache: job.scoring.cache,
     };
     // Workers get the versions as of now with the plan, at start.
     this.plan = { ...this.plan, models: planned.map((m) => (m.kind === 'file' ? { ...m, versions: m.versions.slice() } : m)) };

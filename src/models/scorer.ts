@@ -16,10 +16,17 @@ const MAX_TAGS = 254;
 /** A row tag: the row has no score (its call failed, nothing replaced it). */
 export const NO_SCORE = 255;
 
-/** Rows of a model that failed, by kind; rows a fallback scored instead (fallback: a model or "value"). */
+/** Upper bounds of the score histogram's buckets (the first output; +Inf past the last). */
+export const SCORE_BUCKETS = [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1];
+
+/** A task's figures per model (metrics): rows a model failed, by kind; rows a fallback (a model
+ *  or "value") scored instead; cache hits and misses; and per result `model`, its scores
+ *  (counts per SCORE_BUCKETS bucket, not cumulative, then +Inf; and their sum). */
 export interface ScoringCounts {
   errors: Array<{ model: string; kind: ErrorKind; rows: number }>;
   fallbacks: Array<{ model: string; fallback: string; rows: number }>;
+  cache: Array<{ model: string; hits: number; misses: number }>;
+  scores: Array<{ model: string; buckets: number[]; sum: number }>;
 }
 
 /** A shadow model's scores for a task: its tag per row (NO_SCORE: none, a retraction or an error). */
@@ -56,7 +63,6 @@ export class VariantScorer {
   private readonly calls: ModelCalls;
 
   constructor(private readonly initial: ScoringPlan) {
-    if (initial.variantModel.length > 250) throw new Error(`${initial.variantModel.length} variants; at most 250`);
     this.table = new VariantTable(initial.variantWeights);
     this.plan = initial;
     this.bounds = epochBounds(initial);
@@ -97,14 +103,14 @@ export class VariantScorer {
     const { groups, epochs } = this.groups(output, keys);
     // Room for every tag this call may add (a failed call adds up to 3 per group: errors differ by kind).
     if (4 * groups.size + this.plan.shadow.length * epochs > MAX_TAGS - this.tags.length) this.resetTags();
-    const counts: ScoringCounts = { errors: [], fallbacks: [] };
+    const counts: ScoringCounts = { errors: [], fallbacks: [], cache: [], scores: [] };
     const noScoreWhy = new Map<number, string>();
     const k = output.numOutputs;
     for (const [group, rows] of groups) {
       const variant = Math.floor(group / epochs);
       const epoch = group % epochs;
       const index = this.plan.variantModel[variant];
-      const got: CallResult = failedWhy ? { scores: new Float32Array(0), errors: rows.map(() => failedWhy), kind: 'timeout' } : await this.calls.attempt(index, epoch, output, rows);
+      const got: CallResult = failedWhy ? { scores: new Float32Array(0), errors: rows.map(() => failedWhy), kind: 'timeout' } : await this.calls.attempt(index, epoch, output, rows, this.versionAt(index, epoch));
       const failed: number[] = [];
       rows.forEach((r, i) => {
         if (got.errors?.[i]) return void failed.push(i);
@@ -116,7 +122,29 @@ export class VariantScorer {
       await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy);
     }
     const shadows = await this.shadows(output, epochs, counts);
+    for (const [index, c] of this.calls.takeCacheCounts()) counts.cache.push({ model: this.plan.models[index].name, ...c });
+    counts.scores = this.histograms(output, groups, epochs);
     return { rowTag, noScoreWhy, tags: this.tags, shadows, scoreMs: performance.now() - startedAt, samples: this.calls.take(), counts };
+  }
+
+  /** Per variant model, its results' first outputs by SCORE_BUCKETS (fallbacks' included). */
+  private histograms(output: TaskOutput, groups: Map<number, number[]>, epochs: number): ScoringCounts['scores'] {
+    const byModel = new Map<string, { model: string; buckets: number[]; sum: number }>();
+    const k = output.numOutputs;
+    for (const [group, rows] of groups) {
+      const model = this.plan.models[this.plan.variantModel[Math.floor(group / epochs)]].name;
+      let h = byModel.get(model);
+      if (!h) byModel.set(model, (h = { model, buckets: new Array(SCORE_BUCKETS.length + 1).fill(0), sum: 0 }));
+      for (const r of rows) {
+        if (this.rowTag[r] === NO_SCORE) continue;
+        const score = output.scores[r * k];
+        let b = 0;
+        while (b < SCORE_BUCKETS.length && score > SCORE_BUCKETS[b]) b++;
+        h.buckets[b]++;
+        h.sum += score;
+      }
+    }
+    return [...byModel.values()];
   }
 
   /** Non-retracted rows by (variant, epoch): group = variant * epochs + epoch. */
@@ -154,7 +182,7 @@ export class VariantScorer {
       return;
     }
     const fallback = { fallback: this.plan.models[onError.model].name, fallbackVersion: this.versionAt(onError.model, epoch) };
-    const got = await this.calls.attempt(onError.model, epoch, output, rows);
+    const got = await this.calls.attempt(onError.model, epoch, output, rows, fallback.fallbackVersion);
     let scored = 0;
     rows.forEach((r, i) => {
       const failed = got.errors?.[i];
@@ -188,7 +216,7 @@ export class VariantScorer {
     for (const index of this.plan.shadow) {
       const shadow: ShadowScores = { scores: new Float32Array(n * k), rowTag: new Uint8Array(n).fill(NO_SCORE) };
       for (const [epoch, rows] of byEpoch) {
-        const got = await this.calls.attempt(index, epoch, output, rows);
+        const got = await this.calls.attempt(index, epoch, output, rows, this.versionAt(index, epoch));
         const tag = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
         let failed = 0;
         rows.forEach((r, i) => {

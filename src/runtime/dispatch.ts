@@ -139,6 +139,8 @@ export class Dispatcher {
     this.noteSamples(r.samples);
     for (const e of r.scoring?.errors ?? []) this.metrics.modelErrors(e.model, e.kind, e.rows);
     for (const f of r.scoring?.fallbacks ?? []) this.metrics.modelFallbacks(f.model, f.fallback, f.rows);
+    for (const c of r.scoring?.cache ?? []) this.metrics.modelCache(c.model, c.hits, c.misses);
+    for (const h of r.scoring?.scores ?? []) this.metrics.modelScores(h.model, h.buckets, h.sum);
     this.metrics.lateEvents(r.counters.lateEvents);
     this.metrics.expiredAssignments(r.counters.expiredAssignments);
     return { out: new TaskOutput(r.output), records: r.records };

@@ -98,4 +98,6 @@ export const noMetrics: EngineMetrics = {
   modelErrors: nothing,
   modelFallbacks: nothing,
   modelBreaker: nothing,
+  modelCache: nothing,
+  modelScores: nothing,
 };

@@ -335,7 +335,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     window: { type: 'tumbling', sizeMs: 60000, allowedLatenessMs: 0 },
     features: [{ name: 'n', agg: 'count' }],
     models: { default: { type: 'xgboost', source: 'm.json', maxBytes: 256 * 1024 * 1024 } },
-    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter', shadow: [], onError: null },
+    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter', shadow: [], onError: null, cache: null },
     sink: { type: 'stdout' },
     late: { type: 'file', path: '.sluice/m/late.jsonl' },
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },

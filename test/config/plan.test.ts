@@ -32,7 +32,7 @@ const sourceOf = (j: JobConfig) => (j.models.default as FileModelSpec).source;
 function shaped(j: JobConfig, shape: ModelShape): LoadedModels {
   const spec = j.models.default as FileModelSpec;
   const planned: PlannedModel = { name: 'default', kind: 'file', type: spec.type, inputFeature: checkModelInputs(j, shape), versions: [{ version: '0123456789ab', path: spec.source, fromMs: -Infinity }] };
-  return { plan: { models: [planned], variantModel: [0], variantWeights: [100], numOutputs: shape.numOutputs, shadow: [], onError: null }, files: new Map([['default', shape as Model]]) };
+  return { plan: { models: [planned], variantModel: [0], variantWeights: [100], numOutputs: shape.numOutputs, shadow: [], onError: null, inputFeature: [], cache: null }, files: new Map([['default', shape as Model]]) };
 }
 
 /** A job of features a..e feeding `m.json`; `more` is appended to the YAML. */

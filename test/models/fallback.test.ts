@@ -124,7 +124,7 @@ test('onError fallback value: the value, with "fallback":"value"; without onErro
   fs.rmSync(none.dir, { recursive: true, force: true });
 });
 
-test('each kind of bad shadow:, onError: and shadow output is an error naming the place', () => {
+test('each kind of bad shadow:, onError:, cache: and shadow output is an error naming the place', () => {
   const job = (scoring: object, extra: object = {}) =>
     stringify({
       name: 'm',
@@ -145,6 +145,8 @@ test('each kind of bad shadow:, onError: and shadow output is an error naming th
   fails({ onError: { fallback: { value: 'x' } } }, 'job.yaml: scoring.onError.fallback.value: expected a finite number, got "x"');
   fails({ onError: { fallback: { vaule: 1 } } }, 'job.yaml: scoring.onError.fallback.vaule: unknown key; expected one of value (did you mean value?)');
   fails({ onError: { fallbak: 'b' } }, 'job.yaml: scoring.onError.fallbak: unknown key; expected one of fallback (did you mean fallback?)');
+  fails({ cache: { maxEntries: 0 } }, 'job.yaml: scoring.cache.maxEntries: expected a positive integer, got 0');
+  fails({ cache: { ttlMS: 5 } }, 'job.yaml: scoring.cache.ttlMS: unknown key; expected one of maxEntries, ttlMs (did you mean ttlMs?)');
   fails({}, 'job.yaml: shadow: the shadow output takes the records of shadow models, and scoring.shadow names none', { shadow: { type: 'stdout' } });
   fails({ shadow: ['b'] }, 'job.yaml: shadow.path: "out/r.jsonl" is also sink\'s file; each output needs its own file', { shadow: { type: 'file', path: 'out/r.jsonl' } });
 });

@@ -80,12 +80,13 @@ test('the breaker opens after `failures` failed calls: calls go to the fallback 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-remote-'));
   const oip = await oipServer();
   const metrics = await startMetricsServer('127.0.0.1', 0, 'remote');
-  const [g1, g2] = [gate(), gate()];
+  const [g1, g2, g3] = [gate(), gate(), gate()];
   try {
     const far = { type: 'remote', url: oip.url, headers: { Authorization: TOKEN }, retries: 0, breaker: { failures: 2, openMs: 300 } };
     const source = new GatedSource([
       { gate: g1.promise, values: events(0, 40_000) },
-      { gate: g2.promise, values: events(40_000, 60_000) },
+      { gate: g2.promise, values: events(40_000, 50_000) },
+      { gate: g3.promise, values: events(50_000, 60_000) },
     ]);
     // Each key partition's task makes its own call: the first part's windows make several.
     const job = runJob(writeJob(dir, { m: far }, { onError: { fallback: { value: 0 } } }), { source, metricsServer: metrics });
@@ -99,7 +100,10 @@ test('the breaker opens after `failures` failed calls: calls go to the fallback 
     oip.state.down = false;
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal(oip.state.requests, whileOpen, 'no call reached the server while the breaker was open');
+    // The next part's first call is the probe: it succeeds and closes the breaker.
     g2.open();
+    await until('the breaker closed', async () => total(await scrape(metrics), 'sluice_model_breaker_open', { model: 'm' }) === 0);
+    g3.open();
     await job.done;
     const all = results(dir);
     assert.equal(all.length, 6 * KEYS);
@@ -114,12 +118,42 @@ test('the breaker opens after `failures` failed calls: calls go to the fallback 
       // Later, only calls made while the probe was out (the other worker's) fall back.
       if (r.windowStart >= 30_000) assert.match(r.error, /is open/);
     }
-    const later = all.filter((r) => r.windowStart >= 30_000);
-    assert.ok(later.filter((r) => r.fallback === undefined).length > later.length / 2, 'after the probe, the remote model scores');
+    const later = all.filter((r) => r.windowStart >= 40_000);
+    assert.ok(later.length > 0 && later.every((r) => r.fallback === undefined), 'once the breaker closed, the remote model scores');
     for (const r of scored) assert.equal(r.modelVersion, 'c-7');
     const m = await scrape(metrics);
     assert.equal(total(m, 'sluice_model_breaker_open', { model: 'm' }), 0, 'closed again');
     assert.equal(total(m, 'sluice_model_fallbacks_total', { model: 'm', fallback: 'value' }), failed.length);
+  } finally {
+    await metrics.close();
+    await oip.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the prediction cache: a row seen before is answered from it; hits and misses are counted', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-remote-'));
+  const oip = await oipServer();
+  const metrics = await startMetricsServer('127.0.0.1', 0, 'remote');
+  try {
+    // Every key's window holds the same amounts: one row, KEYS x 6 times.
+    const values: string[] = [];
+    for (let ts = 0; ts < 60_000; ts += 500) for (let k = 0; k < KEYS; k++) values.push(JSON.stringify({ card: `card-${k}`, ts, amount: 1 + ((ts % 10_000) / 500), items: 1 }));
+    const far = { type: 'remote', url: oip.url, headers: { Authorization: TOKEN } };
+    const job = writeJob(dir, { m: far }, { cache: { maxEntries: 10, ttlMs: 60_000 } });
+    await runJob(job, { source: new GatedSource([{ gate: Promise.resolve(), values }]), metricsServer: metrics }).done;
+    const all = results(dir);
+    assert.equal(all.length, 6 * KEYS);
+    const local = oip.model.predictSync!(Float32Array.from(FEATURES.map((f) => all[0].features[f])), 1)[0];
+    assert.ok(all.every((r) => Math.abs(r.risk - local) <= 1e-7 && r.modelVersion === 'c-7'));
+    const m = await scrape(metrics);
+    const [hits, misses] = [total(m, 'sluice_model_cache_total', { model: 'm', result: 'hit' }), total(m, 'sluice_model_cache_total', { model: 'm', result: 'miss' })];
+    assert.equal(hits + misses, all.length);
+    assert.equal(oip.state.rows, misses, 'only the misses reached the server');
+    assert.ok(misses <= 2 * 16, `${misses} misses: at most one per worker thread and key partition task`);
+    // The score histogram: every result in one bucket, counted per model.
+    assert.equal(total(m, 'sluice_model_score_count', { model: 'm' }), all.length);
+    assert.equal(total(m, 'sluice_model_score_bucket', { model: 'm', le: '+Inf' }), all.length);
   } finally {
     await metrics.close();
     await oip.close();

@@ -2,6 +2,7 @@
 // start with sluice_, counters end in _total and durations are in seconds.
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SCORE_BUCKETS } from '../../models/scorer';
 import { SluiceError } from '../../errors';
 import type { EngineMetrics } from '../../runtime/ports';
 
@@ -52,6 +53,9 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const modelReloads = counter('sluice_model_reloads_total', 'New model versions checked, by result (accepted or refused)', ['model', 'result']);
   const modelErrors = counter('sluice_model_errors_total', 'Rows a model failed to score, by kind: error (the call threw) or non-finite (an output was NaN or infinite)', ['model', 'kind']);
   const modelFallbacks = counter('sluice_model_fallbacks_total', 'Rows a fallback scored for a model that failed: fallback is the fallback model, or "value"', ['model', 'fallback']);
+  const modelCache = counter('sluice_model_cache_total', 'Prediction cache lookups (scoring.cache), by model and result (hit or miss)', ['model', 'result']);
+  const modelScores = new BucketHistogram('sluice_model_score', "Results' scores (the first output) by the model of their variant: drift between variants shows here", 'model', SCORE_BUCKETS);
+  registry.registerMetric(modelScores as unknown as Parameters<Registry['registerMetric']>[0]);
   const breakers = gauge('sluice_model_breaker_open', "A remote model's circuit breaker: 1 open (calls go to the fallback), 0 closed", ['model']);
   const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
@@ -108,6 +112,11 @@ export async function startMetricsServer(host: string, port: number, jobName: st
     modelErrors: (model, kind, rows) => modelErrors.inc({ model, kind }, rows),
     modelFallbacks: (model, fallback, rows) => modelFallbacks.inc({ model, fallback }, rows),
     modelBreaker: (model, open) => breakers.set({ model }, open ? 1 : 0),
+    modelCache: (model, hits, misses) => {
+      if (hits > 0) modelCache.inc({ model, result: 'hit' }, hits);
+      if (misses > 0) modelCache.inc({ model, result: 'miss' }, misses);
+    },
+    modelScores: (model, buckets, sum) => modelScores.add(model, buckets, sum),
   };
 
   let isReady = false;
@@ -165,4 +174,42 @@ export async function startMetricsServer(host: string, port: number, jobName: st
         server.close(() => r());
       }),
   };
+}
+
+/**
+ * A histogram fed with bucket counts (workers count their tasks' scores; the main thread only
+ * adds the counts up), in Prometheus' histogram form: cumulative _bucket{le}, _sum and _count.
+ */
+class BucketHistogram {
+  readonly type = 'histogram';
+  private readonly series = new Map<string, { counts: number[]; sum: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly label: string,
+    private readonly bounds: readonly number[],
+  ) {}
+
+  /** Counts per bucket (bounds, then +Inf), not cumulative. */
+  add(labelValue: string, counts: readonly number[], sum: number): void {
+    let s = this.series.get(labelValue);
+    if (!s) this.series.set(labelValue, (s = { counts: new Array(this.bounds.length + 1).fill(0), sum: 0 }));
+    counts.forEach((n, i) => (s!.counts[i] += n));
+    s.sum += sum;
+  }
+
+  get(): { name: string; help: string; type: string; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> } {
+    const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+    for (const [v, s] of this.series) {
+      let cumulative = 0;
+      s.counts.forEach((n, i) => {
+        cumulative += n;
+        values.push({ metricName: `${this.name}_bucket`, labels: { [this.label]: v, le: i < this.bounds.length ? this.bounds[i] : '+Inf' }, value: cumulative });
+      });
+      values.push({ metricName: `${this.name}_sum`, labels: { [this.label]: v }, value: s.sum });
+      values.push({ metricName: `${this.name}_count`, labels: { [this.label]: v }, value: cumulative });
+    }
+    return { name: this.name, help: this.help, type: this.type, values };
+  }
 }
