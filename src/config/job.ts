@@ -14,7 +14,7 @@ import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
 
 const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'models', 'scoring', 'sink', 'late', 'deadLetter', 'shadow', 'state', 'workers', 'metrics'];
-const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs'];
+const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs', 'earlyEveryMs'];
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 const NAME_WHAT = 'a name of letters, digits, ".", "_" and "-"';
 
@@ -150,13 +150,16 @@ function readWindow(r: Reader, top: Section): WindowConfig {
   s.only('slideMs', type === 'sliding', `only for sliding windows, but window.type is ${type}`);
   s.only('gapMs', type === 'session', `only for session windows, but window.type is ${type}`);
   const allowedLatenessMs = s.int('allowedLatenessMs', 'nonNegative', DEFAULTS.allowedLatenessMs);
+  s.only('earlyEveryMs', type !== 'session', 'only for tumbling and sliding windows so far, but window.type is session');
   if (type === 'session') return { type, gapMs: s.int('gapMs', 'positive'), allowedLatenessMs };
   const sizeMs = s.int('sizeMs', 'positive');
-  if (type === 'tumbling') return { type, sizeMs, allowedLatenessMs };
+  const early = s.has('earlyEveryMs') ? { earlyEveryMs: s.int('earlyEveryMs', 'positive') } : {};
+  if (early.earlyEveryMs !== undefined && early.earlyEveryMs >= sizeMs) throw r.expected(s.at('earlyEveryMs'), `less than window.sizeMs (${sizeMs}): early results come before the window's end`, early.earlyEveryMs);
+  if (type === 'tumbling') return { type, sizeMs, allowedLatenessMs, ...early };
   const slideMs = s.int('slideMs', 'positive');
   // An event then belongs to exactly sizeMs/slideMs windows, all aligned to the epoch (SPEC §6).
   if (sizeMs % slideMs !== 0) throw r.expected(s.at('sizeMs'), `a multiple of window.slideMs (${slideMs})`, sizeMs);
-  return { type, sizeMs, slideMs, allowedLatenessMs };
+  return { type, sizeMs, slideMs, allowedLatenessMs, ...early };
 }
 
 /** `auto` leaves one core to the main thread, which does the I/O and the watermark (SPEC §1). */

@@ -19,8 +19,9 @@ const COMBINES: readonly Combine[] = ['mean', 'max', 'min', 'weighted', 'vote'];
 const FILE_KEYS = ['type', 'source', 'maxBytes', 'reload', 'headers', 'downloadTimeoutMs'];
 /** 30 s per try: a model of hundreds of MB over a slow link, not a hung server. */
 export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
-/** Records carry a kind per row in a byte (src/models/scorer.ts): variants stay well below it. */
-export const MAX_VARIANTS = 250;
+/** Records carry a kind per row in a byte, two per model and version (src/models/scorer.ts):
+ *  variants stay well below it. */
+export const MAX_VARIANTS = 100;
 /** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
 export const DEFAULT_RELOAD_POLL_MS = 5000;
 const ENSEMBLE_KEYS = ['type', 'members', 'combine', 'weights', 'threshold'];

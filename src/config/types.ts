@@ -50,9 +50,10 @@ export interface WatermarkConfig {
   idleTimeoutMs: number;
 }
 
+/** earlyEveryMs: early results at windowStart + k·earlyEveryMs before the end (SPEC §13). */
 export type WindowConfig =
-  | { type: 'tumbling'; sizeMs: number; allowedLatenessMs: number }
-  | { type: 'sliding'; sizeMs: number; slideMs: number; allowedLatenessMs: number }
+  | { type: 'tumbling'; sizeMs: number; allowedLatenessMs: number; earlyEveryMs?: number }
+  | { type: 'sliding'; sizeMs: number; slideMs: number; allowedLatenessMs: number; earlyEveryMs?: number }
   | { type: 'session'; gapMs: number; allowedLatenessMs: number };
 
 export type FeatureConfig =

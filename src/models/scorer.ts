@@ -11,8 +11,9 @@ import { ModelCalls, type CallResult, type ErrorKind, type ScoredSample } from '
 import { epochBounds, epochOf, versionAt, withVersions, type PlanVersions, type ScoringPlan } from './plan';
 import { VariantTable } from './variants';
 
-/** Row tags are record kinds 1..254 (0 is a retraction, 255 no record). */
-const MAX_TAGS = 254;
+/** Row tags become record kinds 1 + 2t and 2 + 2t (results, early results; 0 is a retraction,
+ *  255 no record): 127 tags at most. */
+const MAX_TAGS = 127;
 /** A row tag: the row has no score (its call failed, nothing replaced it). */
 export const NO_SCORE = 255;
 
@@ -102,7 +103,7 @@ export class VariantScorer {
     }
     const { groups, epochs } = this.groups(output, keys);
     // Room for every tag this call may add (a failed call adds up to 3 per group: errors differ by kind).
-    if (4 * groups.size + this.plan.shadow.length * epochs > MAX_TAGS - this.tags.length) this.resetTags();
+    if (Math.min(MAX_TAGS, 4 * groups.size + this.plan.shadow.length * epochs) > MAX_TAGS - this.tags.length) this.resetTags();
     const counts: ScoringCounts = { errors: [], fallbacks: [], cache: [], scores: [] };
     const noScoreWhy = new Map<number, string>();
     const k = output.numOutputs;

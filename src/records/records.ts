@@ -46,9 +46,10 @@ export interface ModelTag {
 }
 
 /** {"key","windowStart","windowEnd","events","features":{...},"<output>":score,"model","modelVersion",
- *  ["fallback",["fallbackVersion"],"error"],"revision"} (SPEC §5, §12); without `model`, no model
- *  fields (an unscored window's dead letter). */
-export function resultLayout(featureNames: readonly string[], outputName: string, model?: ModelTag): RecordPart[] {
+ *  ["fallback",["fallbackVersion"],"error"],"revision"} (SPEC §5, §12), or for an early result
+ *  "early":true,"update":k instead of "revision" (SPEC §13); without `model`, no model fields (an
+ *  unscored window's dead letter). */
+export function resultLayout(featureNames: readonly string[], outputName: string, model?: ModelTag, early = false): RecordPart[] {
   const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"events":' }, { number: 'events' }, { text: ',"features":{' }];
   featureNames.forEach((n, i) => parts.push({ text: `${i ? ',' : ''}${JSON.stringify(n)}:` }, { feature: i }));
   parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true });
@@ -57,7 +58,8 @@ export function resultLayout(featureNames: readonly string[], outputName: string
     const version = model.fallbackVersion === undefined ? '' : `,"fallbackVersion":${JSON.stringify(model.fallbackVersion)}`;
     parts.push({ text: `,"fallback":${JSON.stringify(model.fallback)}${version},"error":${JSON.stringify(model.error ?? '')}` });
   }
-  parts.push({ text: ',"revision":' }, { number: 'revision' }, { text: '}' });
+  // An early result (SPEC §13) carries its update number k where a result has its revision.
+  parts.push({ text: early ? ',"early":true,"update":' : ',"revision":' }, { number: 'revision' }, { text: '}' });
   return joinText(parts);
 }
 

@@ -36,7 +36,8 @@ export interface EncodedTaskRecords {
   topRows: number[];
 }
 
-/** Row kinds: the program that writes the row; results with tag t (src/models/scorer.ts) are Result + t. */
+/** Row kinds: the program that writes the row; results with tag t (src/models/scorer.ts) are
+ *  Result + 2t, early results Result + 2t + 1. */
 const enum Kind {
   Retraction = 0,
   Result = 1,
@@ -89,7 +90,7 @@ export class ResultRecordWriter {
       stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
       if (out.retracted[r]) kinds[r] = Kind.Retraction;
       else if (scored !== null && scored.rowTag[r] !== NO_SCORE) {
-        kinds[r] = Kind.Result + scored.rowTag[r];
+        kinds[r] = Kind.Result + 2 * scored.rowTag[r] + out.early[r];
         top.offer(r, out.scores[r * out.numOutputs]);
       } else {
         kinds[r] = SKIP_ROW;
@@ -106,7 +107,7 @@ export class ResultRecordWriter {
     const shadows = (scored?.shadows ?? []).map((shadow) => {
       // A shadow record is a result record with the shadow model's name, version and score.
       const shadowKinds = new Uint8Array(n);
-      for (let r = 0; r < n; r++) shadowKinds[r] = shadow.rowTag[r] === NO_SCORE ? SKIP_ROW : Kind.Result + shadow.rowTag[r];
+      for (let r = 0; r < n; r++) shadowKinds[r] = shadow.rowTag[r] === NO_SCORE ? SKIP_ROW : Kind.Result + 2 * shadow.rowTag[r] + out.early[r];
       const records = this.shadow.reset();
       records.encode(programs, this.columnsOf(out, shadow.scores), shadowKinds, keys, stamps, 0, n);
       return { records: records.pack(), rows: shadowKinds.map((k) => (k === SKIP_ROW ? 0 : 1)) };
@@ -138,8 +139,12 @@ export class ResultRecordWriter {
       programs.add(retractionLayout(), this.kafkaKey, this.columns(out)); // Kind.Retraction
       this.programs.set(shape, programs);
     }
-    // Tags added since (a new variant's first result, a reloaded version): Kind.Result + tag.
-    for (let t = programs.programs.length - Kind.Result; t < tags.length; t++) programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
+    // Tags added since (a new variant's first result, a reloaded version): a result's program and an
+    // early result's.
+    for (let t = (programs.programs.length - Kind.Result) / 2; t < tags.length; t++) {
+      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
+      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t], true), this.kafkaKey, this.columns(out));
+    }
     return programs;
   }
 

@@ -54,12 +54,17 @@ export const enum SlotFlag {
   Live = 1,
   Fired = 2, // fired at least once
   Changed = 4, // an event or merge since the last firing
+  ChangedEarly = 8, // an event since the last result, early or final (window.earlyEveryMs)
 }
 
 export const enum TimerKind {
   Fire = 0, // ordered before Purge at the same time: a window fires before it is purged
   Purge = 1,
+  Early = 2, // an early result's threshold (always before the window's end)
 }
+
+/** A timer's tag: its kind in the low 2 bits, its slot's generation (mod 2^29) above. */
+const GENERATION_MASK = 0x1fffffff;
 
 export const REGIONS = ['meta', 'slots', 'index', 'timers', 'digests'] as const;
 export type RegionName = (typeof REGIONS)[number];
@@ -364,7 +369,7 @@ export class Arena {
     }
     this.timersF64[n * 2] = timeMs;
     this.timersI32[n * 4 + 2] = slot;
-    this.timersI32[n * 4 + 3] = kind | (generation << 1);
+    this.timersI32[n * 4 + 3] = kind | ((generation & GENERATION_MASK) << 2);
     m[Meta.TimerCount]++;
   }
 
@@ -385,8 +390,8 @@ export class Arena {
       this.removeTop();
       const base = slot * this.slotWords;
       const live = this.slotsI32[(base + Slot.FlagsNext) * 2] & SlotFlag.Live;
-      if (!live || this.slotsI32[(base + Slot.Generation) * 2] !== tag >> 1) continue;
-      this.poppedKind = (tag & 1) as TimerKind;
+      if (!live || (this.slotsI32[(base + Slot.Generation) * 2] & GENERATION_MASK) !== tag >>> 2) continue;
+      this.poppedKind = (tag & 3) as TimerKind;
       return slot;
     }
     return -1;
@@ -397,13 +402,13 @@ export class Arena {
   /** (timeMs, kind) sorts before entry i. */
   private before(timeMs: number, kind: number, i: number): boolean {
     const t = this.timersF64[i * 2];
-    return timeMs < t || (timeMs === t && kind < (this.timersI32[i * 4 + 3] & 1));
+    return timeMs < t || (timeMs === t && kind < (this.timersI32[i * 4 + 3] & 3));
   }
 
   /** Entry i sorts before (timeMs, kind). */
   private entryBefore(i: number, timeMs: number, kind: number): boolean {
     const t = this.timersF64[i * 2];
-    return t < timeMs || (t === timeMs && (this.timersI32[i * 4 + 3] & 1) < kind);
+    return t < timeMs || (t === timeMs && (this.timersI32[i * 4 + 3] & 3) < kind);
   }
 
   private moveTimer(from: number, to: number): void {
@@ -417,13 +422,13 @@ export class Arena {
     // Move the last entry to the root and sift it down.
     const timeMs = this.timersF64[n * 2];
     const tail = this.timersF64[n * 2 + 1];
-    const kind = this.timersI32[n * 4 + 3] & 1;
+    const kind = this.timersI32[n * 4 + 3] & 3;
     let i = 0;
     while (true) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.entryBefore(r, this.timersF64[l * 2], this.timersI32[l * 4 + 3] & 1) ? r : l;
+      const c = r < n && this.entryBefore(r, this.timersF64[l * 2], this.timersI32[l * 4 + 3] & 3) ? r : l;
       if (!this.entryBefore(c, timeMs, kind)) break;
       this.moveTimer(c, i);
       i = c;

@@ -6,7 +6,7 @@
 // Layout: header Float64 x 8 [numResults, numFeatures, numOutputs, numLate, ...], then columns of
 // numResults: step, sortEndMs, windowStartMs, windowEndMs, events (Float64), features (Float64 x
 // numFeatures, row-major), scores (Float32 x numOutputs), keyId, revision, sub (Int32), phase,
-// retracted (Uint8); then columns of numLate: lateByMs, windowEndMs (Float64), ref (Int32).
+// retracted, early (Uint8); then columns of numLate: lateByMs, windowEndMs (Float64), ref (Int32).
 
 import { native } from '../native/index';
 import type { KeyTableView } from '../records/encoded';
@@ -41,6 +41,7 @@ export class OutputBuilder {
   sub = new Int32Array(256);
   phase = new Uint8Array(256);
   private retracted = new Uint8Array(256);
+  private early = new Uint8Array(256);
   features: Float64Array;
   private lateF64 = new Float64Array(2 * 64);
   private lateI32 = new Int32Array(64);
@@ -58,7 +59,7 @@ export class OutputBuilder {
   }
 
   /** Adds a result row; returns its index (its features go to features[index * numFeatures ...]). */
-  addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean): number {
+  addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean, early = false): number {
     const i = this.numResults++;
     if (i === this.step.length) this.growRows();
     this.step[i] = step;
@@ -71,6 +72,7 @@ export class OutputBuilder {
     this.sub[i] = sub;
     this.phase[i] = phase;
     this.retracted[i] = retracted ? 1 : 0;
+    this.early[i] = early ? 1 : 0;
     // A retraction has no features; zeros, as in a fresh builder (a reused one holds old rows).
     if (retracted) this.features.fill(0, this.numFeatures * i, this.numFeatures * (i + 1));
     return i;
@@ -88,6 +90,7 @@ export class OutputBuilder {
     this.sub = grow(this.sub, n);
     this.phase = grow(this.phase, n);
     this.retracted = grow(this.retracted, n);
+    this.early = grow(this.early, n);
     this.features = grow(this.features, this.numFeatures * n);
   }
 
@@ -124,6 +127,7 @@ export class OutputBuilder {
       out.sub[r] = this.sub[i];
       out.phase[r] = this.phase[i];
       out.retracted[r] = this.retracted[i];
+      out.early[r] = this.early[i];
       for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
     }
     for (let i = 0; i < this.numLate; i++) {
@@ -154,6 +158,8 @@ export class TaskOutput {
   readonly sub: Int32Array;
   readonly phase: Uint8Array;
   readonly retracted: Uint8Array;
+  /** An early result (window.earlyEveryMs): its `revision` holds the update number k. */
+  readonly early: Uint8Array;
   readonly lateByMs: Float64Array;
   readonly lateWindowEndMs: Float64Array;
   readonly lateRef: Int32Array;
@@ -192,11 +198,13 @@ export class TaskOutput {
     this.phase = new Uint8Array(buffer, at, n);
     at = align8(at + n);
     this.retracted = new Uint8Array(buffer, at, n);
+    at = align8(at + n);
+    this.early = new Uint8Array(buffer, at, n);
   }
 
   static allocate(numResults: number, numFeatures: number, numOutputs: number, numLate: number): TaskOutput {
     const n = numResults;
-    const bytes = 64 + 8 * n * (5 + numFeatures) + 16 * numLate + align8(4 * n * numOutputs) + 3 * align8(4 * n) + align8(4 * numLate) + 2 * align8(n);
+    const bytes = 64 + 8 * n * (5 + numFeatures) + 16 * numLate + align8(4 * n * numOutputs) + 3 * align8(4 * n) + align8(4 * numLate) + 3 * align8(n);
     const buffer = new SharedArrayBuffer(bytes);
     new Float64Array(buffer, 0, 8).set([numResults, numFeatures, numOutputs, numLate]);
     return new TaskOutput(buffer);

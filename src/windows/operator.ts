@@ -24,6 +24,8 @@ export class WindowOperator {
   readonly counters: OperatorCounters = { lateEvents: 0, expiredAssignments: 0, windowsFired: 0 };
   private readonly starts: Float64Array;
   private readonly latenessMs: number;
+  /** window.earlyEveryMs, or 0: no early results. */
+  private readonly earlyEveryMs: number;
   private readonly sessions: Sessions | null;
   private batch!: EventBatch;
 
@@ -35,6 +37,7 @@ export class WindowOperator {
     private readonly out: OutputBuilder,
   ) {
     this.latenessMs = window.allowedLatenessMs;
+    this.earlyEveryMs = window.type === 'session' ? 0 : (window.earlyEveryMs ?? 0);
     this.starts = new Float64Array(window.type === 'sliding' ? window.sizeMs / window.slideMs : 1);
     this.sessions = window.type === 'session' ? new Sessions(window.gapMs, this) : null;
   }
@@ -75,6 +78,7 @@ export class WindowOperator {
         // Without lateness a window is purged as it fires: one timer, not two (half the heap).
         if (this.latenessMs > 0) a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
         if (w < end) a.pushTimer(end, slot, TimerKind.Fire);
+        this.scheduleEarly(slot, start, end, w);
       }
       const base = slot * a.slotWords;
       addEvent(a.slotsF64, base, this.plan, fields, fieldBase, this.digests);
@@ -106,9 +110,46 @@ export class WindowOperator {
     return slot;
   }
 
-  /** Flags the window changed since its last firing. */
+  /** Flags the window changed since its last firing (and its last early result). */
   markChanged(base: number): void {
-    this.arena.slotsI32[(base + Slot.FlagsNext) * 2] |= SlotFlag.Changed;
+    this.arena.slotsI32[(base + Slot.FlagsNext) * 2] |= SlotFlag.Changed | SlotFlag.ChangedEarly;
+  }
+
+  /** Sets the timer of the window's next early threshold after watermark w, if one is before its end. */
+  private scheduleEarly(slot: number, startMs: number, endMs: number, w: number): void {
+    const e = this.earlyEveryMs;
+    if (e === 0) return;
+    const k = Math.max(1, Math.floor((w - startMs) / e) + 1);
+    const at = startMs + k * e;
+    if (at < endMs) this.arena.pushTimer(at, slot, TimerKind.Early);
+  }
+
+  /**
+   * The watermark reached an early threshold of the window (the timer's time): at the step that
+   * first reached it, an early result with the highest k that step passed, if the window took
+   * events since its last result, unless that step also reached its end (the final firing takes
+   * over). Then the next threshold's timer. The step's own watermark decides, not the one the
+   * timer popped at, so batches of any size give the same results.
+   */
+  private earlyResult(slot: number, timerMs: number): void {
+    const a = this.arena;
+    const base = slot * a.slotWords;
+    const startMs = a.slotsF64[base + Slot.WindowStartMs];
+    const endMs = a.slotsF64[base + Slot.WindowEndMs];
+    const step = this.stepReaching(timerMs);
+    const w = this.batch.watermark[step - this.batch.firstSeq];
+    if (w >= endMs) return;
+    const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
+    const k = Math.floor((w - startMs) / this.earlyEveryMs);
+    const thresholdMs = startMs + k * this.earlyEveryMs;
+    if (flags & SlotFlag.ChangedEarly) {
+      const keyId = a.slotsI32[(base + Slot.KeyIdRevision) * 2];
+      const row = this.out.addResult(step, Phase.Watermark, thresholdMs, 0, keyId, startMs, endMs, a.slotsF64[base + Slot.Count], k, false, true);
+      readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
+      a.slotsI32[(base + Slot.FlagsNext) * 2] = flags & ~SlotFlag.ChangedEarly;
+      this.counters.windowsFired++;
+    }
+    this.scheduleEarly(slot, startMs, endMs, w);
   }
 
   /** Pops due timers: fires windows whose end the watermark reached, purges expired ones. */
@@ -118,7 +159,9 @@ export class WindowOperator {
       const base = slot * a.slotWords;
       const endMs = a.slotsF64[base + Slot.WindowEndMs];
       const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
-      if (a.poppedKind === TimerKind.Fire) {
+      if (a.poppedKind === TimerKind.Early) {
+        this.earlyResult(slot, a.poppedTimeMs);
+      } else if (a.poppedKind === TimerKind.Fire) {
         // A session's end may have moved since this timer was set; only its latest timer counts.
         if (a.poppedTimeMs === endMs && flags & SlotFlag.Changed) {
           this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
@@ -149,7 +192,7 @@ export class WindowOperator {
     const row = this.out.addResult(step, phase, endMs, sub, keyId, startMs, endMs, a.slotsF64[base + Slot.Count], revision, false);
     readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
     a.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = revision;
-    a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~SlotFlag.Changed;
+    a.slotsI32[(base + Slot.FlagsNext) * 2] = (flags | SlotFlag.Fired) & ~(SlotFlag.Changed | SlotFlag.ChangedEarly);
     if (this.sessions) {
       a.slotsF64[base + Slot.FiredStartMs] = startMs;
       a.slotsF64[base + Slot.FiredEndMs] = endMs;

@@ -82,7 +82,7 @@ test('unknown top-level key, with a suggestion', () => {
 test('unknown nested key, with a suggestion', () => {
   fails(
     (j) => (j.window = { type: 'tumbling', sizeMS: 60000 }),
-    'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs (did you mean sizeMs?)',
+    'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs, earlyEveryMs (did you mean sizeMs?)',
   );
   fails((j) => (j.features[1].fild = 'amount'), 'job.yaml: features[1].fild: unknown key; expected one of name, agg, field, compression (did you mean field?)');
   // The keys offered are those of the chosen source type.
@@ -165,6 +165,9 @@ test('sliding windows: sizeMs must be a multiple of slideMs', () => {
 test('a window key that does not apply to the window type', () => {
   fails((j) => (j.window.slideMs = 10000), 'job.yaml: window.slideMs: only for sliding windows, but window.type is tumbling');
   fails((j) => (j.window.gapMs = 10000), 'job.yaml: window.gapMs: only for session windows, but window.type is tumbling');
+  fails((j) => (j.window = { type: 'session', gapMs: 1000, earlyEveryMs: 100 }), 'job.yaml: window.earlyEveryMs: only for tumbling and sliding windows so far, but window.type is session');
+  fails((j) => (j.window.earlyEveryMs = 60000), 'job.yaml: window.earlyEveryMs: expected less than window.sizeMs (60000): early results come before the window\'s end, got 60000');
+  fails((j) => (j.window.earlyEveryMs = 0), 'job.yaml: window.earlyEveryMs: expected a positive integer, got 0');
   fails((j) => (j.window = { type: 'session', sizeMs: 1000, gapMs: 1000 }), 'job.yaml: window.sizeMs: only for tumbling and sliding windows, but window.type is session (it takes gapMs)');
 });
 
@@ -280,7 +283,7 @@ test('--set overrides apply before validation', () => {
   assert.equal(job.workers.threads, 3);
   // An overridden value is validated like any other, and the message says where it came from.
   throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMs=60s']), 'job.yaml: window.sizeMs: expected a positive integer, got "60s" (from --set)');
-  throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMS=1']), 'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs (did you mean sizeMs?) (from --set)');
+  throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMS=1']), 'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs, earlyEveryMs (did you mean sizeMs?) (from --set)');
 });
 
 test('malformed --set is a usage error', () => {

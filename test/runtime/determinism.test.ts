@@ -25,8 +25,10 @@ for (const window of [
   { type: 'tumbling', sizeMs: 2000, allowedLatenessMs: 300 },
   { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300 },
   { type: 'session', gapMs: 150, allowedLatenessMs: 300 },
+  { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300, earlyEveryMs: 300 },
 ]) {
-  test(`${window.type} windows: 1, 2 and 4 threads and any batch size give byte-identical output`, async () => {
+  const what = 'earlyEveryMs' in window ? `${window.type} windows with early results` : `${window.type} windows`;
+  test(`${what}: 1, 2 and 4 threads and any batch size give byte-identical output`, async () => {
     const runs: Array<{ threads: number; batchSize: number }> = [
       { threads: 1, batchSize: 50_000 },
       { threads: 2, batchSize: 777 },
@@ -34,6 +36,7 @@ for (const window of [
     ];
     const digests: Array<Record<string, string>> = [];
     let lines = 0;
+    let earlyLines = 0;
     for (const r of runs) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-det-'));
       const job = jobFromObject(
@@ -58,11 +61,14 @@ for (const window of [
       );
       const summary = await runJob(job, { batchSize: r.batchSize }).done;
       assert.ok(summary.lateEvents > 0, `the input has late events (${summary.lateEvents})`);
-      lines = fs.readFileSync(path.join(dir, 'out', 'results.jsonl'), 'utf8').split('\n').length;
+      const text = fs.readFileSync(path.join(dir, 'out', 'results.jsonl'), 'utf8');
+      lines = text.split('\n').length;
+      earlyLines = text.split('"early":true').length - 1;
       digests.push(digestOf(dir));
       fs.rmSync(dir, { recursive: true, force: true });
     }
     assert.ok(lines > 1000, `${lines} result lines`);
+    if ('earlyEveryMs' in window) assert.ok(earlyLines > 100, `${earlyLines} early results`);
     assert.deepEqual(digests[1], digests[0]);
     assert.deepEqual(digests[2], digests[0]);
   });
