@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isSluiceError } from '../errors';
 import { setVerbose } from '../log';
-import { check } from './check';
+import { check, schemaText } from './check';
 import { run } from './run';
 import { score } from './score';
 
@@ -37,6 +37,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
     .action((file: string, o: { set: string[] }) => {
       action = check(file, o.set).then(() => 0);
+    });
+
+  program
+    .command('schema')
+    .description("print the job file's JSON Schema (schema/job.schema.json), for editors")
+    .action(() => {
+      process.stdout.write(schemaText());
+      action = Promise.resolve(0);
     });
 
   program

@@ -1,14 +1,15 @@
 // `features:` (SPEC §4): what is computed per window.
 import type { FeatureConfig } from './types';
 import type { Reader, Section } from './schema';
+import { FEATURE, keysOf, SIMPLE_AGGS as SIMPLE_AGG_NAMES } from './job-schema';
+import { DEFAULT_COMPRESSION } from './defaults';
+export { DEFAULT_COMPRESSION } from './defaults';
 
-const SIMPLE_AGGS = ['count', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
+const SIMPLE_AGGS = SIMPLE_AGG_NAMES;
 type SimpleAgg = (typeof SIMPLE_AGGS)[number];
 const AGG_WHAT = `one of ${SIMPLE_AGGS.join(', ')} or a percentile pNN / pNN.N with 0 < NN < 100 (p50, p95, p99.9)`;
 /** pNN or pNN.N: at most two digits before the point (no leading zero) and one after. */
 const PERCENTILE = /^p(0|[1-9][0-9]?)(?:\.([0-9]))?$/;
-/** Default t-digest compression (SPEC §6); the bounds keep a digest between ~10 and ~10,000 centroids. */
-export const DEFAULT_COMPRESSION = 100;
 const COMPRESSION_RANGE = { min: 10, max: 10_000 };
 
 const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
@@ -27,7 +28,7 @@ export function percentileQ(agg: string): number | undefined {
 }
 
 export function readFeatures(r: Reader, parent: Section, normalizedForms: boolean): FeatureConfig[] {
-  const known = normalizedForms ? ['name', 'agg', 'field', 'compression', 'q'] : ['name', 'agg', 'field', 'compression'];
+  const known = normalizedForms ? [...keysOf(FEATURE), 'q'] : keysOf(FEATURE);
   const v = parent.get('features');
   if (v === undefined || v === null) throw r.missing('features', 'a non-empty list of features ({ name, agg, field })');
   const features = r.list(v, 'features', 'a non-empty list of features ({ name, agg, field })', (item, path) =>

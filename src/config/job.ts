@@ -7,27 +7,21 @@ import { LineCounter, parseDocument } from 'yaml';
 import { configError } from '../errors';
 import { readFeatures } from './features';
 import { isUrl, readScoring } from './models';
+import { JOB, keysOf, METRICS, STATE, WATERMARK, WINDOW, WINDOW_TYPES, WORKERS } from './job-schema';
 import { applyOverrides } from './overrides';
 import { isMapping, Reader, type Section } from './schema';
 import { checkDistinctFiles, defaultSideOutput, readSink, type OutputKey } from './sinks';
 import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
+import { DEFAULTS } from './defaults';
+export { DEFAULTS } from './defaults';
 
-const TOP_LEVEL = ['name', 'source', 'watermark', 'window', 'features', 'model', 'models', 'scoring', 'sink', 'late', 'deadLetter', 'shadow', 'state', 'workers', 'metrics'];
-const WINDOW_KEYS = ['type', 'sizeMs', 'slideMs', 'gapMs', 'allowedLatenessMs', 'earlyEveryMs'];
+// Key lists and enums come from the schema (src/config/job-schema.ts).
+const TOP_LEVEL = keysOf(JOB);
+const WINDOW_KEYS = keysOf(WINDOW.sliding, WINDOW.session, WINDOW.tumbling);
 const NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
 const NAME_WHAT = 'a name of letters, digits, ".", "_" and "-"';
 
-/** Defaults of SPEC §4 that are plain numbers; the rest sit beside the field they fill. */
-export const DEFAULTS = {
-  maxOutOfOrdernessMs: 5000,
-  /** 0 would mean "never idle"; 60 s covers a quiet partition without stalling windows for long. */
-  idleTimeoutMs: 60_000,
-  allowedLatenessMs: 0,
-  checkpointIntervalMs: 5000,
-  metricsPort: 9464,
-  metricsHost: '127.0.0.1',
-};
 
 /** Parses job-file text; `file` names it in messages. Relative paths are left as written. */
 export function parseJob(text: string, file: string, overrides: string[] = []): JobConfig {
@@ -99,7 +93,7 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const features = readFeatures(r, top, opts.normalizedForms);
   const { models, scoring } = readScoring(r, top, features);
 
-  const stateSection = top.section('state', ['dir', 'checkpointIntervalMs']);
+  const stateSection = top.section('state', keysOf(STATE));
   const state = {
     dir: stateSection.str('dir', path.join('.sluice', name), 'a directory path'),
     checkpointIntervalMs: stateSection.int('checkpointIntervalMs', 'positive', DEFAULTS.checkpointIntervalMs),
@@ -135,7 +129,7 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
 }
 
 function readWatermark(top: Section): WatermarkConfig {
-  const s = top.section('watermark', ['maxOutOfOrdernessMs', 'idleTimeoutMs']);
+  const s = top.section('watermark', keysOf(WATERMARK));
   return {
     maxOutOfOrdernessMs: s.int('maxOutOfOrdernessMs', 'nonNegative', DEFAULTS.maxOutOfOrdernessMs),
     idleTimeoutMs: s.int('idleTimeoutMs', 'nonNegative', DEFAULTS.idleTimeoutMs),
@@ -145,7 +139,7 @@ function readWatermark(top: Section): WatermarkConfig {
 function readWindow(r: Reader, top: Section): WindowConfig {
   if (!top.has('window')) throw r.missing('window', 'a mapping with a type (tumbling, sliding or session)');
   const s = top.section('window', WINDOW_KEYS);
-  const type = s.oneOf('type', ['tumbling', 'sliding', 'session'] as const);
+  const type = s.oneOf('type', WINDOW_TYPES);
   s.only('sizeMs', type !== 'session', 'only for tumbling and sliding windows, but window.type is session (it takes gapMs)');
   s.only('slideMs', type === 'sliding', `only for sliding windows, but window.type is ${type}`);
   s.only('gapMs', type === 'session', `only for session windows, but window.type is ${type}`);
@@ -164,7 +158,7 @@ function readWindow(r: Reader, top: Section): WindowConfig {
 
 /** `auto` leaves one core to the main thread, which does the I/O and the watermark (SPEC §1). */
 function readThreads(r: Reader, top: Section): number {
-  const s = top.section('workers', ['threads']);
+  const s = top.section('workers', keysOf(WORKERS));
   const v = s.get('threads');
   if (v === undefined || v === null || v === 'auto') return Math.max(1, os.availableParallelism() - 1);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw r.expected(s.at('threads'), 'a positive integer or "auto"', v);
@@ -172,7 +166,7 @@ function readThreads(r: Reader, top: Section): number {
 }
 
 function readMetrics(top: Section): JobConfig['metrics'] {
-  const s = top.section('metrics', ['port', 'host']);
+  const s = top.section('metrics', keysOf(METRICS));
   return {
     port: s.int('port', 'nonNegative', DEFAULTS.metricsPort, 65535),
     host: s.str('host', DEFAULTS.metricsHost, 'a host name or IP address'),

@@ -3,31 +3,17 @@
 import type { Combine, FeatureConfig, ModelSpec, OnError, RemoteModelSpec, ScoringConfig } from './types';
 import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
+import { COMBINES, keysOf, MODEL, MODEL_SHORTHAND, SCORING } from './job-schema';
+import { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, REMOTE_DEFAULTS } from './defaults';
+export { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, REMOTE_DEFAULTS } from './defaults';
 
-/** 256 MiB: far above any XGBoost or ONNX model a scoring job uses, low enough to stop a wrong
- *  path (a data file) before it is read into memory. */
-export const DEFAULT_MODEL_MAX_BYTES = 256 * 1024 * 1024;
-/** A window task takes milliseconds; 30 s means the model is hung. */
-export const DEFAULT_MODEL_TIMEOUT_MS = 30_000;
-/** The model of the `model:` shorthand, as records name it (SPEC §13). */
-export const DEFAULT_MODEL_NAME = 'default';
 
 /** Model names go into every record and metric label: keep them plain. */
 const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const MODEL_NAME_WHAT = 'a model name (letters, digits, _ . -; at most 64)';
-const COMBINES: readonly Combine[] = ['mean', 'max', 'min', 'weighted', 'vote'];
-const FILE_KEYS = ['type', 'source', 'maxBytes', 'reload', 'headers', 'downloadTimeoutMs'];
-/** 30 s per try: a model of hundreds of MB over a slow link, not a hung server. */
-export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
-/** Records carry a kind per row in a byte, two per model and version (src/models/scorer.ts):
- *  variants stay well below it. */
-export const MAX_VARIANTS = 100;
-/** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
-export const DEFAULT_RELOAD_POLL_MS = 5000;
-const ENSEMBLE_KEYS = ['type', 'members', 'combine', 'weights', 'threshold'];
-const REMOTE_KEYS = ['type', 'url', 'headers', 'timeoutMs', 'retries', 'backoffMs', 'breaker', 'outputs', 'maxBatchRows'];
-/** SPEC §12's defaults for remote models. */
-export const REMOTE_DEFAULTS = { timeoutMs: 1000, retries: 2, backoffMs: 10, breaker: { failures: 5, openMs: 5000 }, outputs: 1, maxBatchRows: 4096 };
+const FILE_KEYS = keysOf(MODEL.file);
+const ENSEMBLE_KEYS = keysOf(MODEL.ensemble);
+const REMOTE_KEYS = keysOf(MODEL.remote);
 /** A model source that is an http(s) URL rather than a path. */
 export const isUrl = (source: string): boolean => /^https?:\/\//i.test(source);
 
@@ -45,7 +31,7 @@ export function readScoring(r: Reader, top: Section, features: FeatureConfig[]):
   if (!top.has('models')) throw r.missing('model', 'a mapping with the model path (or models: with scoring:)');
   const models = readModels(r, top);
   if (!top.has('scoring')) throw r.missing('scoring', `a mapping naming the model that scores (scoring: { model: ${Object.keys(models)[0]} })`);
-  const s = top.section('scoring', ['inputs', 'output', 'model', 'variants', 'timeoutMs', 'onTimeout', 'shadow', 'onError', 'cache']);
+  const s = top.section('scoring', keysOf(SCORING));
   return {
     models,
     scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s), shadow: readShadow(r, s, models), onError: readOnError(r, s, models), cache: readCache(r, s) },
@@ -57,7 +43,7 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   if (raw && typeof raw === 'object' && 'reload' in raw) {
     throw r.fail('model.reload', 'the model: shorthand takes no reload; name the model under models: (models: { default: { source: ..., reload: { pollMs: 5000 } } }) with scoring: { model: default }');
   }
-  const s = top.section('model', ['type', 'path', 'inputs', 'output', 'maxBytes', 'timeoutMs', 'onTimeout']);
+  const s = top.section('model', keysOf(MODEL_SHORTHAND));
   const path = s.str('path', undefined, 'a model file path');
   // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
   const type = s.oneOf('type', ['xgboost', 'onnx'] as const, defaultType(path));
@@ -115,7 +101,7 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
     }
     if (s.has('headers')) models[name] = { ...models[name], headers: readHeaders(r, s) } as ModelSpec;
     if (s.has('reload')) {
-      const reload = r.section(s.get('reload') ?? {}, s.at('reload'), ['pollMs']);
+      const reload = r.section(s.get('reload') ?? {}, s.at('reload'), keysOf(MODEL.file.properties.reload));
       models[name] = { ...models[name], reload: { pollMs: reload.int('pollMs', 'positive', DEFAULT_RELOAD_POLL_MS) } } as ModelSpec;
     }
   }
@@ -127,7 +113,7 @@ function readRemote(r: Reader, s: Section): RemoteModelSpec {
   const url = s.str('url', undefined, 'the model\'s Open Inference Protocol URL (http://host:port/v2/models/<name>)');
   if (!isUrl(url) || !URL.canParse(url)) throw r.expected(s.at('url'), 'an http(s) URL (http://host:port/v2/models/<name>)', url);
   const d = REMOTE_DEFAULTS;
-  const b = r.section(s.get('breaker') ?? {}, s.at('breaker'), ['failures', 'openMs']);
+  const b = r.section(s.get('breaker') ?? {}, s.at('breaker'), keysOf(MODEL.remote.properties.breaker));
   return {
     type: 'remote',
     url: url.replace(/\/+$/, ''),
@@ -199,7 +185,7 @@ function readVariants(r: Reader, s: Section, models: Record<string, ModelSpec>):
   if (s.has('model')) return [{ model: modelName(s.get('model'), s.at('model')), weight: 100 }];
   if (!s.has('variants')) throw r.missing(s.at('model'), modelWhat);
   const variants = r.list(s.get('variants'), s.at('variants'), 'a non-empty list of { model, weight }', (v, p) => {
-    const vs = r.section(v, p, ['model', 'weight']);
+    const vs = r.section(v, p, keysOf(SCORING.properties.variants.items));
     return { model: modelName(vs.get('model'), vs.at('model')), weight: vs.num('weight', 'a weight >= 0', { min: 0 }) };
   });
   variants.forEach((v, i) => {
@@ -226,13 +212,11 @@ function modelNames(r: Reader, s: Section, key: string, models: Record<string, M
   return list;
 }
 
-/** 100,000 rows of outputs: a few MB per worker thread; entries live 60 s. */
-export const CACHE_DEFAULTS = { maxEntries: 100_000, ttlMs: 60_000 };
 
 function readCache(r: Reader, s: Section): ScoringConfig['cache'] {
   const v = s.get('cache');
   if (v === undefined || v === null) return null;
-  const c = r.section(v, s.at('cache'), ['maxEntries', 'ttlMs']);
+  const c = r.section(v, s.at('cache'), keysOf(SCORING.properties.cache));
   return { maxEntries: c.int('maxEntries', 'positive', CACHE_DEFAULTS.maxEntries), ttlMs: c.int('ttlMs', 'positive', CACHE_DEFAULTS.ttlMs) };
 }
 
@@ -244,7 +228,7 @@ function readShadow(r: Reader, s: Section, models: Record<string, ModelSpec>): s
 /** { fallback: <model> } or { fallback: { value: <number or one per output> } }. */
 function readOnError(r: Reader, s: Section, models: Record<string, ModelSpec>): OnError | null {
   if (!s.has('onError') || s.get('onError') === null) return null;
-  const e = r.section(s.get('onError'), s.at('onError'), ['fallback']);
+  const e = r.section(s.get('onError'), s.at('onError'), keysOf(SCORING.properties.onError));
   const names = Object.keys(models);
   const what = `a model name (${names.join(', ')}) or { value: <a number, or a list of one per output> }`;
   const f = e.get('fallback');
@@ -253,7 +237,7 @@ function readOnError(r: Reader, s: Section, models: Record<string, ModelSpec>): 
     return { fallback: f };
   }
   if (f === undefined || f === null || typeof f !== 'object' || Array.isArray(f)) throw r.expected(e.at('fallback'), what, f);
-  const v = r.section(f, e.at('fallback'), ['value']);
+  const v = r.section(f, e.at('fallback'), ['value']); // SCORING.onError.fallback's mapping form
   const value = v.get('value');
   const finite = (x: unknown, p: string) => r.num(x, p, 'a finite number', {});
   if (Array.isArray(value)) return { fallback: { value: r.list(value, v.at('value'), 'a non-empty list of finite numbers, one per output', finite) } };

@@ -3,10 +3,11 @@ import * as path from 'node:path';
 import type { SinkConfig, SourceConfig } from './types';
 import type { Reader, Section } from './schema';
 import { BROKERS_WHAT, readBrokers, readTopic } from './source';
+import { keysOf, SINK, SINK_TYPES } from './job-schema';
 
-const TYPES = ['kafka', 'file', 'stdout'] as const;
-const KAFKA = ['topic', 'keyFormat', 'kafka', 'brokers'];
-const FILE = ['path'];
+const TYPES = SINK_TYPES;
+const KAFKA = keysOf(SINK.kafka).filter((k) => k !== 'type');
+const FILE = keysOf(SINK.file).filter((k) => k !== 'type');
 const ALL = ['type', ...KAFKA, ...FILE];
 
 export type OutputKey = 'sink' | 'late' | 'deadLetter' | 'shadow';

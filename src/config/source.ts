@@ -1,32 +1,19 @@
 // `source:` (SPEC §4): kafka, file or generator, each with its own keys.
 import type { FileSourceConfig, GeneratorSourceConfig, KafkaSourceConfig, SourceConfig } from './types';
 import type { Reader, Section } from './schema';
+import { keysOf, SOURCE, SOURCE_COMMON_KEYS, SOURCE_TYPES } from './job-schema';
+import { DEFAULT_MAX_MESSAGE_BYTES, GENERATOR_DEFAULTS } from './defaults';
+export { DEFAULT_MAX_MESSAGE_BYTES, GENERATOR_DEFAULTS } from './defaults';
 
-const TYPES = ['kafka', 'file', 'generator'] as const;
-const COMMON = ['type', 'format', 'key', 'timestamp', 'maxMessageBytes'];
-/** 1 MiB, about Kafka's own default message size limit (message.max.bytes): far above any sane
- *  event, small enough that one bad message cannot hurt the process. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
-const KAFKA = ['brokers', 'topic', 'groupId', 'startFrom', 'bounded', 'kafka'];
-const FILE = ['path'];
+const TYPES = SOURCE_TYPES;
+const COMMON = SOURCE_COMMON_KEYS;
+const own = (type: keyof typeof SOURCE) => keysOf(SOURCE[type]).filter((k) => !COMMON.includes(k));
+const KAFKA = own('kafka');
+const FILE = own('file');
 /** `paths` is the normalized form of `path`; accepted only from objects built in code. */
 const FILE_NORMALIZED = ['paths'];
-const GENERATOR = ['events', 'keys', 'seed', 'eventTimeStepMs', 'outOfOrderMs', 'partitions', 'startTimeMs', 'fraudShare'];
+const GENERATOR = own('generator');
 
-/** Generator defaults (SPEC §4); the example job and the benchmarks rely on them. */
-export const GENERATOR_DEFAULTS = {
-  events: 1_000_000,
-  keys: 10_000,
-  seed: 42,
-  eventTimeStepMs: 0.05,
-  outOfOrderMs: 2000,
-  partitions: 1,
-  startTimeMs: 1_700_000_000_000, // 2023-11-14T22:13:20Z: a round epoch, so windows line up in examples
-  fraudShare: 0.01,
-  key: 'card',
-  timestamp: 'ts',
-  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-};
 
 /** Kafka's own limits: 1..249 characters of letters, digits, ".", "_" and "-". */
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;

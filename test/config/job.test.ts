@@ -82,7 +82,7 @@ test('unknown top-level key, with a suggestion', () => {
 test('unknown nested key, with a suggestion', () => {
   fails(
     (j) => (j.window = { type: 'tumbling', sizeMS: 60000 }),
-    'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs, earlyEveryMs (did you mean sizeMs?)',
+    'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, allowedLatenessMs, earlyEveryMs, gapMs (did you mean sizeMs?)',
   );
   fails((j) => (j.features[1].fild = 'amount'), 'job.yaml: features[1].fild: unknown key; expected one of name, agg, field, compression (did you mean field?)');
   // The keys offered are those of the chosen source type.
@@ -283,7 +283,7 @@ test('--set overrides apply before validation', () => {
   assert.equal(job.workers.threads, 3);
   // An overridden value is validated like any other, and the message says where it came from.
   throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMs=60s']), 'job.yaml: window.sizeMs: expected a positive integer, got "60s" (from --set)');
-  throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMS=1']), 'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, gapMs, allowedLatenessMs, earlyEveryMs (did you mean sizeMs?) (from --set)');
+  throwsLine(() => parseJob(text, 'job.yaml', ['window.sizeMS=1']), 'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, allowedLatenessMs, earlyEveryMs, gapMs (did you mean sizeMs?) (from --set)');
 });
 
 test('malformed --set is a usage error', () => {
