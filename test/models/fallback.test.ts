@@ -14,6 +14,7 @@ import { startMetricsServer } from '../../src/io/http/metrics-server';
 import { loadModel } from '../../src/scoring/load-model';
 import type { Model } from '../../src/scoring/model';
 import { total } from '../helpers/metrics';
+import { repoRoot } from '../helpers/paths';
 import { modelsJob, scrape } from './harness';
 import { stringify } from 'yaml';
 
@@ -149,4 +150,21 @@ test('each kind of bad shadow:, onError:, cache: and shadow output is an error n
   fails({ cache: { ttlMS: 5 } }, 'job.yaml: scoring.cache.ttlMS: unknown key; expected one of maxEntries, ttlMs (did you mean ttlMs?)');
   fails({}, 'job.yaml: shadow: the shadow output takes the records of shadow models, and scoring.shadow names none', { shadow: { type: 'stdout' } });
   fails({ shadow: ['b'] }, 'job.yaml: shadow.path: "out/r.jsonl" is also sink\'s file; each output needs its own file', { shadow: { type: 'file', path: 'out/r.jsonl' } });
+});
+
+test('an ensemble of an XGBoost and an ONNX model scores the mean of their own predictions', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-mixed-'));
+  const mlpPath = path.join(repoRoot, 'test', 'fixtures', 'onnx', 'mlp.onnx');
+  const models = { a: { source: 'a.json' }, mlp: { source: mlpPath }, mix: { type: 'ensemble', members: ['a', 'mlp'], combine: 'mean' } };
+  await runJob(modelsJob(dir, models, { model: 'mix' })).done;
+  const [a, mlp] = [await loadModel(path.join(dir, 'a.json')), await loadModel(mlpPath)];
+  const FEATURES = ['n', 'amount_sum', 'amount_mean', 'amount_min', 'amount_max', 'amount_std', 'items_sum'];
+  const records = lines(path.join(dir, 'out', 'results.jsonl')).filter((x) => !x.retracted);
+  assert.ok(records.length > 50);
+  for (const x of records) {
+    const pa = a.predictSync!(Float32Array.from(a.featureNames!.map((f) => x.features[f])), 1)[0];
+    const pm = (await mlp.predict(Float32Array.from(FEATURES.map((f) => x.features[f])), 1))[0];
+    assert.ok(close(x.risk, (pa + pm) / 2), `${x.key}: ${x.risk} vs mean(${pa}, ${pm})`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
 });
