@@ -14,10 +14,12 @@ export const BENCH_MODELS = [
 export const BENCH_ROWS_FILE = 'rows.f32';
 /** 100 trees of depth 6 over the example job's seven features (SPEC §9 pipeline goal). */
 export const PIPELINE_MODEL = 'pipeline-d6x100.json';
+/** The reload bench's new version: 500 trees, depth 8, the same features. */
+export const PIPELINE_RELOAD_MODEL = 'pipeline-d8x500.json';
 
 /** Makes the bench models and rows in the cache with Debian's xgboost, unless they are there. */
 export function ensureBenchModels(ctx: BenchContext): void {
-  const needed = [...BENCH_MODELS.map((m) => m.file), BENCH_ROWS_FILE, PIPELINE_MODEL];
+  const needed = [...BENCH_MODELS.map((m) => m.file), BENCH_ROWS_FILE, PIPELINE_MODEL, PIPELINE_RELOAD_MODEL];
   if (needed.every((f) => fs.existsSync(path.join(ctx.cacheDir, f)))) return;
   const script = path.join(ctx.rootDir, 'bench', 'models', 'make_bench_models.py');
   if (!fs.existsSync(script)) throw new Error(`${script} is missing; it generates ${needed.join(', ')}`);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchContext, BenchRow } from './harness';
-import { liveRun, loggedNote } from './kafka-runs';
+import { liveRun, loggedNote, type SluiceRun } from './kafka-runs';
 import { OUTSIDE_FETCH_WAIT_MS, outsideLatency } from './outside';
 import { LATENCY_WARMUP_MS } from '../src/runtime/summary';
 
@@ -36,7 +36,8 @@ export interface OutsideCase {
 
 const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
 
-export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number): Promise<{ rows: BenchRow[]; note: string }> {
+/** `midway`: called halfway through the producing (the reload bench changes the model file). */
+export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, midway?: () => void): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun }> {
   const warmUpMs = Math.min(WARMUP_MS, durationMs / 3);
   const dir = path.dirname(job);
   const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
@@ -47,7 +48,9 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
   const liveSets = [...sets, `source.topic=${c.inTopic}`, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`];
   const produce = async () => {
     const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
+    const timer = midway && setTimeout(midway, durationMs / 2);
     await producer.exited;
+    clearTimeout(timer);
     return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
   };
   const { r, catchUpMs } = await liveRun(ctx, job, liveSets, produce);
@@ -75,7 +78,7 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
     `${m.unmatched ? `, ${m.unmatched} whose window end the replayed watermark never passed (left out)` : ''}; ${r.summary.events.toLocaleString('en-US')} events read (${caughtUp}); ` +
     `p50 ${percentile(sorted, 0.5).toFixed(1)} / p99 ${percentile(sorted, 0.99).toFixed(1)} / max ${(sorted[sorted.length - 1] ?? NaN).toFixed(1)} ms from the broker's ack of the event that moved the watermark past the window's end (replayed over the events in ack order) to the outside consumer's receipt; ` +
     `sluice's own figure, from its read of that event to the produce ack (after its own ${LATENCY_WARMUP_MS / 1000} s warm-up): p50 ${inside.p50.toFixed(1)} / p99 ${inside.p99.toFixed(1)} / max ${inside.max.toFixed(1)} ms; main thread busy ${((100 * r.summary.mainThreadBusyMs) / r.summary.readingMs).toFixed(0)}%${loggedNote([r])}`;
-  return { rows, note };
+  return { rows, note, run: r };
 }
 
 /** A child process of bench/outside.js, with its stdout lines awaitable and its exit checked. */

@@ -61,6 +61,8 @@ export interface SluiceRun {
   wallMs: number;
   /** The msg of each warning or error it logged. */
   logged: string[];
+  /** Model versions it accepted (hot reload): when the log line came here, the version and T. */
+  accepted: Array<{ atMs: number; version: string; T: number }>;
 }
 
 /** A note's tail on what a run logged, if anything. */
@@ -102,6 +104,8 @@ export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
   let stderr = '';
   let partial = '';
   const logged: string[] = [];
+  /** Model versions accepted (hot reload), with the wall clock when the log line came. */
+  const accepted: Array<{ atMs: number; version: string; T: number }> = [];
   let onJoin = () => {};
   const joined = new Promise<void>((resolve) => (onJoin = resolve));
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -110,6 +114,8 @@ export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
     partial = lines.pop()!;
     for (const line of lines) {
       if (line.includes('"joined the consumer group"')) onJoin();
+      const a = /"component":"models".*"version":"(\w+)","T":(\d+)/.exec(line);
+      if (a) accepted.push({ atMs: Date.now(), version: a[1], T: Number(a[2]) });
       // Warnings and errors (kafkajs's too: rebalances, offsets out of range) explain odd figures.
       // (Not kafkajs's notice that its v2 default partitioner changed: every producer logs it.)
       const m = /"level":"(?:warn|error)".*?"msg":"([^"]*)"/.exec(line);
@@ -121,7 +127,7 @@ export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
     child.on('exit', (code, signal) => {
       running.delete(child);
       if (code !== 0) return reject(new Error(`sluice run exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
-      resolve({ summary: JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as Summary, wallMs: performance.now() - t0, logged });
+      resolve({ summary: JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as Summary, wallMs: performance.now() - t0, logged, accepted });
     });
   });
   done.catch(() => {}); // awaited later; failing meanwhile must not be an unhandled rejection

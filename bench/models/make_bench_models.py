@@ -101,6 +101,11 @@ def make_pipeline_model(out):
                    "min_child_weight": 0, "lambda": 0.01, "verbosity": 0}, d, 100)
     b.save_model(os.path.join(out, "pipeline-d6x100.json"))
     print("pipeline-d6x100.json: 100 trees over the example job's 7 features")
+    # The reload bench's new version (SPEC §9: a new 500-tree model file in force within pollMs + 1 s).
+    b = xgb.train({"objective": "binary:logistic", "max_depth": 8, "eta": 0.05, "nthread": 2, "seed": 1,
+                   "min_child_weight": 0, "lambda": 0.01, "verbosity": 0}, d, 500)
+    b.save_model(os.path.join(out, "pipeline-d8x500.json"))
+    print("pipeline-d8x500.json: 500 trees over the same features")
 
 
 if __name__ == "__main__":

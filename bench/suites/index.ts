@@ -7,8 +7,9 @@ import { memorySuite } from './memory';
 import { metricsSuite } from './metrics';
 import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
+import { reloadSuite } from './reload';
 import { stateSuite } from './state';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, metricsSuite, kafkaSuite, stateSuite, memorySuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, metricsSuite, kafkaSuite, reloadSuite, stateSuite, memorySuite, poolSuite];

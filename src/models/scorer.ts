@@ -113,11 +113,18 @@ export class VariantScorer {
       const index = this.plan.variantModel[variant];
       const got: CallResult = failedWhy ? { scores: new Float32Array(0), errors: rows.map(() => failedWhy), kind: 'timeout' } : await this.calls.attempt(index, epoch, output, rows, this.versionAt(index, epoch));
       const failed: number[] = [];
-      rows.forEach((r, i) => {
-        if (got.errors?.[i]) return void failed.push(i);
-        output.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
-        rowTag[r] = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
-      });
+      // After the call: a remote model's version is the one it answered.
+      const tag = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
+      const { scores, errors } = got;
+      for (let i = 0; i < rows.length; i++) {
+        if (errors?.[i]) {
+          failed.push(i);
+          continue;
+        }
+        const r = rows[i];
+        for (let j = 0; j < k; j++) output.scores[r * k + j] = scores[i * k + j];
+        rowTag[r] = tag;
+      }
       if (failed.length === 0) continue;
       counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed.length });
       await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy);
