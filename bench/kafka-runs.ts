@@ -62,7 +62,7 @@ export interface SluiceRun {
   /** The msg of each warning or error it logged. */
   logged: string[];
   /** Model versions it accepted (hot reload): when the log line came here, the version and T. */
-  accepted: Array<{ atMs: number; version: string; T: number }>;
+  accepted: Array<{ atMs: number; version: string; T: number; readMs: number; checkMs: number }>;
 }
 
 /** A note's tail on what a run logged, if anything. */
@@ -105,17 +105,20 @@ export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
   let partial = '';
   const logged: string[] = [];
   /** Model versions accepted (hot reload), with the wall clock when the log line came. */
-  const accepted: Array<{ atMs: number; version: string; T: number }> = [];
+  const accepted: SluiceRun['accepted'] = [];
   let onJoin = () => {};
   const joined = new Promise<void>((resolve) => (onJoin = resolve));
+  // SLUICE_BENCH_LOGS=<dir>: every run's whole log, for looking into a figure.
+  const logFile = process.env.SLUICE_BENCH_LOGS ? path.join(process.env.SLUICE_BENCH_LOGS, `${path.basename(summaryFile, '.json')}.log`) : null;
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (logFile) fs.appendFileSync(logFile, d);
     stderr = (stderr + d).slice(-8000);
     const lines = (partial + d).split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
       if (line.includes('"joined the consumer group"')) onJoin();
-      const a = /"component":"models".*"version":"(\w+)","T":(\d+)/.exec(line);
-      if (a) accepted.push({ atMs: Date.now(), version: a[1], T: Number(a[2]) });
+      const a = /"component":"models".*"version":"(\w+)","T":(\d+),"readMs":(\d+),"checkMs":(\d+)/.exec(line);
+      if (a) accepted.push({ atMs: Date.now(), version: a[1], T: Number(a[2]), readMs: Number(a[3]), checkMs: Number(a[4]) });
       // Warnings and errors (kafkajs's too: rebalances, offsets out of range) explain odd figures.
       // (Not kafkajs's notice that its v2 default partitioner changed: every producer logs it.)
       const m = /"level":"(?:warn|error)".*?"msg":"([^"]*)"/.exec(line);

@@ -313,7 +313,8 @@ export class ModelRegistry {
       metrics?.modelInfo(name, before.get(name)!, false);
       metrics?.modelInfo(name, v, true);
     }
-    log.info(`model ${mv.name}: version ${read.version} accepted; it scores every window ending after ${Number.isFinite(fromMs) ? new Date(fromMs).toISOString() : 'the start'} (T = ${fromMs})`, { model: mv.name, version: read.version, T: fromMs });
+    const took = { readMs: Math.round(candidate.readMs), checkMs: Math.round(candidate.checkMs) };
+    log.info(`model ${mv.name}: version ${read.version} accepted; it scores every window ending after ${Number.isFinite(fromMs) ? new Date(fromMs).toISOString() : 'the start'} (T = ${fromMs}; read and kept in ${took.readMs} ms, checked in ${took.checkMs} ms)`, { model: mv.name, version: read.version, T: fromMs, ...took });
   }
 
   /** Each ensemble's version in force (not of those with remote members: workers see those). */

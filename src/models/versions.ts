@@ -29,7 +29,7 @@ export interface SourceBytes {
 }
 
 /** A candidate's fate; `waiting`: it cannot be checked before the version in force scored a row. */
-export type Candidate = { refused: string } | { accepted: SourceBytes } | { waiting: string };
+export type Candidate = { refused: string } | { accepted: SourceBytes; readMs: number; checkMs: number } | { waiting: string };
 
 const extensionOf = (type: FileModelSpec['type']) => (type === 'onnx' ? '.onnx' : '.model');
 
@@ -175,6 +175,7 @@ export class ModelVersions {
    */
   async tryCandidate(check: (c: CandidateCheck) => Promise<CheckOutcome>): Promise<Candidate | null> {
     let read: SourceBytes | null;
+    const startedAt = performance.now();
     try {
       read = await this.readSource();
     } catch (e) {
@@ -187,9 +188,10 @@ export class ModelVersions {
       this.seen = ''; // tried again at the next poll
       return { waiting: `${this.spec.source}: version ${read.version} waits: the version in force has scored no rows yet to check it on` };
     }
+    const readMs = performance.now() - startedAt;
     // A load error names the copy it loaded; the user knows the source.
     const why = this.refusal(await check({ path: read.path, type: this.spec.type, rows, width }), rows.length / width);
-    if (why === null) return { accepted: read };
+    if (why === null) return { accepted: read, readMs, checkMs: performance.now() - startedAt - readMs };
     this.refusedVersion = read.version;
     if (!this.versions.some((v) => v.version === read.version)) await fs.promises.rm(read.path, { force: true });
     return { refused: `${this.spec.source}: version ${read.version} ${why.split(`${read.path}: `).join('')}` };

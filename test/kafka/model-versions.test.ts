@@ -104,7 +104,7 @@ test('a switch is durable: after kill -9 the replay scores each window with the 
     fs.writeFileSync(path.join(dir, 'm.json'), fixture('reload-next.json'));
     await until('the new version accepted', () => / accepted; /.test(first.stderr()));
     // T: the largest event time read by then, + 1 (the windows of [0, 20 s) had fired).
-    const T = Number(/\(T = (\d+)\)/.exec(first.stderr())![1]);
+    const T = Number(/\(T = (\d+);/.exec(first.stderr())![1]);
     assert.ok(T > 20_000 && T <= 29_501, `T = ${T}`);
     // The rest, and an event far ahead per partition that fires every window of the input.
     const rest = events(30_000, 60_000);
