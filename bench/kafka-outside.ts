@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchContext, BenchRow } from './harness';
 import { liveRun, loggedNote, type SluiceRun } from './kafka-runs';
-import { OUTSIDE_FETCH_WAIT_MS, outsideLatency } from './outside';
+import { OUTSIDE_FETCH_WAIT_MS, outsideLatency, type OutsideLatency } from './outside';
 import { LATENCY_WARMUP_MS } from '../src/runtime/summary';
 
 export const OUTSIDE_RATE = 30_000;
@@ -36,8 +36,9 @@ export interface OutsideCase {
 
 const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
 
-/** `midway`: called halfway through the producing (the reload bench changes the model file). */
-export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, midway?: () => void): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun }> {
+/** `during`: called `atFraction` of the way through the producing (the reload bench changes the
+ *  model file then). */
+export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, during?: { atFraction: number; action: () => void }): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun; latency: OutsideLatency }> {
   const warmUpMs = Math.min(WARMUP_MS, durationMs / 3);
   const dir = path.dirname(job);
   const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
@@ -48,7 +49,9 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
   const liveSets = [...sets, `source.topic=${c.inTopic}`, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`];
   const produce = async () => {
     const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
-    const timer = midway && setTimeout(midway, durationMs / 2);
+    // Its events are generated first: the clock starts when it starts sending.
+    let timer: NodeJS.Timeout | undefined;
+    if (during) void producer.line('producing').then(() => (timer = setTimeout(during.action, durationMs * during.atFraction)), () => undefined);
     await producer.exited;
     clearTimeout(timer);
     return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
@@ -61,7 +64,7 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
   const events = new Float64Array(new Uint8Array(fs.readFileSync(eventsFile)).buffer);
   const seen = JSON.parse(fs.readFileSync(seenFile, 'utf8')) as number[];
   const m = outsideLatency(events, seen, c.partitions, OUT_OF_ORDERNESS_MS, warmUpMs);
-  const sorted = m.latencyMs.sort((a, b) => a - b);
+  const sorted = m.latencyMs.slice().sort((a, b) => a - b);
   const label = `${c.keys.toLocaleString('en-US')} windows per firing, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
   const inside = r.summary.latencyAfterWarmupMs;
   const rows: BenchRow[] = [
@@ -78,7 +81,7 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
     `${m.unmatched ? `, ${m.unmatched} whose window end the replayed watermark never passed (left out)` : ''}; ${r.summary.events.toLocaleString('en-US')} events read (${caughtUp}); ` +
     `p50 ${percentile(sorted, 0.5).toFixed(1)} / p99 ${percentile(sorted, 0.99).toFixed(1)} / max ${(sorted[sorted.length - 1] ?? NaN).toFixed(1)} ms from the broker's ack of the event that moved the watermark past the window's end (replayed over the events in ack order) to the outside consumer's receipt; ` +
     `sluice's own figure, from its read of that event to the produce ack (after its own ${LATENCY_WARMUP_MS / 1000} s warm-up): p50 ${inside.p50.toFixed(1)} / p99 ${inside.p99.toFixed(1)} / max ${inside.max.toFixed(1)} ms; main thread busy ${((100 * r.summary.mainThreadBusyMs) / r.summary.readingMs).toFixed(0)}%${loggedNote([r])}`;
-  return { rows, note, run: r };
+  return { rows, note, run: r, latency: m };
 }
 
 /** A child process of bench/outside.js, with its stdout lines awaitable and its exit checked. */

@@ -65,6 +65,7 @@ async function produce(brokers: string[], topic: string, partitions: number, key
   }
   if (Date.now() > startMs) throw new Error('generating the events took longer than planned');
   await new Promise((resolve) => setTimeout(resolve, startMs - Date.now()));
+  process.stdout.write('producing\n');
   // Event i is due at startMs + (i + 1) * stepMs.
   let sent = 0;
   while (sent < events) {
@@ -116,6 +117,8 @@ export interface OutsideLatency {
   unmatched: number;
   /** ms from the ack of the event that moved the watermark past the window's end to the receipt. */
   latencyMs: number[];
+  /** Per result (as latencyMs), when that event was acked (Date.now() of the producer). */
+  ackedAtMs: number[];
 }
 
 /**
@@ -142,13 +145,17 @@ export function outsideLatency(events: Float64Array, seen: number[], partitions:
   }
   const firstAckMs = events[3 * order[0] + 2];
   const latencyMs: number[] = [];
+  const ackedAtMs: number[] = [];
   let unmatched = 0;
   for (let i = 0; i < seen.length; i += 2) {
     const t = triggerMs.get(seen[i]);
     if (t === undefined) unmatched++;
-    else if (t - firstAckMs >= warmUpMs) latencyMs.push(seen[i + 1] - t);
+    else if (t - firstAckMs >= warmUpMs) {
+      latencyMs.push(seen[i + 1] - t);
+      ackedAtMs.push(t);
+    }
   }
-  return { results: latencyMs.length, unmatched, latencyMs };
+  return { results: latencyMs.length, unmatched, latencyMs, ackedAtMs };
 }
 
 async function main(): Promise<void> {

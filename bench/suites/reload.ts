@@ -2,7 +2,7 @@
 // meets the 1,000-windows goal, 50 ms), and a new 500-tree model file in force within pollMs + 1 s.
 // The same live job (the example job's features, 100-tree model with reload, 1,000 keys and 100 ms
 // windows at 30k events/s, bench/kafka-outside.ts) runs twice, alternating: with the model file
-// replaced by a 500-tree model halfway through, and without.
+// replaced by a 500-tree model 18 s into 30 s of producing, and without.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ensureBenchModels, PIPELINE_MODEL, PIPELINE_RELOAD_MODEL } from '../common';
@@ -19,10 +19,14 @@ export const reloadSuite: Suite = {
 };
 
 const POLL_MS = 1000;
+/** The file changes this far into the producing: after the job's start-up catch-up (on this
+ *  2-core box it fires its first windows several seconds after it joins), so that the figure is
+ *  the reload's, not the start's. */
+const SWAP_AT = 0.6;
 const OUT_PARTITIONS = 4;
 
 async function run(ctx: BenchContext): Promise<SuiteResult> {
-  const liveMs = ctx.quick ? 8_000 : 20_000;
+  const liveMs = ctx.quick ? 8_000 : 30_000;
   const id = `${process.pid}-${Date.now()}`;
   const topic = (name: string) => `bench-reload-${name}-${id}`;
   const cases = ['with', 'without'] as const;
@@ -53,7 +57,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
         changedAtMs = Date.now();
       };
       const sets = [`source.groupId=sluice-reload-${k}-${id}`, `state.dir=state-${k}`, `sink={type: kafka, topic: ${topic(`out-${k}`)}}`];
-      const o = await outsideRun(ctx, broker.brokers, job, sets, { ...c, inTopic: topic(`in-${k}`), outTopic: topic(`out-${k}`), partitions: OUTSIDE_PARTITIONS }, liveMs, k === 'with' ? swap : undefined);
+      const o = await outsideRun(ctx, broker.brokers, job, sets, { ...c, inTopic: topic(`in-${k}`), outTopic: topic(`out-${k}`), partitions: OUTSIDE_PARTITIONS }, liveMs, k === 'with' ? { atFraction: SWAP_AT, action: swap } : undefined);
       rows.push(...o.rows.map((r) => ({ ...r, case: `${r.case}, ${k} a reload` })));
       notes.push(`${k} a reload: ${o.note}`);
       if (k !== 'with') continue;
@@ -63,11 +67,16 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
         continue;
       }
       const goal = POLL_MS + 1000;
+      // Results whose firing event was acked from the change until 5 s after: the reload's window.
+      const near = o.latency.latencyMs.filter((_, j) => o.latency.ackedAtMs[j] >= changedAtMs && o.latency.ackedAtMs[j] < changedAtMs + 5000).sort((x, y) => x - y);
+      const before = o.latency.latencyMs.filter((_, j) => o.latency.ackedAtMs[j] >= changedAtMs - 5000 && o.latency.ackedAtMs[j] < changedAtMs).sort((x, y) => x - y);
+      const p99 = (xs: number[]) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(0.99 * xs.length))] : NaN);
+      rows.push({ case: 'around the reload', metric: 'outside-in latency p99 ms, the 5 s after the change', ours: p99(near), peer: p99(before), peerName: 'the 5 s before it', higherIsBetter: false });
       rows.push(
         { case: 'a 500-tree model replacing the 100-tree one', metric: 'in force after the file changed, ms (wall clock)', ours: accepted.atMs - changedAtMs, peer: goal, peerName: 'SPEC §9: pollMs + 1 s', higherIsBetter: false },
         { case: 'a 500-tree model replacing the 100-tree one', metric: 'T after the file changed, ms (event time = wall clock)', ours: accepted.T - changedAtMs, peer: goal, peerName: 'SPEC §9: pollMs + 1 s', higherIsBetter: false },
       );
-      notes.push(`the reload: the file replaced (rename) ${(liveMs / 2000).toFixed(0)} s into the producing; version ${accepted.version} accepted ${Math.round(accepted.atMs - changedAtMs)} ms later, as this process read the log line (of which: reading, hashing and keeping a synced copy ${accepted.readMs} ms; the check on a window worker, its wait for the worker included, ${accepted.checkMs} ms; the rest is the poll's wait, up to pollMs ${POLL_MS}); T = ${accepted.T} (${Math.round(accepted.T - changedAtMs)} ms of event time after the change)`);
+      notes.push(`the reload: the file replaced (rename) ${((liveMs * SWAP_AT) / 1000).toFixed(0)} s into the producing; version ${accepted.version} accepted ${Math.round(accepted.atMs - changedAtMs)} ms later, as this process read the log line (of which: reading, hashing and keeping a synced copy ${accepted.readMs} ms; the check on a window worker, its wait for the worker included, ${accepted.checkMs} ms; the rest is the poll's wait, up to pollMs ${POLL_MS}); T = ${accepted.T} (${Math.round(accepted.T - changedAtMs)} ms of event time after the change)`);
     }
   } finally {
     killRunning();
