@@ -10,6 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { jobFromObject } from '../../src/config/job';
+import { runJob } from '../../src/app/run-job';
 import { repoRoot } from '../helpers/paths';
 import { startBroker } from './broker';
 import { tmpDir } from './jobs';
@@ -152,6 +154,56 @@ test('a switch is durable: after kill -9 the replay scores each window with the 
     assert.match(third.stderr(), /m\.json: not valid JSON/);
   } finally {
     for (const l of lives) l.child.kill('SIGKILL');
+    await broker.stop();
+  }
+});
+
+test('shadow records to a Kafka topic: one per result and shadow model, keyed and stamped as the result', { timeout: 120_000 }, async (t) => {
+  const id = `${process.pid}-${Date.now()}`;
+  const topics = { in: `in-${id}`, results: `results-${id}`, shadow: `shadow-${id}` };
+  const broker = await startBroker({ [topics.in]: 2, [topics.results]: 2, [topics.shadow]: 2 });
+  if (!broker) return t.skip('no Kafka broker: see the line above on how to enable Kafka tests');
+  try {
+    const dir = tmpDir('shadow');
+    fs.writeFileSync(path.join(dir, 'c.json'), fixture('model-c.json'));
+    fs.writeFileSync(path.join(dir, 'next.json'), fixture('reload-next.json'));
+    const lines = events(0, 60_000);
+    for (let p = 0; p < PARTITIONS; p++) lines[p].push(JSON.stringify({ card: `flush-${p}`, ts: 1_000_000, amount: 1, items: 1 }));
+    await produceLines(broker.brokers, topics.in, lines);
+    const job = {
+      name: 'shadow',
+      source: { type: 'kafka', brokers: broker.brokers, topic: topics.in, groupId: `g-${id}`, startFrom: 'earliest', bounded: true, key: 'card', timestamp: 'ts' },
+      watermark: { maxOutOfOrdernessMs: 0, idleTimeoutMs: 0 },
+      window: { type: 'tumbling', sizeMs: 10000 },
+      features: [{ name: 'n', agg: 'count' }, ...FEATURES.slice(1, 6).map((name) => ({ name, agg: name.replace('amount_', '').replace('std', 'stddev'), field: 'amount' })), { name: 'items_sum', agg: 'sum', field: 'items' }],
+      models: { c: { source: path.join(dir, 'c.json') }, next: { source: path.join(dir, 'next.json') } },
+      scoring: { model: 'c', output: 'risk', shadow: ['next'] },
+      sink: { type: 'kafka', topic: topics.results },
+      shadow: { type: 'kafka', topic: topics.shadow },
+      state: { dir: path.join(dir, 'state') },
+      metrics: { port: 0 },
+      workers: { threads: 2 },
+    };
+    const summary = await runJob(jobFromObject(job, { file: path.join(dir, 'job.yaml') })).done;
+    assert.match(summary.outputs.shadow!, new RegExp(topics.shadow));
+    const results = readTopic(broker.brokers, topics.results);
+    const shadow = readTopic(broker.brokers, topics.shadow);
+    assert.equal(results.length, 6 * PARTITIONS * KEYS + PARTITIONS, 'every window, the flush keys\' too (a bounded run ends at +infinity)');
+    assert.equal(shadow.length, results.length);
+    const identity = (v: string) => {
+      const r = JSON.parse(v) as { key: string; windowStart: number; windowEnd: number; revision: number };
+      return `${r.key}@${r.windowStart}-${r.windowEnd}#${r.revision}`;
+    };
+    const byIdentity = new Map(results.map((r) => [identity(r.value), r]));
+    for (const s of shadow) {
+      const r = byIdentity.get(identity(s.value));
+      assert.ok(r, `a shadow record without its result: ${s.value}`);
+      assert.deepEqual([s.key, s.timestampMs, s.partition], [r.key, r.timestampMs, r.partition], 'keyed, stamped and partitioned as its result');
+      const [sv, rv] = [JSON.parse(s.value), JSON.parse(r.value)];
+      assert.deepEqual([sv.model, sv.modelVersion], ['next', sha12(fixture('reload-next.json'))]);
+      assert.deepEqual(sv.features, rv.features);
+    }
+  } finally {
     await broker.stop();
   }
 });
