@@ -19,11 +19,10 @@ import type { ErrorKind, ScoredSample } from './calls';
 import { Breaker } from './breaker';
 import { VariantTable } from './variants';
 import { ensembleVersion } from './version';
+import { Reloader } from './reload';
 import { ModelVersions, type SourceBytes } from './versions';
 
 const log = logger('models');
-/** How often a restart looks whether its replay is over. */
-const RESTART_CHECK_EVERY_MS = 200;
 
 export interface ModelMetrics {
   /** sluice_model_info: 1 for the version in force, 0 for other recorded versions. */
@@ -69,18 +68,11 @@ export class ModelRegistry {
   private revision = 0;
   private sent: PlanVersions | undefined;
   private durableWrites: Promise<void> = Promise.resolve();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly polls = new Set<Promise<void>>();
+  private reloader: Reloader | null = null;
   private stopped = false;
-  /** Models with a check running: a poll meanwhile does nothing. */
-  private readonly busy = new Set<ModelVersions>();
   /** A restart's models (versions recorded by an earlier life): their sources are checked once
    *  the replay is over. */
   private restarted: ModelVersions[] = [];
-  /** Per model, the last refusal logged. */
-  private readonly lastRefusal = new Map<ModelVersions, string>();
-  /** Models whose candidate waits for rows (logged once). */
-  private readonly waiting = new Map<ModelVersions, string>();
 
   private constructor(
     private readonly job: JobConfig,
@@ -238,69 +230,24 @@ export class ModelRegistry {
     return StateStore.modelRowsEntries(rows);
   }
 
-  /**
-   * Polls every model with `reload`; an accepted version takes over at maxEventTimeMs() + 1.
-   * A restart first replays what an earlier life may have read and emitted (`replayed()` tells
-   * when it is past that): until then no version may switch, since T would fall among windows
-   * that life scored. Then every source is checked once, as a reload would (SPEC §12).
-   */
+  /** Polls every model with `reload` (src/models/reload.ts); an accepted version takes over at
+   *  maxEventTimeMs() + 1. `replayed()`: a restart's replay is over (see Reloader.start). */
   startPolling(check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number, replayed: () => boolean): void {
-    const every = (ms: number, tick: () => Promise<void>) => {
-      const timer = setInterval(() => {
-        if (this.stopped || (this.restarted.length > 0 && !replayed())) return;
-        const poll = tick().finally(() => this.polls.delete(poll));
-        this.polls.add(poll);
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
-    };
-    if (this.restarted.length > 0) {
-      every(RESTART_CHECK_EVERY_MS, async () => {
-        const due = this.restarted;
-        this.restarted = [];
-        for (const mv of due) await this.poll(mv, check, maxEventTimeMs); // never read yet: it counts as changed
-      });
-    }
-    for (const mv of this.byName.values()) {
-      const pollMs = mv.spec.reload?.pollMs;
-      if (pollMs) every(pollMs, () => this.poll(mv, check, maxEventTimeMs));
-    }
-  }
-
-  private async poll(mv: ModelVersions, check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number): Promise<void> {
-    if (this.busy.has(mv)) return;
-    this.busy.add(mv);
-    try {
-      if (await mv.sourceChanged()) await this.tryReload(mv, check, maxEventTimeMs);
-    } catch (e) {
-      log.error(`model ${mv.name}: the reload check failed: ${(e as Error).message}`, { model: mv.name });
-    } finally {
-      this.busy.delete(mv);
-    }
-  }
-
-  private async tryReload(mv: ModelVersions, check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number): Promise<void> {
-    const candidate = await mv.tryCandidate(check);
-    if (candidate === null || this.stopped) return;
     const metrics = this.opts.metrics;
-    if ('waiting' in candidate) {
-      if (this.waiting.get(mv) !== candidate.waiting) log.info(`model ${mv.name}: ${candidate.waiting}`, { model: mv.name });
-      this.waiting.set(mv, candidate.waiting);
-      return;
-    }
-    this.waiting.delete(mv);
-    if ('refused' in candidate) {
-      // A source that keeps failing (a URL down) is counted at every poll, logged once.
-      if (this.lastRefusal.get(mv) === candidate.refused) return void metrics?.modelReload(mv.name, 'refused');
-      this.lastRefusal.set(mv, candidate.refused);
-      log.warn(`model ${mv.name}: new version refused, the version in force (${mv.inForce.version}) keeps scoring: ${candidate.refused}`, { model: mv.name });
-      metrics?.modelReload(mv.name, 'refused');
-      return;
-    }
-    // Synchronous from here: no batch is routed between reading the event time and the switch.
-    this.lastRefusal.delete(mv);
-    const read = candidate.accepted;
-    const fromMs = maxEventTimeMs() + 1;
+    this.reloader = new Reloader(
+      {
+        accept: (mv, read, took) => this.switchTo(mv, read, maxEventTimeMs() + 1, took),
+        refused: (mv) => metrics?.modelReload(mv.name, 'refused'),
+      },
+      check,
+    );
+    this.reloader.start(this.byName.values(), this.restarted, replayed);
+  }
+
+  /** An accepted version takes over at `fromMs` (T): recorded, counted, logged. */
+  private switchTo(mv: ModelVersions, read: SourceBytes, fromMs: number, took: { readMs: number; checkMs: number }): void {
+    if (this.stopped) return;
+    const metrics = this.opts.metrics;
     const before = this.ensembleVersions();
     metrics?.modelInfo(mv.name, mv.inForce.version, false);
     mv.accept({ version: read.version, path: read.path, fromMs });
@@ -313,7 +260,6 @@ export class ModelRegistry {
       metrics?.modelInfo(name, before.get(name)!, false);
       metrics?.modelInfo(name, v, true);
     }
-    const took = { readMs: Math.round(candidate.readMs), checkMs: Math.round(candidate.checkMs) };
     log.info(`model ${mv.name}: version ${read.version} accepted; it scores every window ending after ${Number.isFinite(fromMs) ? new Date(fromMs).toISOString() : 'the start'} (T = ${fromMs}; read and kept in ${took.readMs} ms, checked in ${took.checkMs} ms)`, { model: mv.name, version: read.version, T: fromMs, ...took });
   }
 
@@ -349,8 +295,7 @@ export class ModelRegistry {
   /** Stops polling; a check still running is waited for, and its version not taken. */
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    await Promise.allSettled([...this.polls]);
+    await this.reloader?.stop();
     await this.durableWrites;
   }
 
