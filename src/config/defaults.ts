@@ -26,9 +26,9 @@ export const DEFAULT_MODEL_NAME = 'default';
 /** 30 s per try: a model of hundreds of MB over a slow link, not a hung server. */
 export const DEFAULT_DOWNLOAD_TIMEOUT_MS = 30_000;
 
-/** Records carry a kind per row in a byte, two per model and version (src/models/scorer.ts):
- *  variants stay well below it. */
-export const MAX_VARIANTS = 100;
+/** Records carry a kind per row in a byte: 127 tags of (model, version, fallback, error) at most
+ *  in a task (src/models/scorer.ts); a failing variant may use three. */
+export const MAX_VARIANTS = 40;
 
 /** 5 s: a new model version is in force within seconds, for one stat() per model per poll. */
 export const DEFAULT_RELOAD_POLL_MS = 5000;

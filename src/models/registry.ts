@@ -69,6 +69,7 @@ export class ModelRegistry {
   private sent: PlanVersions | undefined;
   private durableWrites: Promise<void> = Promise.resolve();
   private reloader: Reloader | null = null;
+  private ended: () => boolean = () => false;
   private stopped = false;
   /** A restart's models (versions recorded by an earlier life): their sources are checked once
    *  the replay is over. */
@@ -232,7 +233,8 @@ export class ModelRegistry {
 
   /** Polls every model with `reload` (src/models/reload.ts); an accepted version takes over at
    *  maxEventTimeMs() + 1. `replayed()`: a restart's replay is over (see Reloader.start). */
-  startPolling(check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number, replayed: () => boolean): void {
+  startPolling(check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number, replayed: () => boolean, ended: () => boolean = () => false): void {
+    this.ended = ended;
     const metrics = this.opts.metrics;
     this.reloader = new Reloader(
       {
@@ -246,7 +248,8 @@ export class ModelRegistry {
 
   /** An accepted version takes over at `fromMs` (T): recorded, counted, logged. */
   private switchTo(mv: ModelVersions, read: SourceBytes, fromMs: number, took: { readMs: number; checkMs: number }): void {
-    if (this.stopped) return;
+    // Once the watermark is at +Infinity every window has fired with the versions in force.
+    if (this.stopped || this.ended()) return;
     const metrics = this.opts.metrics;
     const before = this.ensembleVersions();
     metrics?.modelInfo(mv.name, mv.inForce.version, false);

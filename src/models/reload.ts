@@ -9,6 +9,10 @@ import type { ModelVersions, SourceBytes } from './versions';
 const log = logger('models');
 /** How often a restart looks whether its replay is over. */
 const RESTART_CHECK_EVERY_MS = 200;
+/** A replay whose end cannot be seen (the end offsets at start are never reached: a topic that
+ *  ends in a transaction marker, or partitions that other processes read) stops holding switches
+ *  back after this, with a warning. */
+const REPLAY_WAIT_MAX_MS = 60_000;
 
 export interface ReloadTarget {
   /** Switches to an accepted version (synchronously: no batch is routed meanwhile). */
@@ -39,9 +43,18 @@ export class Reloader {
    */
   start(models: Iterable<ModelVersions>, restarted: ModelVersions[], replayed: () => boolean): void {
     let due = restarted;
+    const startedAt = Date.now();
+    let warned = false;
+    const replayOver = () => {
+      if (replayed()) return true;
+      if (Date.now() - startedAt < REPLAY_WAIT_MAX_MS) return false;
+      if (!warned) log.warn(`the restart's replay has not reached the input's end offsets at start after ${REPLAY_WAIT_MAX_MS / 1000} s (a topic ending in a transaction marker?); model sources are checked now, and a new version's T may fall among windows an earlier life wrote`);
+      warned = true;
+      return true;
+    };
     const every = (ms: number, tick: () => Promise<void>) => {
       const timer = setInterval(() => {
-        if (this.stopped || (due.length > 0 && !replayed())) return;
+        if (this.stopped || (due.length > 0 && !replayOver())) return;
         const poll = tick().finally(() => this.polls.delete(poll));
         this.polls.add(poll);
       }, ms);

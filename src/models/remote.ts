@@ -23,7 +23,9 @@ export class RemoteModel {
   private readonly breaker: Breaker;
 
   constructor(private readonly plan: RemotePlan) {
-    this.breaker = new Breaker(plan.breaker.state, plan.breaker.failures, plan.breaker.openMs);
+    // A probe's call takes at most its tries and backoffs.
+    const probeTimeoutMs = plan.timeoutMs * (plan.retries + 1) + plan.backoffMs * 2 ** plan.retries + 1000;
+    this.breaker = new Breaker(plan.breaker.state, plan.breaker.failures, plan.breaker.openMs, probeTimeoutMs);
   }
 
   /** nRows x numOutputs scores for rows (nRows x width, row-major). */

@@ -54,7 +54,8 @@ export class VariantScorer {
   /** Per key id of the key table `lineage`, its variant + 1 (0: not looked up yet). */
   private variantOfKey = new Uint8Array(1024);
   private lineage = -1;
-  private rowTag = new Uint8Array(256);
+  /** score() calls out now (a worker interleaves tasks at awaits). */
+  private inFlight = 0;
   private readonly table: VariantTable;
   private plan: ScoringPlan;
   private revision = 0;
@@ -90,11 +91,22 @@ export class VariantScorer {
   /** Fills output.scores for every scored row; see Scored. `failedWhy`: every variant's call is
    *  taken to have failed so (a timed-out task, run again for the fallback). */
   async score(output: TaskOutput, keys: KeyNames, failedWhy?: string, warmUp = false): Promise<Scored> {
+    // A worker runs several tasks at once (they interleave at model calls that await: ONNX,
+    // remote): a call's own rows' tags are its own; the tag list is shared and only grows while
+    // calls are out.
+    this.inFlight++;
+    try {
+      return await this.scoreOnce(output, keys, failedWhy, warmUp);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async scoreOnce(output: TaskOutput, keys: KeyNames, failedWhy: string | undefined, warmUp: boolean): Promise<Scored> {
     this.calls.warmUp = warmUp;
     const startedAt = performance.now();
     const n = output.numResults;
-    if (this.rowTag.length < n) this.rowTag = new Uint8Array(2 * n);
-    const rowTag = this.rowTag;
+    const rowTag = new Uint8Array(n);
     if (keys.buffers.lineage !== this.lineage) {
       // Another key table (the warm-up's, say): its ids are other keys, and its rows made up.
       this.variantOfKey.fill(0);
@@ -103,7 +115,7 @@ export class VariantScorer {
     }
     const { groups, epochs } = this.groups(output, keys);
     // Room for every tag this call may add (a failed call adds up to 3 per group: errors differ by kind).
-    if (Math.min(MAX_TAGS, 4 * groups.size + this.plan.shadow.length * epochs) > MAX_TAGS - this.tags.length) this.resetTags();
+    if (this.inFlight === 1 && Math.min(MAX_TAGS, 4 * groups.size + this.plan.shadow.length * epochs) > MAX_TAGS - this.tags.length) this.resetTags();
     const counts: ScoringCounts = { errors: [], fallbacks: [], cache: [], scores: [] };
     const noScoreWhy = new Map<number, string>();
     const k = output.numOutputs;
@@ -113,9 +125,9 @@ export class VariantScorer {
       const index = this.plan.variantModel[variant];
       const got: CallResult = failedWhy ? { scores: new Float32Array(0), errors: rows.map(() => failedWhy), kind: 'timeout' } : await this.calls.attempt(index, epoch, output, rows, this.versionAt(index, epoch));
       const failed: number[] = [];
-      // After the call: a remote model's version is the one it answered.
-      const tag = this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
       const { scores, errors } = got;
+      // After the call: a remote model's version is the one it answered. A tag only if a row has it.
+      const tag = errors?.every((e) => e) ? -1 : this.tagOf({ model: this.plan.models[index].name, version: this.versionAt(index, epoch) });
       for (let i = 0; i < rows.length; i++) {
         if (errors?.[i]) {
           failed.push(i);
@@ -127,16 +139,16 @@ export class VariantScorer {
       }
       if (failed.length === 0) continue;
       counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed.length });
-      await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy);
+      await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy, rowTag);
     }
     const shadows = await this.shadows(output, epochs, counts);
     for (const [index, c] of this.calls.takeCacheCounts()) counts.cache.push({ model: this.plan.models[index].name, ...c });
-    counts.scores = this.histograms(output, groups, epochs);
+    counts.scores = this.histograms(output, groups, epochs, rowTag);
     return { rowTag, noScoreWhy, tags: this.tags, shadows, scoreMs: performance.now() - startedAt, samples: this.calls.take(), counts };
   }
 
   /** Per variant model, its results' first outputs by SCORE_BUCKETS (fallbacks' included). */
-  private histograms(output: TaskOutput, groups: Map<number, number[]>, epochs: number): ScoringCounts['scores'] {
+  private histograms(output: TaskOutput, groups: Map<number, number[]>, epochs: number, rowTag: Uint8Array): ScoringCounts['scores'] {
     const byModel = new Map<string, { model: string; buckets: number[]; sum: number }>();
     const k = output.numOutputs;
     for (const [group, rows] of groups) {
@@ -144,7 +156,7 @@ export class VariantScorer {
       let h = byModel.get(model);
       if (!h) byModel.set(model, (h = { model, buckets: new Array(SCORE_BUCKETS.length + 1).fill(0), sum: 0 }));
       for (const r of rows) {
-        if (this.rowTag[r] === NO_SCORE) continue;
+        if (rowTag[r] === NO_SCORE) continue;
         const score = output.scores[r * k];
         let b = 0;
         while (b < SCORE_BUCKETS.length && score > SCORE_BUCKETS[b]) b++;
@@ -163,7 +175,7 @@ export class VariantScorer {
     for (let r = 0; r < output.numResults; r++) {
       if (output.retracted[r]) continue;
       const variant = numVariants === 1 ? 0 : this.variantOf(output.keyId[r], keys);
-      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, output.windowEndMs[r]);
+      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, switchTimeOf(output, r));
       const group = variant * epochs + epoch;
       let rows = groups.get(group);
       if (!rows) groups.set(group, (rows = []));
@@ -173,18 +185,18 @@ export class VariantScorer {
   }
 
   /** Rows model `index` failed to score: the fallback model's scores, or the value, or none. */
-  private async fallBack(index: number, epoch: number, output: TaskOutput, rows: number[], why: string[], counts: ScoringCounts, noScoreWhy: Map<number, string>): Promise<void> {
+  private async fallBack(index: number, epoch: number, output: TaskOutput, rows: number[], why: string[], counts: ScoringCounts, noScoreWhy: Map<number, string>, rowTag: Uint8Array): Promise<void> {
     const k = output.numOutputs;
     const onError = this.plan.onError;
     const tag = { model: this.plan.models[index].name, version: this.versionAt(index, epoch) };
     if (onError === null) {
-      rows.forEach((r, i) => ((this.rowTag[r] = NO_SCORE), noScoreWhy.set(r, why[i])));
+      rows.forEach((r, i) => ((rowTag[r] = NO_SCORE), noScoreWhy.set(r, why[i])));
       return;
     }
     if ('value' in onError) {
       rows.forEach((r, i) => {
         output.scores.set(onError.value, r * k);
-        this.rowTag[r] = this.tagOf({ ...tag, fallback: 'value', error: why[i] });
+        rowTag[r] = this.tagOf({ ...tag, fallback: 'value', error: why[i] });
       });
       counts.fallbacks.push({ model: tag.model, fallback: 'value', rows: rows.length });
       return;
@@ -195,12 +207,12 @@ export class VariantScorer {
     rows.forEach((r, i) => {
       const failed = got.errors?.[i];
       if (failed) {
-        this.rowTag[r] = NO_SCORE;
+        rowTag[r] = NO_SCORE;
         noScoreWhy.set(r, `${why[i]}; the fallback ${fallback.fallback} failed too: ${failed}`);
         return;
       }
       output.scores.set(got.scores.subarray(i * k, i * k + k), r * k);
-      this.rowTag[r] = this.tagOf({ ...tag, ...fallback, error: why[i] });
+      rowTag[r] = this.tagOf({ ...tag, ...fallback, error: why[i] });
       scored++;
     });
     if (scored < rows.length) counts.errors.push({ model: fallback.fallback, kind: got.kind!, rows: rows.length - scored });
@@ -215,7 +227,7 @@ export class VariantScorer {
     const byEpoch = new Map<number, number[]>();
     for (let r = 0; r < n; r++) {
       if (output.retracted[r]) continue;
-      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, output.windowEndMs[r]);
+      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, switchTimeOf(output, r));
       let rows = byEpoch.get(epoch);
       if (!rows) byEpoch.set(epoch, (rows = []));
       rows.push(r);
@@ -274,4 +286,13 @@ export class VariantScorer {
     this.variantOfKey[keyId] = v + 1;
     return v;
   }
+}
+
+/**
+ * The time a row is scored as of, against switch times (SPEC §12): a result's window end; an
+ * early result's threshold (SPEC §13), which is before T for every early result emitted before a
+ * switch, so its replay is scored by the same version.
+ */
+function switchTimeOf(output: TaskOutput, r: number): number {
+  return output.early[r] ? output.sortEndMs[r] : output.windowEndMs[r];
 }

@@ -185,16 +185,30 @@ export class ModelVersions {
     if (read.version === this.inForce.version || read.version === this.refusedVersion) return null;
     const { rows, width } = this.rows();
     if (rows.length === 0) {
-      this.seen = ''; // tried again at the next poll
+      this.undecided(); // tried again at the next poll
       return { waiting: `${this.spec.source}: version ${read.version} waits: the version in force has scored no rows yet to check it on` };
     }
     const readMs = performance.now() - startedAt;
     // A load error names the copy it loaded; the user knows the source.
-    const why = this.refusal(await check({ path: read.path, type: this.spec.type, rows, width }), rows.length / width);
+    let outcome: CheckOutcome;
+    try {
+      outcome = await check({ path: read.path, type: this.spec.type, rows, width });
+    } catch (e) {
+      this.undecided();
+      throw e;
+    }
+    const why = this.refusal(outcome, rows.length / width);
     if (why === null) return { accepted: read, readMs, checkMs: performance.now() - startedAt - readMs };
     this.refusedVersion = read.version;
     if (!this.versions.some((v) => v.version === read.version)) await fs.promises.rm(read.path, { force: true });
     return { refused: `${this.spec.source}: version ${read.version} ${why.split(`${read.path}: `).join('')}` };
+  }
+
+  /** The source was read but its candidate not decided: the next poll reads it again in full (a
+   *  URL's conditional GET would otherwise answer 304 for it). */
+  private undecided(): void {
+    this.seen = '';
+    this.validators = {};
   }
 
   /** Why a checked candidate may not take over, or null. */

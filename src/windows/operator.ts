@@ -144,7 +144,10 @@ export class WindowOperator {
     const thresholdMs = startMs + k * this.earlyEveryMs;
     if (flags & SlotFlag.ChangedEarly) {
       const keyId = a.slotsI32[(base + Slot.KeyIdRevision) * 2];
-      const row = this.out.addResult(step, Phase.Watermark, thresholdMs, 0, keyId, startMs, endMs, a.slotsF64[base + Slot.Count], k, false, true);
+      // Sliding windows of a key may share a threshold: `sub` orders them by start, whatever the
+      // order their timers came off the heap.
+      const sub = this.window.type === 'sliding' ? Math.floor(startMs / this.window.slideMs) % 1_000_000_000 : 0;
+      const row = this.out.addResult(step, Phase.Watermark, thresholdMs, sub, keyId, startMs, endMs, a.slotsF64[base + Slot.Count], k, false, true);
       readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length);
       a.slotsI32[(base + Slot.FlagsNext) * 2] = flags & ~SlotFlag.ChangedEarly;
       this.counters.windowsFired++;
