@@ -1,6 +1,7 @@
-// A candidate version of a model, tried off the hot path (a window worker runs it, SPEC §12):
-// it must load, and score the rows the version in force scored last to finite values. The main
-// thread compares its shape with the version in force (src/models/reload.ts).
+// A candidate version of a model, tried off the hot path (SPEC §12) on the window pool's checker
+// thread (src/runtime/pool.ts): it must load, and score the rows the version in force scored last
+// to finite values. The main thread compares its shape with the version in force
+// (src/models/versions.ts).
 import { cachedModel, dropCachedModel } from '../scoring/load-model';
 
 export interface CandidateCheck {

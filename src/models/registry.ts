@@ -1,6 +1,6 @@
 // The models of a job on the main thread (SPEC §12): every model loaded and checked at start
 // (each file model takes the job's inputs; every model that scores gives as many outputs), its
-// versions recorded in the state store, and reloads polled for, checked on a worker and switched
+// versions recorded in the state store, and reloads polled for, checked on a thread of their own and switched
 // to at T = the largest event time read + 1 ms. Workers get a ScoringPlan, and each task the
 // versions in force (src/models/scorer.ts).
 import * as fs from 'node:fs';

@@ -170,7 +170,7 @@ export class ModelVersions {
 
   /**
    * Tries the source as a new version: unchanged or refused before, nothing; else it is checked
-   * (by `check`, on a worker while the job runs) against the version in force's shape and rows.
+   * (by `check`, on a thread of its own while the job runs) against the version in force's shape and rows.
    * A refused candidate's copy is deleted.
    */
   async tryCandidate(check: (c: CandidateCheck) => Promise<CheckOutcome>): Promise<Candidate | null> {

@@ -6,6 +6,9 @@ import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
 import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
 
+/** The reload checks' thread stops after this long without a check. */
+const CHECKER_IDLE_MS = 10_000;
+
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
 
@@ -22,6 +25,10 @@ export class WindowPool {
   retries = 0;
   /** Tasks handed to Piscina and not yet finished. */
   private running = 0;
+  private readonly filename: string;
+  private readonly workerData: WindowWorkerData;
+  /** The reload checks' thread (checkCandidate), while there are checks. */
+  private checker: Piscina | null = null;
 
   constructor(
     readonly threads: number,
@@ -35,6 +42,8 @@ export class WindowPool {
     // waiting for the main thread, which may be busy reading and decoding. A partition never has
     // two tasks out at once (the engine chains them), so interleaving them is safe.
     const workerData: WindowWorkerData = { job };
+    this.filename = filename;
+    this.workerData = workerData;
     this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8, workerData });
   }
 
@@ -73,16 +82,22 @@ export class WindowPool {
     }
   }
 
-  /** Tries a model's candidate version on a worker (no timeout: a slow load delays only the
-   *  reload). Named export checkModel of the window worker. */
+  /**
+   * Tries a model's candidate version (named export checkModel of the window worker) on a thread
+   * of its own, started when a check comes and stopped when idle: loading a large model is
+   * synchronous, and on a window worker it would hold that worker's tasks (past timeoutMs, even).
+   * No timeout: a slow load delays only the reload.
+   */
   checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
-    return this.pool.run(c, { name: 'checkModel' }) as Promise<CheckOutcome>;
+    this.checker ??= new Piscina({ filename: this.filename, minThreads: 0, maxThreads: 1, idleTimeout: CHECKER_IDLE_MS, workerData: this.workerData });
+    return this.checker.run(c, { name: 'checkModel' }) as Promise<CheckOutcome>;
   }
 
   /** Called for each retried task (metrics). */
   onRetry?: () => void;
 
-  close(): Promise<void> {
-    return this.pool.destroy();
+  async close(): Promise<void> {
+    await this.checker?.destroy();
+    await this.pool.destroy();
   }
 }
