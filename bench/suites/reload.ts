@@ -76,7 +76,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
         { case: 'a 500-tree model replacing the 100-tree one', metric: 'in force after the file changed, ms (wall clock)', ours: accepted.atMs - changedAtMs, peer: goal, peerName: 'SPEC §9: pollMs + 1 s', higherIsBetter: false },
         { case: 'a 500-tree model replacing the 100-tree one', metric: 'T after the file changed, ms (event time = wall clock)', ours: accepted.T - changedAtMs, peer: goal, peerName: 'SPEC §9: pollMs + 1 s', higherIsBetter: false },
       );
-      notes.push(`the reload: the file replaced (rename) ${((liveMs * SWAP_AT) / 1000).toFixed(0)} s into the producing; version ${accepted.version} accepted ${Math.round(accepted.atMs - changedAtMs)} ms later, as this process read the log line (of which: reading, hashing and keeping a synced copy ${accepted.readMs} ms; the check on its own thread, the thread's start included, ${accepted.checkMs} ms; the rest is the poll's wait, up to pollMs ${POLL_MS}); T = ${accepted.T} (${Math.round(accepted.T - changedAtMs)} ms of event time after the change)`);
+      notes.push(`the reload: the file replaced (rename) ${((liveMs * SWAP_AT) / 1000).toFixed(0)} s into the producing; version ${accepted.version} accepted ${Math.round(accepted.atMs - changedAtMs)} ms later, as this process read the log line (of which: reading, hashing and keeping a synced copy ${accepted.readMs} ms; the check on its own thread, ${accepted.checkMs} ms; the rest is the poll's wait, up to pollMs ${POLL_MS}); T = ${accepted.T} (${Math.round(accepted.T - changedAtMs)} ms of event time after the change)`);
     }
   } finally {
     killRunning();

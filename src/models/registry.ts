@@ -231,6 +231,11 @@ export class ModelRegistry {
     return StateStore.modelRowsEntries(rows);
   }
 
+  /** Some model's source will be checked while the job runs (it reloads, or a restart checks it). */
+  get polls(): boolean {
+    return this.restarted.length > 0 || [...this.byName.values()].some((mv) => mv.spec.reload !== undefined);
+  }
+
   /** Polls every model with `reload` (src/models/reload.ts); an accepted version takes over at
    *  maxEventTimeMs() + 1. `replayed()`: a restart's replay is over (see Reloader.start). */
   startPolling(check: (c: CandidateCheck) => Promise<CheckOutcome>, maxEventTimeMs: () => number, replayed: () => boolean, ended: () => boolean = () => false): void {

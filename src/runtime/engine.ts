@@ -265,6 +265,7 @@ export class Engine {
     try {
       await warmUp(pool, plan.slotWords, plan.fieldPaths.length);
       const ends = source.endsAtOpen;
+      if (models.polls) pool.startChecker();
       models.startPolling((c) => pool.checkCandidate(c), () => tracker.maxEventTimeMs, () => !positions || !ends || positions.reached(ends), () => tracker.current === Infinity);
       // Ready once the model is loaded, the state restored and the sinks open (all done by now)
       // and the source reads: a consumer group has assigned it partitions.

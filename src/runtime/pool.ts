@@ -6,9 +6,6 @@ import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
 import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
 
-/** The reload checks' thread stops after this long without a check. */
-const CHECKER_IDLE_MS = 10_000;
-
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
 
@@ -84,13 +81,17 @@ export class WindowPool {
 
   /**
    * Tries a model's candidate version (named export checkModel of the window worker) on a thread
-   * of its own, started when a check comes and stopped when idle: loading a large model is
-   * synchronous, and on a window worker it would hold that worker's tasks (past timeoutMs, even).
-   * No timeout: a slow load delays only the reload.
+   * of its own: loading a large model is synchronous, and on a window worker it would hold that
+   * worker's tasks (past timeoutMs, even). No timeout: a slow load delays only the reload.
    */
   checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
-    this.checker ??= new Piscina({ filename: this.filename, minThreads: 0, maxThreads: 1, idleTimeout: CHECKER_IDLE_MS, workerData: this.workerData });
-    return this.checker.run(c, { name: 'checkModel' }) as Promise<CheckOutcome>;
+    return this.startChecker().run(c, { name: 'checkModel' }) as Promise<CheckOutcome>;
+  }
+
+  /** Starts the checks' thread now (a job whose models reload): starting it when a check comes
+   *  would cost the running job a thread's start (~300 ms of a core, measured) at that moment. */
+  startChecker(): Piscina {
+    return (this.checker ??= new Piscina({ filename: this.filename, minThreads: 1, maxThreads: 1, idleTimeout: Infinity, workerData: this.workerData }));
   }
 
   /** Called for each retried task (metrics). */
