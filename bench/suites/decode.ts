@@ -27,7 +27,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const { runs, events } = ctx.quick ? QUICK : FULL;
   // Imported here, not at the top, so a missing addon fails this suite only, not the runner.
   const { DecodedEvents, JsonDecoder } = await import('../../src/decode/decoder');
-  const { DEFAULT_MAX_MESSAGE_BYTES } = await import('../../src/config/source');
+  const { DEFAULT_MAX_MESSAGE_BYTES } = await import('../../src/config/defaults');
   const { KeyTable } = await import('../../src/decode/key-table');
   const { NativeJsonDecoder } = await import('../../src/decode/native-decoder');
   const { GeneratorSource } = await import('../../src/io/sources/generator');

@@ -3,7 +3,6 @@ import type { FeatureConfig } from './types';
 import type { Reader, Section } from './schema';
 import { FEATURE, keysOf, SIMPLE_AGGS as SIMPLE_AGG_NAMES } from './job-schema';
 import { DEFAULT_COMPRESSION } from './defaults';
-export { DEFAULT_COMPRESSION } from './defaults';
 
 const SIMPLE_AGGS = SIMPLE_AGG_NAMES;
 type SimpleAgg = (typeof SIMPLE_AGGS)[number];

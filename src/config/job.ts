@@ -14,7 +14,6 @@ import { checkDistinctFiles, defaultSideOutput, readSink, type OutputKey } from 
 import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
 import { DEFAULTS } from './defaults';
-export { DEFAULTS } from './defaults';
 
 // Key lists and enums come from the schema (src/config/job-schema.ts).
 const TOP_LEVEL = keysOf(JOB);

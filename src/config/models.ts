@@ -5,7 +5,6 @@ import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
 import { COMBINES, keysOf, MODEL, MODEL_SHORTHAND, SCORING } from './job-schema';
 import { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, REMOTE_DEFAULTS } from './defaults';
-export { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, REMOTE_DEFAULTS } from './defaults';
 
 
 /** Model names go into every record and metric label: keep them plain. */
@@ -56,14 +55,8 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
 
 /** From the file name (a URL's path): .onnx is ONNX, anything else XGBoost (SPEC §4). */
 const defaultType = (source: string) => {
-  let name = source;
-  if (isUrl(source)) {
-    try {
-      name = new URL(source).pathname;
-    } catch {
-      // an invalid URL: the source check says so
-    }
-  }
+  // An invalid URL: the source check says so.
+  const name = isUrl(source) && URL.canParse(source) ? new URL(source).pathname : source;
   return name.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost';
 };
 
@@ -93,11 +86,7 @@ function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
     models[name] = { type, source, maxBytes: s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES) };
     if (url) {
       models[name] = { ...models[name], downloadTimeoutMs: s.int('downloadTimeoutMs', 'positive', DEFAULT_DOWNLOAD_TIMEOUT_MS) } as ModelSpec;
-      try {
-        new URL(source);
-      } catch {
-        throw r.expected(s.at('source'), 'a model file path (relative to the job file) or an http(s) URL', source);
-      }
+      if (!URL.canParse(source)) throw r.expected(s.at('source'), 'a model file path (relative to the job file) or an http(s) URL', source);
     }
     if (s.has('headers')) models[name] = { ...models[name], headers: readHeaders(r, s) } as ModelSpec;
     if (s.has('reload')) {

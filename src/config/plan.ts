@@ -5,7 +5,7 @@ import type { LoadedModels } from '../models/registry';
 import { versionInForce } from '../models/plan';
 import { VariantTable } from '../models/variants';
 import { configError } from '../errors';
-import { DEFAULT_MODEL_NAME } from './models';
+import { DEFAULT_MODEL_NAME } from './defaults';
 import type { FeatureConfig, FileModelSpec, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
 
 /** A job written with the `model:` shorthand (one model, named "default"). */

@@ -3,7 +3,6 @@ import type { FileSourceConfig, GeneratorSourceConfig, KafkaSourceConfig, Source
 import type { Reader, Section } from './schema';
 import { keysOf, SOURCE, SOURCE_COMMON_KEYS, SOURCE_TYPES } from './job-schema';
 import { DEFAULT_MAX_MESSAGE_BYTES, GENERATOR_DEFAULTS } from './defaults';
-export { DEFAULT_MAX_MESSAGE_BYTES, GENERATOR_DEFAULTS } from './defaults';
 
 const TYPES = SOURCE_TYPES;
 const COMMON = SOURCE_COMMON_KEYS;

@@ -2,7 +2,8 @@
 // thread (src/runtime/pool.ts): it must load, and score the rows the version in force scored last
 // to finite values. The main thread compares its shape with the version in force
 // (src/models/versions.ts).
-import { cachedModel, dropCachedModel } from '../scoring/load-model';
+import { loadModel } from '../scoring/load-model';
+import type { Model } from '../scoring/model';
 
 export interface CandidateCheck {
   /** The candidate's bytes, where workers will load them from if it is accepted. */
@@ -18,9 +19,11 @@ export type CheckOutcome =
   | { loaded: true; numFeatures: number; numOutputs: number; featureNames?: string[]; scoredRows: number; firstNonFinite: number | null };
 
 export async function checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
-  let model;
+  // Loaded on its own (the checker thread lives with the job: a cache there would keep every
+  // candidate); window workers load an accepted version when a window needs it.
+  let model: Model;
   try {
-    model = await cachedModel(c.path, c.type);
+    model = await loadModel(c.path, { format: c.type });
   } catch (e) {
     return { loaded: false, why: String((e as Error).message ?? e).split('\n')[0] };
   }
@@ -28,14 +31,12 @@ export async function checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
   const nRows = c.width > 0 ? Math.floor(c.rows.length / c.width) : 0;
   if (model.numFeatures !== c.width || nRows === 0) {
     // Another width: the main thread refuses it by its shape; it never scores here.
-    dropCachedModel(c.path);
     return { ...shape, scoredRows: 0, firstNonFinite: null };
   }
   let out: Float32Array;
   try {
     out = model.predictSync ? model.predictSync(c.rows, nRows) : await model.predict(c.rows, nRows);
   } catch (e) {
-    dropCachedModel(c.path);
     return { loaded: false, why: `it fails to score: ${String((e as Error).message ?? e).split('\n')[0]}` };
   }
   let firstNonFinite: number | null = null;
@@ -45,6 +46,5 @@ export async function checkCandidate(c: CandidateCheck): Promise<CheckOutcome> {
       break;
     }
   }
-  if (firstNonFinite !== null) dropCachedModel(c.path);
   return { ...shape, scoredRows: nRows, firstNonFinite };
 }

@@ -2,6 +2,7 @@
 // retried with exponential backoff and jitter; conditional (ETag / Last-Modified) once a version
 // was read, so that an unchanged model costs a 304 per poll.
 import { modelError, overMaxBytes } from '../errors';
+import { fetchFailure, Transient, withRetries } from './retry';
 
 export interface DownloadSpec {
   url: string;
@@ -25,21 +26,13 @@ export type Downloaded = { notModified: true } | { notModified: false; bytes: Bu
 export const DOWNLOAD_TRIES = 3;
 const BACKOFF_MS = 100;
 
-/** A failure worth another try: the network, a timeout, 429 or a 5xx. */
-class Transient extends Error {}
-
 export async function download(spec: DownloadSpec, validators: Validators = {}): Promise<Downloaded> {
-  let last: Error | null = null;
-  for (let attempt = 0; attempt < DOWNLOAD_TRIES; attempt++) {
-    if (attempt > 0) await sleep(BACKOFF_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
-    try {
-      return await once(spec, validators);
-    } catch (e) {
-      if (!(e instanceof Transient)) throw e;
-      last = e;
-    }
+  try {
+    return await withRetries(DOWNLOAD_TRIES, (retry) => BACKOFF_MS * 2 ** (retry - 1) * (0.5 + Math.random()), () => once(spec, validators));
+  } catch (e) {
+    if (!(e instanceof Transient)) throw e;
+    throw modelError(spec.url, `GET failed ${DOWNLOAD_TRIES} times; the last: ${e.message}`);
   }
-  throw modelError(spec.url, `GET failed ${DOWNLOAD_TRIES} times; the last: ${last!.message}`);
 }
 
 async function once(spec: DownloadSpec, validators: Validators): Promise<Downloaded> {
@@ -51,7 +44,7 @@ async function once(spec: DownloadSpec, validators: Validators): Promise<Downloa
   try {
     res = await fetch(spec.url, { headers, signal, redirect: 'follow' });
   } catch (e) {
-    throw new Transient(signal.aborted ? `no answer within ${spec.timeoutMs} ms` : causeOf(e));
+    throw fetchFailure(e, signal, `no answer within ${spec.timeoutMs} ms`);
   }
   if (res.status === 304) {
     await res.body?.cancel();
@@ -82,7 +75,7 @@ async function once(spec: DownloadSpec, validators: Validators): Promise<Downloa
     }
   } catch (e) {
     if ((e as { code?: string }).code === 'SLUICE_MODEL_INVALID') throw e;
-    throw new Transient(signal.aborted ? `the body did not arrive within ${spec.timeoutMs} ms` : causeOf(e));
+    throw fetchFailure(e, signal, `the body did not arrive within ${spec.timeoutMs} ms`);
   }
   const etag = res.headers.get('etag') ?? undefined;
   const lastModified = res.headers.get('last-modified') ?? undefined;
@@ -90,12 +83,3 @@ async function once(spec: DownloadSpec, validators: Validators): Promise<Downloa
 }
 
 const tooBig = (spec: DownloadSpec, got: string) => overMaxBytes(spec.url, got, spec.maxBytes, spec.maxBytesAt);
-
-
-/** fetch's "fetch failed" hides the reason in its cause (ECONNREFUSED, ENOTFOUND, ...). */
-const causeOf = (e: unknown) => {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? String((e as Error).message ?? e);
-};
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

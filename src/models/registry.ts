@@ -167,7 +167,9 @@ export class ModelRegistry {
       throw configError(`${job.file}: scoring.onError.fallback.value: ${fallback.value.length} values for ${numOutputs} outputs; give ${numOutputs === 1 ? 'one number' : `a list of ${numOutputs}`}`);
     }
     this.plan = {
-      models: planned,
+      // Workers get the versions as of now with the plan, at start: a copy, which later switches
+      // leave alone.
+      models: planned.map((m) => (m.kind === 'file' ? { ...m, versions: m.versions.slice() } : m)),
       variantModel: variants.map((v) => index.get(v.model)!),
       variantWeights,
       numOutputs,
@@ -176,8 +178,6 @@ export class ModelRegistry {
       inputFeature: job.scoring.inputs.map((f) => job.features.findIndex((x) => x.name === f)),
       cache: job.scoring.cache,
     };
-    // Workers get the versions as of now with the plan, at start.
-    this.plan = { ...this.plan, models: planned.map((m) => (m.kind === 'file' ? { ...m, versions: m.versions.slice() } : m)) };
     await this.durableWrites;
     for (const mv of this.byName.values()) mv.versions.forEach((v, i) => opts.metrics?.modelInfo(mv.name, v.version, i === mv.versions.length - 1));
     for (const [name, version] of this.ensembleVersions()) opts.metrics?.modelInfo(name, version, true);
@@ -185,7 +185,7 @@ export class ModelRegistry {
 
   /** A model's first start: its source is read, loaded and recorded as the version at -Infinity. */
   private async loadFile(name: string, spec: FileModelSpec): Promise<ModelVersions> {
-    const mv = new ModelVersions(name, spec, isShorthand(this.job) ? 'model' : `models.${name}`, this.dir);
+    const mv = this.versionsOf(name, spec);
     const read = (await mv.readSource())!; // a first read has no validators: never "not modified"
     const loaded = await loadModel(read.path, { format: spec.type }).catch((e) => {
       throw namedBySource(e, read.path, spec.source);
@@ -200,7 +200,7 @@ export class ModelRegistry {
 
   /** A restore: every recorded version of the model, the last in force. */
   private async restoreFile(name: string, spec: FileModelSpec, recorded: RecordedVersion[]): Promise<ModelVersions> {
-    const mv = new ModelVersions(name, spec, isShorthand(this.job) ? 'model' : `models.${name}`, this.dir);
+    const mv = this.versionsOf(name, spec);
     for (const r of recorded) {
       const at = mv.recordedPath(r.file);
       if (!fs.existsSync(at)) throw new SluiceError('SLUICE_STATE', `${at}: version ${r.version} of model ${name}, recorded in the state, is missing; move the state dir away or start over with \`sluice run --reset-state\``);
@@ -211,6 +211,11 @@ export class ModelRegistry {
     this.files.set(name, loaded);
     this.byName.set(name, mv);
     return mv;
+  }
+
+  /** A model's versions, their messages naming where the job file sets it. */
+  private versionsOf(name: string, spec: FileModelSpec): ModelVersions {
+    return new ModelVersions(name, spec, isShorthand(this.job) ? 'model' : `models.${name}`, this.dir);
   }
 
   private record(mv: ModelVersions, read: SourceBytes, fromMs: number): void {

@@ -4,6 +4,7 @@
 // backoff with full jitter; the breaker (shared by the workers) counts calls that fail in the end.
 import type { RemotePlan } from './plan';
 import { Breaker } from './breaker';
+import { fetchFailure, Transient, withRetries } from './retry';
 
 /** A model call that failed, and how (metrics: sluice_model_errors_total's kind). */
 export class ModelCallError extends Error {
@@ -15,7 +16,6 @@ export class ModelCallError extends Error {
   }
 }
 
-class Transient extends Error {}
 
 export class RemoteModel {
   /** The model_version the server last answered (null before it answered). */
@@ -51,19 +51,14 @@ export class RemoteModel {
   /** One request, with its retries. */
   private async request(rows: Float32Array, n: number, width: number): Promise<Float32Array> {
     const body = JSON.stringify({ inputs: [{ name: 'input', shape: [n, width], datatype: 'FP32', data: Array.from(rows) }] });
-    let last: Error | null = null;
-    for (let attempt = 0; attempt <= this.plan.retries; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * this.plan.backoffMs * 2 ** (attempt - 1)));
-      try {
-        return await this.once(body, n);
-      } catch (e) {
-        if (!(e instanceof Transient)) throw e;
-        last = e;
-      }
-    }
     const tries = this.plan.retries + 1;
-    const timedOut = /no answer within/.test(last!.message);
-    throw new ModelCallError(timedOut ? 'timeout' : 'error', `${this.plan.url}: ${tries === 1 ? '' : `${tries} tries; the last: `}${last!.message}`);
+    try {
+      return await withRetries(tries, (retry) => Math.random() * this.plan.backoffMs * 2 ** (retry - 1), () => this.once(body, n));
+    } catch (e) {
+      if (!(e instanceof Transient)) throw e;
+      const timedOut = /no answer within/.test(e.message);
+      throw new ModelCallError(timedOut ? 'timeout' : 'error', `${this.plan.url}: ${tries === 1 ? '' : `${tries} tries; the last: `}${e.message}`);
+    }
   }
 
   private async once(body: string, n: number): Promise<Float32Array> {
@@ -74,8 +69,7 @@ export class RemoteModel {
       res = await fetch(`${this.plan.url}/infer`, { method: 'POST', headers: { 'content-type': 'application/json', ...this.plan.headers }, body, signal });
       text = await res.text();
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new Transient(signal.aborted ? `no answer within timeoutMs (${this.plan.timeoutMs} ms)` : (cause ?? String((e as Error).message ?? e)));
+      throw fetchFailure(e, signal, `no answer within timeoutMs (${this.plan.timeoutMs} ms)`);
     }
     if (!res.ok) {
       const what = `HTTP ${res.status}${errorOf(text)}`;

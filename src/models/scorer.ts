@@ -141,7 +141,7 @@ export class VariantScorer {
       counts.errors.push({ model: this.plan.models[index].name, kind: got.kind!, rows: failed.length });
       await this.fallBack(index, epoch, output, failed.map((i) => rows[i]), failed.map((i) => got.errors![i]!), counts, noScoreWhy, rowTag);
     }
-    const shadows = await this.shadows(output, epochs, counts);
+    const shadows = await this.shadows(output, groups, epochs, counts);
     for (const [index, c] of this.calls.takeCacheCounts()) counts.cache.push({ model: this.plan.models[index].name, ...c });
     counts.scores = this.histograms(output, groups, epochs, rowTag);
     return { rowTag, noScoreWhy, tags: this.tags, shadows, scoreMs: performance.now() - startedAt, samples: this.calls.take(), counts };
@@ -219,18 +219,18 @@ export class VariantScorer {
     if (scored > 0) counts.fallbacks.push({ model: tag.model, fallback: fallback.fallback, rows: scored });
   }
 
-  /** Every shadow model over every non-retracted row, by epoch; its errors only counted. */
-  private async shadows(output: TaskOutput, epochs: number, counts: ScoringCounts): Promise<ShadowScores[]> {
+  /** Every shadow model over every non-retracted row (the variants' groups merged by epoch); its
+   *  errors only counted. */
+  private async shadows(output: TaskOutput, groups: Map<number, number[]>, epochs: number, counts: ScoringCounts): Promise<ShadowScores[]> {
     if (this.plan.shadow.length === 0) return [];
     const n = output.numResults;
     const k = output.numOutputs;
     const byEpoch = new Map<number, number[]>();
-    for (let r = 0; r < n; r++) {
-      if (output.retracted[r]) continue;
-      const epoch = epochs === 1 ? 0 : epochOf(this.bounds, switchTimeOf(output, r));
-      let rows = byEpoch.get(epoch);
-      if (!rows) byEpoch.set(epoch, (rows = []));
-      rows.push(r);
+    for (const [group, rows] of groups) {
+      const epoch = group % epochs;
+      const merged = byEpoch.get(epoch);
+      if (merged) for (const r of rows) merged.push(r);
+      else byEpoch.set(epoch, rows.slice());
     }
     const out: ShadowScores[] = [];
     for (const index of this.plan.shadow) {

@@ -1,15 +1,16 @@
 // One file model's versions over a job's life (SPEC §12): the ones recorded, the one in force,
 // the rows it scored last, and the check a candidate version passes before it takes over.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_DOWNLOAD_TIMEOUT_MS, isUrl } from '../config/models';
+import { DEFAULT_DOWNLOAD_TIMEOUT_MS } from '../config/defaults';
+import { isUrl } from '../config/models';
 import type { FileModelSpec } from '../config/types';
 import { modelError, overMaxBytes } from '../errors';
 import type { ModelRows } from '../state/store';
 import type { CandidateCheck, CheckOutcome } from './check';
 import { download, type Validators } from './download';
 import type { VersionRef } from './plan';
+import { bytesVersion } from './version';
 import { SAMPLE_ROWS, type ScoredSample } from './calls';
 
 /** The shape every version of a model must keep. */
@@ -103,7 +104,7 @@ export class ModelVersions {
   }
 
   private async keep(bytes: Buffer): Promise<SourceBytes> {
-    const version = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+    const version = bytesVersion(bytes);
     const file = `${this.name}/${version}${extensionOf(this.spec.type)}`;
     const at = path.join(this.dir, file);
     if (!fs.existsSync(at)) {

@@ -24,7 +24,7 @@ export class WindowPool {
   private running = 0;
   private readonly filename: string;
   private readonly workerData: WindowWorkerData;
-  /** The reload checks' thread (checkCandidate), while there are checks. */
+  /** The reload checks' thread (startChecker, checkCandidate). */
   private checker: Piscina | null = null;
 
   constructor(

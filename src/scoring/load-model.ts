@@ -32,8 +32,3 @@ export function cachedModel(path: string, type: 'xgboost' | 'onnx'): Promise<Mod
   }
   return m;
 }
-
-/** Forgets a cached model (a refused version: its file is about to go). */
-export function dropCachedModel(path: string): void {
-  cached.delete(path);
-}

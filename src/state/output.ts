@@ -140,8 +140,6 @@ export class OutputBuilder {
 }
 
 export class TaskOutput {
-  /** Its windows fired without scores (their model call timed out): they go to the dead letters. */
-  unscored = false;
   readonly numResults: number;
   readonly numFeatures: number;
   readonly numOutputs: number;
