@@ -29,6 +29,25 @@ int64_t Index(const Napi::Value& v, double limit) {
   return d >= 0 && d < limit && d == static_cast<double>(static_cast<int64_t>(d)) ? static_cast<int64_t>(d) : -1;
 }
 
+// {kind, values, index, buckets} (src/native/decode.ts).
+bool ReadColumn(const Napi::Value& v, decode::Column* out) {
+  if (!v.IsObject()) return false;
+  Napi::Object o = v.As<Napi::Object>();
+  const int64_t kind = Index(o.Get("kind"), 11), index = Index(o.Get("index"), 2147483648.0);
+  const int64_t buckets = Index(o.Get("buckets"), 2147483649.0);
+  Napi::Value values = o.Get("values");
+  if (kind < 0 || index < 0 || buckets < 0 || !values.IsArray()) return false;
+  out->kind = static_cast<decode::ColumnKind>(kind);
+  out->index = static_cast<int32_t>(index);
+  out->buckets = static_cast<uint32_t>(buckets);
+  if (out->kind == decode::ColumnKind::kHash && out->buckets == 0) return false;
+  Napi::Array list = values.As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    if (!ToWtf8(list.Get(i), &out->values.emplace_back())) return false;
+  }
+  return true;
+}
+
 class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -65,6 +84,22 @@ class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
       if (!ToWtf8(list.Get(i), &s.fieldPaths.back())) {
         ThrowTypeError(env, kInvalid, "NativeDecoder: fieldPaths[" + std::to_string(i) + "] is not a string");
         return;
+      }
+    }
+    Napi::Value columns = spec.Get("columns");
+    if (!columns.IsUndefined()) {
+      if (!columns.IsArray() || columns.As<Napi::Array>().Length() != list.Length()) {
+        ThrowTypeError(env, kInvalid, "NativeDecoder: columns must be an array with one entry per field path");
+        return;
+      }
+      Napi::Array cs = columns.As<Napi::Array>();
+      for (uint32_t i = 0; i < cs.Length(); ++i) {
+        if (!ReadColumn(cs.Get(i), &s.columns.emplace_back())) {
+          ThrowTypeError(env, kInvalid,
+                         "NativeDecoder: columns[" + std::to_string(i) +
+                             "] needs kind (0-10), values: string[], index and buckets (non-negative integers)");
+          return;
+        }
       }
     }
     s.maxEventBytes = maxBytes.As<Napi::Number>().DoubleValue();

@@ -125,6 +125,8 @@ Scanner::Scanner(const Spec& spec) : maxEventBytes_(spec.maxEventBytes) {
   keyNode_ = newId[keyTmp];
   timestampNode_ = tsTmp < 0 ? -1 : newId[tsTmp];
   for (int32_t f : fieldTmp) fieldNodes_.push_back(newId[f]);
+  columns_ = spec.columns;
+  columns_.resize(fieldNodes_.size());  // columns not given read numbers
   found_.resize(nodes_.size());
 }
 
@@ -236,7 +238,10 @@ Status Scanner::Scan(const uint8_t* data, size_t len) {
         }
         case 't': p = Literal(p, end, "true", 4); break;
         case 'f': p = Literal(p, end, "false", 5); break;
-        case 'n': p = Literal(p, end, "null", 4); break;
+        case 'n':
+          p = Literal(p, end, "null", 4);
+          kind = kNull;
+          break;
         default:
           p = ScanNumber(p, end);
           kind = kNumber;
@@ -329,11 +334,182 @@ Status Scanner::Decode(const uint8_t* data, size_t len, double recordTimestampMs
   if ((s = Key(data, out)) != kClean) return s;
   if ((s = Timestamp(data, recordTimestampMs, &out->timestampMs)) != kClean) return s;
   for (size_t i = 0; i < fieldNodes_.size(); ++i) {
-    const Found& f = found_[fieldNodes_[i]];
-    if (f.kind != kNumber) return kBadField;
-    fields[i] = ParseNumber(data + f.begin, data + f.end);
-    if (!std::isfinite(fields[i])) return kBadField;
+    if ((s = Field(data, i, &fields[i])) != kClean) return s;
   }
+  return kClean;
+}
+
+// ---- columns (src/decode/transforms.ts columnValue is the reference) ---------------------------
+
+namespace {
+
+// The next code point of WTF-8 bytes at *p (the bytes are valid: they came from the scanner).
+uint32_t NextCodePoint(const uint8_t** p) {
+  const uint8_t* s = *p;
+  if (s[0] < 0x80) {
+    *p = s + 1;
+    return s[0];
+  }
+  if (s[0] < 0xE0) {
+    *p = s + 2;
+    return ((s[0] & 0x1Fu) << 6) | (s[1] & 0x3Fu);
+  }
+  if (s[0] < 0xF0) {
+    *p = s + 3;
+    return ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+  }
+  *p = s + 4;
+  return ((s[0] & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
+}
+
+// JS \s: WhiteSpace and LineTerminator (ECMA-262).
+bool IsJsSpace(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+uint32_t Rotl(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+// MurmurHash3_x86_32 (src/util/murmur3.ts).
+uint32_t Murmur3(const uint8_t* data, size_t len) {
+  const uint32_t c1 = 0xcc9e2d51u, c2 = 0x1b873593u;
+  uint32_t h = 0;
+  const size_t blocks = len / 4;
+  for (size_t i = 0; i < blocks; ++i) {
+    uint32_t k;
+    std::memcpy(&k, data + 4 * i, 4);  // little-endian hosts (x86-64, arm64)
+    k = Rotl(k * c1, 15) * c2;
+    h = Rotl(h ^ k, 13) * 5 + 0xe6546b64u;
+  }
+  const uint8_t* tail = data + 4 * blocks;
+  uint32_t k = 0;
+  switch (len & 3) {
+    case 3: k ^= static_cast<uint32_t>(tail[2]) << 16; [[fallthrough]];
+    case 2: k ^= static_cast<uint32_t>(tail[1]) << 8; [[fallthrough]];
+    case 1:
+      k ^= tail[0];
+      h ^= Rotl(k * c1, 15) * c2;
+  }
+  h ^= static_cast<uint32_t>(len);
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+// A UTC part of epoch ms as JS Date's getUTC* reads it; false outside Date's range.
+bool TimePart(ColumnKind kind, double ms, double* out) {
+  const double t = std::trunc(ms);  // TimeClip
+  if (!(std::fabs(t) <= 8.64e15)) return false;
+  const int64_t m = static_cast<int64_t>(t);
+  const int64_t days = FloorDiv(m, 86400000);
+  const int64_t inDay = m - days * 86400000;
+  switch (kind) {
+    case ColumnKind::kHour: *out = static_cast<double>(inDay / 3600000); return true;
+    case ColumnKind::kMinute: *out = static_cast<double>((inDay / 60000) % 60); return true;
+    case ColumnKind::kWeekday: *out = static_cast<double>(((days + 3) % 7 + 7) % 7); return true;  // 1970-01-01: Thursday
+    default: break;
+  }
+  // Civil date from days since the epoch (H. Hinnant's days_from_civil, inverted).
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  if (kind == ColumnKind::kDay) *out = static_cast<double>(doy - (153 * mp + 2) / 5 + 1);
+  else *out = static_cast<double>(mp < 10 ? mp + 3 : mp - 9);
+  return true;
+}
+
+}  // namespace
+
+// A string value's WTF-8 bytes (escapes decoded); kNeedsJs when JSON.parse would see U+FFFD.
+Status Scanner::StringValue(const uint8_t* data, const Found& f, std::string_view* out) {
+  if (f.plain) {
+    *out = std::string_view(reinterpret_cast<const char*>(data + f.begin), f.end - f.begin);
+    return kClean;
+  }
+  if (Unescape(data + f.begin, data + f.end, &fieldScratch_) != Text::kOk) return kNeedsJs;
+  *out = fieldScratch_;
+  return kClean;
+}
+
+Status Scanner::Field(const uint8_t* data, size_t column, double* out) {
+  const Found& f = found_[fieldNodes_[column]];
+  const Column& c = columns_[column];
+  if (f.kind == kNone || f.kind == kNull) {
+    *out = std::nan("");
+    return kClean;
+  }
+  if (c.kind == ColumnKind::kNumber) {
+    if (f.kind != kNumber) return kBadField;
+    *out = ParseNumber(data + f.begin, data + f.end);
+    return std::isfinite(*out) ? kClean : kBadField;
+  }
+  if (c.kind >= ColumnKind::kHour) {
+    double ms;
+    if (f.kind == kNumber) {
+      ms = ParseNumber(data + f.begin, data + f.end);
+    } else if (f.kind == kString) {
+      std::string_view text;
+      const Status s = StringValue(data, f, &text);
+      if (s != kClean) return s;
+      switch (ParseIsoTimestamp(text, &ms)) {
+        case Iso::kValue: break;
+        case Iso::kNeedsJs: return kNeedsJs;
+        case Iso::kNoMatch: return kBadField;
+      }
+    } else {
+      return kBadField;
+    }
+    if (!std::isfinite(ms)) return kBadField;
+    return TimePart(c.kind, ms, out) ? kClean : kBadField;
+  }
+  if (f.kind != kString) return kBadField;
+  std::string_view text;
+  const Status s = StringValue(data, f, &text);
+  if (s != kClean) return s;
+  switch (c.kind) {
+    case ColumnKind::kCategory:
+    case ColumnKind::kOneHot: {
+      int32_t found = -1;
+      for (size_t i = 0; i < c.values.size() && found < 0; ++i) {
+        if (c.values[i] == text) found = static_cast<int32_t>(i);
+      }
+      if (c.kind == ColumnKind::kOneHot) *out = found == c.index ? 1 : 0;
+      else *out = found < 0 ? std::nan("") : found;
+      return kClean;
+    }
+    case ColumnKind::kHash: {
+      // A lone surrogate (WTF-8 ED A0..BF) is U+FFFD in the UTF-8 that JS hashes.
+      for (size_t i = 0; i + 1 < text.size(); ++i) {
+        if (static_cast<uint8_t>(text[i]) == 0xED && static_cast<uint8_t>(text[i + 1]) >= 0xA0) return kNeedsJs;
+      }
+      *out = Murmur3(reinterpret_cast<const uint8_t*>(text.data()), text.size()) % c.buckets;
+      return kClean;
+    }
+    default: break;
+  }
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(text.data());
+  const uint8_t* const end = p + text.size();
+  double n = 0;
+  bool inWord = false;
+  while (p < end) {
+    const uint32_t cp = NextCodePoint(&p);
+    if (c.kind == ColumnKind::kLength) {
+      n += cp >= 0x10000 ? 2 : 1;
+    } else {
+      const bool space = IsJsSpace(cp);
+      if (!space && !inWord) ++n;
+      inWord = !space;
+    }
+  }
+  *out = n;
   return kClean;
 }
 

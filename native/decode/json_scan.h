@@ -63,10 +63,33 @@ class KeyTable {
   std::string longKeys_;  // bytes of keys longer than kInlineBytes, back to back
 };
 
+/** What a column reads at its path (src/decode/transforms.ts ColumnKind has the same numbers). */
+enum class ColumnKind : int32_t {
+  kNumber = 0,    // a finite number
+  kCategory = 1,  // a string: its index in values, NaN for others
+  kOneHot = 2,    // a string: 1 when it is values[index], else 0
+  kLength = 3,    // a string: its length in UTF-16 units
+  kWords = 4,     // a string: runs of characters that are not JS \s
+  kHash = 5,      // a string: MurmurHash3 x86 32 (seed 0) of its UTF-8 bytes, mod buckets
+  kHour = 6,      // a timestamp (epoch ms, or ISO-8601 as the event time reads it): UTC parts
+  kMinute = 7,
+  kWeekday = 8,  // Monday 0
+  kDay = 9,
+  kMonth = 10,
+};
+
+struct Column {
+  ColumnKind kind = ColumnKind::kNumber;
+  std::vector<std::string> values;  // WTF-8
+  int32_t index = 0;
+  uint32_t buckets = 0;
+};
+
 struct Spec {
   std::string keyPath;                  // WTF-8, dots for nesting
   std::string timestampPath;            // "$kafka": the record timestamp
   std::vector<std::string> fieldPaths;  // in column order
+  std::vector<Column> columns;          // one per field path
   double maxEventBytes = 0;
 };
 
@@ -93,7 +116,7 @@ class Scanner {
     std::vector<int32_t> children;
   };
   // The last value seen at a node's path in the current message (JSON.parse: the last duplicate wins).
-  enum Kind : uint8_t { kNone, kString, kNumber, kOther };
+  enum Kind : uint8_t { kNone, kString, kNumber, kNull, kOther };
   struct Found {
     Kind kind = kNone;
     bool plain = false;  // string without escapes or bytes >= 0x80: its raw bytes are its value
@@ -105,11 +128,14 @@ class Scanner {
   Status Scan(const uint8_t* data, size_t len);
   Status Key(const uint8_t* data, Decoded* out);
   Status Timestamp(const uint8_t* data, double recordTimestampMs, double* out);
+  Status Field(const uint8_t* data, size_t column, double* out);
+  Status StringValue(const uint8_t* data, const Found& f, std::string_view* out);
 
   std::vector<Node> nodes_;
   int32_t keyNode_ = -1;
   int32_t timestampNode_ = -1;  // -1: the record timestamp
   std::vector<int32_t> fieldNodes_;
+  std::vector<Column> columns_;
   bool specHasReplacementChar_ = false;
   double maxEventBytes_;
 
@@ -117,7 +143,7 @@ class Scanner {
   std::vector<int32_t> stack_;  // open containers: (trie node + 1) * 2 + isObject
   bool needsJs_ = false;
   // Decoded strings: an object key being matched, the key value (Decoded::key may point here), the timestamp.
-  std::string memberScratch_, keyScratch_, timestampScratch_;
+  std::string memberScratch_, keyScratch_, timestampScratch_, fieldScratch_;
   char numberKey_[32];
 };
 

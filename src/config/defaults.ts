@@ -57,3 +57,7 @@ export const GENERATOR_DEFAULTS = {
   timestamp: 'ts',
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
+
+/** Per-event mode (SPEC §13): a scoring batch is what the source handed over, cut at maxBatchRows;
+ *  no event waits more than maxWaitMs. */
+export const PER_EVENT_DEFAULTS = { maxBatchRows: 4096, maxWaitMs: 5 };

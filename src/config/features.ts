@@ -1,7 +1,7 @@
 // `features:` (SPEC §4): what is computed per window.
-import type { FeatureConfig } from './types';
+import type { FeatureConfig, Transform } from './types';
 import type { Reader, Section } from './schema';
-import { FEATURE, keysOf, SIMPLE_AGGS as SIMPLE_AGG_NAMES } from './job-schema';
+import { FEATURE, keysOf, NAMED_TRANSFORMS, SIMPLE_AGGS as SIMPLE_AGG_NAMES, TRANSFORM_KEYS } from './job-schema';
 import { DEFAULT_COMPRESSION } from './defaults';
 
 const SIMPLE_AGGS = SIMPLE_AGG_NAMES;
@@ -15,7 +15,7 @@ const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
 const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
 
 /** Fields every result record has (SPEC §5); the score field must not shadow one. */
-export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'model', 'modelVersion', 'revision', 'retracted'];
+export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'model', 'modelVersion', 'revision', 'retracted', 'early', 'update', 'ts', 'eventId', 'late'];
 
 /** q of `pNN` / `pNN.N` (p99.9 → 0.999), or undefined when `agg` is not a valid percentile. */
 export function percentileQ(agg: string): number | undefined {
@@ -26,25 +26,36 @@ export function percentileQ(agg: string): number | undefined {
   return tenths > 0 ? tenths / 1000 : undefined;
 }
 
-export function readFeatures(r: Reader, parent: Section, normalizedForms: boolean): FeatureConfig[] {
+/** The features of a job, onehot transforms expanded into one feature per value (`ch=pos`). */
+export function readFeatures(r: Reader, parent: Section, normalizedForms: boolean, mode: 'windows' | 'per-event'): FeatureConfig[] {
   const known = normalizedForms ? [...keysOf(FEATURE), 'q'] : keysOf(FEATURE);
   const v = parent.get('features');
   if (v === undefined || v === null) throw r.missing('features', 'a non-empty list of features ({ name, agg, field })');
-  const features = r.list(v, 'features', 'a non-empty list of features ({ name, agg, field })', (item, path) =>
-    readFeature(r, r.section(item, path, known), normalizedForms),
-  );
-  const seen = new Map<string, number>();
-  features.forEach((f, i) => {
-    const first = seen.get(f.name);
-    if (first !== undefined) throw r.fail(`features[${i}].name`, `${JSON.stringify(f.name)} is already the name of features[${first}]; names must be unique`);
-    seen.set(f.name, i);
-  });
-  return features;
+  const read = r.list(v, 'features', 'a non-empty list of features ({ name, agg, field })', (item, path) => ({
+    path,
+    features: readFeature(r, r.section(item, path, known), normalizedForms, mode),
+  }));
+  const seen = new Map<string, string>();
+  for (const { path, features } of read) {
+    for (const f of features) {
+      const first = seen.get(f.name);
+      if (first !== undefined) throw r.fail(`${path}.name`, `${JSON.stringify(f.name)} is already the name of ${first}; names must be unique`);
+      seen.set(f.name, path);
+    }
+  }
+  return read.flatMap((f) => f.features);
 }
 
-function readFeature(r: Reader, s: Section, normalizedForms: boolean): FeatureConfig {
+function readFeature(r: Reader, s: Section, normalizedForms: boolean, mode: 'windows' | 'per-event'): FeatureConfig[] {
   const name = s.str('name');
+  if (!s.has('agg')) {
+    if (mode !== 'per-event') throw r.missing(s.at('agg'), `${AGG_WHAT}; a feature without agg (the event's own value) needs mode: per-event`);
+    s.only('compression', false, 'only for percentile features (pNN)');
+    const field = s.str('field', undefined, `${FIELD_PATH_WHAT}; the feature is this field's value`, FIELD_PATH);
+    return withTransform(r, s, { name, agg: 'value', field });
+  }
   const aggText = s.str('agg', undefined, AGG_WHAT);
+  if (normalizedForms && aggText === 'value') return withTransform(r, s, { name, agg: 'value', field: s.str('field') });
   const isSimple = (SIMPLE_AGGS as readonly string[]).includes(aggText);
   const isNormalized = normalizedForms && aggText === 'percentile';
   let q = isSimple || isNormalized ? undefined : percentileQ(aggText);
@@ -55,12 +66,75 @@ function readFeature(r: Reader, s: Section, normalizedForms: boolean): FeatureCo
   s.only('q', isNormalized, `only with agg: percentile; write the percentile as agg: pNN instead`);
   if (aggText === 'count') {
     s.only('field', false, 'count takes no field (it counts the events in the window)');
-    return { name, agg: 'count' };
+    s.only('transform', false, 'count takes no transform (it counts the events in the window)');
+    return [{ name, agg: 'count' }];
   }
   const field = s.str('field', undefined, `${FIELD_PATH_WHAT}; ${aggText} needs the numeric field it aggregates`, FIELD_PATH);
-  if (isSimple) return { name, agg: aggText as SimpleAgg, field };
+  if (isSimple) return withTransform(r, s, { name, agg: aggText as Exclude<SimpleAgg, 'count'>, field });
   if (isNormalized) q = s.num('q', 'a number between 0 and 1 (exclusive)', { min: 0, exclusiveMin: true, max: 1 });
   if (q === 1) throw r.expected(s.at('q'), 'a number between 0 and 1 (exclusive)', q);
   const compression = s.num('compression', `a number from ${COMPRESSION_RANGE.min} to ${COMPRESSION_RANGE.max}`, COMPRESSION_RANGE, DEFAULT_COMPRESSION);
-  return { name, agg: 'percentile', field, q: q as number, compression };
+  return withTransform(r, s, { name, agg: 'percentile', field, q: q as number, compression });
+}
+
+type FieldFeature = Exclude<FeatureConfig, { agg: 'count' }>;
+
+/** The feature with its transform, if it has one; onehot gives one feature per value. */
+function withTransform(r: Reader, s: Section, f: FieldFeature): FieldFeature[] {
+  if (!s.has('transform')) return [f];
+  const t = readTransform(r, s.get('transform'), s.at('transform'));
+  if (t.type === 'onehot') return t.values.map((value, index) => ({ ...f, name: `${f.name}=${value}`, transform: { ...t, index } }));
+  return [{ ...f, transform: t }];
+}
+
+const TRANSFORM_WHAT = `one of ${NAMED_TRANSFORMS.join(', ')}, or a mapping with one of ${TRANSFORM_KEYS.join(', ')}`;
+
+export function readTransform(r: Reader, v: unknown, path: string): Transform {
+  if (typeof v === 'string') return { type: r.oneOf(v, path, NAMED_TRANSFORMS) };
+  const s = r.section(v, path, [...TRANSFORM_KEYS, 'type', 'index', 'values', 'mean', 'std', 'min', 'max', 'bounds', 'buckets'], TRANSFORM_KEYS);
+  const keys = Object.keys(s.raw).filter((k) => s.has(k));
+  // The normalized form (a JobConfig built in code, or printed by sluice check): { type, ... }.
+  if (s.has('type')) return readNormalizedTransform(r, s);
+  if (keys.length !== 1 || !(TRANSFORM_KEYS as readonly string[]).includes(keys[0])) throw r.expected(path, TRANSFORM_WHAT, v);
+  const key = keys[0] as (typeof TRANSFORM_KEYS)[number];
+  const at = s.at(key);
+  switch (key) {
+    case 'standardize': {
+      const p = s.section(key, ['mean', 'std']);
+      return { type: 'standardize', mean: p.num('mean', 'a finite number', {}), std: p.num('std', 'a positive number', { min: 0, exclusiveMin: true }) };
+    }
+    case 'normalize': {
+      const p = s.section(key, ['min', 'max']);
+      const min = p.num('min', 'a finite number', {});
+      const max = p.num('max', `a finite number above min (${min})`, { min, exclusiveMin: true });
+      return { type: 'normalize', min, max };
+    }
+    case 'bucket': {
+      const bounds = r.list(s.get(key), at, 'a non-empty list of ascending finite numbers', (x, p) => r.num(x, p, 'a finite number'));
+      bounds.forEach((b, i) => {
+        if (i > 0 && !(b > bounds[i - 1])) throw r.expected(`${at}[${i}]`, `a number above ${at}[${i - 1}] (${bounds[i - 1]}): bounds ascend`, b);
+      });
+      return { type: 'bucket', bounds };
+    }
+    case 'category':
+    case 'onehot': {
+      const values = r.list(s.get(key), at, 'a non-empty list of distinct strings', (x, p) => {
+        if (typeof x !== 'string') throw r.expected(p, 'a string', x);
+        return x;
+      });
+      values.forEach((x, i) => {
+        if (values.indexOf(x) !== i) throw r.fail(`${at}[${i}]`, `${JSON.stringify(x)} is already ${at}[${values.indexOf(x)}]; values must be distinct`);
+      });
+      return key === 'category' ? { type: 'category', values } : { type: 'onehot', values, index: -1 };
+    }
+    case 'hash':
+      return { type: 'hash', buckets: r.int(s.get(key), at, 'positive', 2 ** 31) };
+  }
+}
+
+function readNormalizedTransform(r: Reader, s: Section): Transform {
+  const type = s.str('type');
+  const t = { ...s.raw } as Transform;
+  if ((NAMED_TRANSFORMS as readonly string[]).includes(type) || (TRANSFORM_KEYS as readonly string[]).includes(type)) return t;
+  throw r.expected(s.at('type'), TRANSFORM_WHAT, type);
 }

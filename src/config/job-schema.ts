@@ -16,6 +16,7 @@ import {
   DEFAULTS,
   GENERATOR_DEFAULTS,
   MAX_VARIANTS,
+  PER_EVENT_DEFAULTS,
   REMOTE_DEFAULTS,
 } from './defaults';
 
@@ -89,14 +90,33 @@ export const WINDOW = {
 };
 
 export const SIMPLE_AGGS = ['count', 'sum', 'mean', 'min', 'max', 'stddev'] as const;
+/** Transforms written as a bare name (SPEC §13); the others are one-key mappings. */
+export const NAMED_TRANSFORMS = ['log', 'log1p', 'hour', 'minute', 'weekday', 'day', 'month', 'length', 'words'] as const;
+export const TRANSFORM_KEYS = ['standardize', 'normalize', 'bucket', 'category', 'onehot', 'hash'] as const;
+const categories = T.Array(T.String(), { minItems: 1, uniqueItems: true, description: 'The values, in index order' });
+export const TRANSFORM = T.Union(
+  [
+    oneOf(NAMED_TRANSFORMS, 'log (x <= 0: missing), log1p (x <= -1: missing), UTC time parts of a timestamp, length or words of a string'),
+    section({ standardize: section({ mean: T.Number(), std: T.Number({ exclusiveMinimum: 0 }) }, ['mean', 'std']) }, ['standardize'], '(x - mean) / std'),
+    section({ normalize: section({ min: T.Number(), max: T.Number() }, ['min', 'max']) }, ['normalize'], '(x - min) / (max - min), not clipped'),
+    section({ bucket: T.Array(T.Number(), { minItems: 1, description: 'Ascending bounds' }) }, ['bucket'], 'How many bounds are <= x'),
+    section({ category: categories }, ['category'], "The value's index; other values: missing"),
+    section({ onehot: categories }, ['onehot'], 'One feature per value, name=value: 1 or 0'),
+    section({ hash: positive('Buckets') }, ['hash'], 'MurmurHash3 (x86, 32-bit, seed 0) of the UTF-8 bytes, mod buckets'),
+  ],
+  { description: 'Applied to each event before aggregating (SPEC §13)' },
+);
 export const FEATURE = section(
   {
     name: T.String(),
-    agg: T.Union([oneOf(SIMPLE_AGGS, 'An aggregate'), T.String({ pattern: '^p(0|[1-9][0-9]?)(\\.[0-9])?$', description: 'A percentile: p50, p95, p99.9' })]),
-    field: fieldPath('The numeric field aggregated (not for count)'),
+    agg: T.Union([oneOf(SIMPLE_AGGS, 'An aggregate'), T.String({ pattern: '^p(0|[1-9][0-9]?)(\\.[0-9])?$', description: 'A percentile: p50, p95, p99.9' })], {
+      description: "Without agg (per-event mode), the feature is the event's own field value",
+    }),
+    field: fieldPath('The field read (not for count)'),
+    transform: TRANSFORM,
     compression: T.Number({ minimum: 10, maximum: 10_000, default: DEFAULT_COMPRESSION, description: 't-digest compression (percentiles)' }),
   },
-  ['name', 'agg'],
+  ['name'],
 );
 
 // ---- models and scoring ------------------------------------------------------------------------------
@@ -151,6 +171,13 @@ export const MODEL = {
   ),
 };
 
+/** Per-event mode's micro-batches (SPEC §13); also allowed as the only keys of scoring: next to model:. */
+const MICRO_BATCH = {
+  maxBatchRows: positive('Per-event mode: rows per scoring batch at most', PER_EVENT_DEFAULTS.maxBatchRows),
+  maxWaitMs: nonNegative('Per-event mode: the longest an event waits to be scored', PER_EVENT_DEFAULTS.maxWaitMs),
+};
+export const MICRO_BATCH_KEYS = Object.keys(MICRO_BATCH);
+
 export const SCORING = section({
   inputs,
   output,
@@ -161,6 +188,7 @@ export const SCORING = section({
   shadow: T.Array(T.String(), { description: 'Models scored into the shadow output' }),
   onError: section({ fallback: T.Union([T.String(), section({ value: T.Union([T.Number(), T.Array(T.Number(), { minItems: 1 })]) }, ['value'])]) }, ['fallback']),
   cache: section({ maxEntries: positive('Rows kept per worker thread', CACHE_DEFAULTS.maxEntries), ttlMs: positive('How long an entry is good', CACHE_DEFAULTS.ttlMs) }),
+  ...MICRO_BATCH,
 });
 
 // ---- outputs, state, workers, metrics ----------------------------------------------------------------
@@ -188,6 +216,8 @@ export const METRICS = section({ port: T.Integer({ minimum: 0, maximum: 65535, d
 export const JOB = section(
   {
     name: T.String({ pattern: '^(?!\\.{1,2}$)[A-Za-z0-9._-]+$' }),
+    mode: oneOf(['windows', 'per-event'] as const, 'A result per fired window, or per event (SPEC §13)', 'windows'),
+    eventId: fieldPath('Per-event mode: a field copied into each result as eventId'),
     source: T.Union(Object.values(SOURCE)),
     watermark: WATERMARK,
     window: T.Union(Object.values(WINDOW)),

@@ -88,8 +88,14 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const name = top.str('name', undefined, NAME_WHAT, NAME);
   const source = readSource(r, top, opts.normalizedForms);
   const watermark = readWatermark(top);
+  const mode = top.oneOf('mode', ['windows', 'per-event'] as const, 'windows');
+  top.only('eventId', mode === 'per-event', 'only with mode: per-event (a per-event result carries the event\'s id)');
+  const eventId = top.has('eventId') ? top.str('eventId', undefined, 'a field path (names separated by dots)', /^[^.]+(\.[^.]+)*$/) : undefined;
   const window = readWindow(r, top);
-  const features = readFeatures(r, top, opts.normalizedForms);
+  if (mode === 'per-event' && window.type !== 'session' && window.earlyEveryMs !== undefined) {
+    throw r.fail('window.earlyEveryMs', 'early results are for mode: windows; per-event mode already scores every event as it arrives');
+  }
+  const features = readFeatures(r, top, opts.normalizedForms, mode);
   const { models, scoring } = readScoring(r, top, features);
 
   const stateSection = top.section('state', keysOf(STATE));
@@ -110,6 +116,8 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const job: JobConfig = {
     name,
     file: r.file,
+    mode,
+    ...(eventId === undefined ? {} : { eventId }),
     source,
     watermark,
     window,

@@ -3,8 +3,8 @@
 import type { Combine, FeatureConfig, ModelSpec, OnError, RemoteModelSpec, ScoringConfig } from './types';
 import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
-import { COMBINES, keysOf, MODEL, MODEL_SHORTHAND, SCORING } from './job-schema';
-import { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, REMOTE_DEFAULTS } from './defaults';
+import { COMBINES, keysOf, MICRO_BATCH_KEYS, MODEL, MODEL_SHORTHAND, SCORING } from './job-schema';
+import { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, PER_EVENT_DEFAULTS, REMOTE_DEFAULTS } from './defaults';
 
 
 /** Model names go into every record and metric label: keep them plain. */
@@ -24,7 +24,6 @@ export interface Scoring {
 export function readScoring(r: Reader, top: Section, features: FeatureConfig[]): Scoring {
   if (top.has('model') && top.has('models')) throw r.fail('models', 'a job has model: (one model) or models: with scoring:, not both');
   if (top.has('model')) {
-    if (top.has('scoring')) throw r.fail('scoring', 'scoring: goes with models:; with model:, put inputs and output in model:');
     return readShorthand(r, top, features);
   }
   if (!top.has('models')) throw r.missing('model', 'a mapping with the model path (or models: with scoring:)');
@@ -33,7 +32,15 @@ export function readScoring(r: Reader, top: Section, features: FeatureConfig[]):
   const s = top.section('scoring', keysOf(SCORING));
   return {
     models,
-    scoring: { ...readInputsOutput(r, s, features, 'scoring'), variants: readVariants(r, s, models), ...readTimeout(s), shadow: readShadow(r, s, models), onError: readOnError(r, s, models), cache: readCache(r, s) },
+    scoring: {
+      ...readInputsOutput(r, s, features, 'scoring'),
+      variants: readVariants(r, s, models),
+      ...readTimeout(s),
+      shadow: readShadow(r, s, models),
+      onError: readOnError(r, s, models),
+      cache: readCache(r, s),
+      ...readMicroBatch(s),
+    },
   };
 }
 
@@ -42,6 +49,8 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   if (raw && typeof raw === 'object' && 'reload' in raw) {
     throw r.fail('model.reload', 'the model: shorthand takes no reload; name the model under models: (models: { default: { source: ..., reload: { pollMs: 5000 } } }) with scoring: { model: default }');
   }
+  // Next to model:, scoring: holds only the micro-batch keys (SPEC §13).
+  const micro = top.section('scoring', MICRO_BATCH_KEYS, MICRO_BATCH_KEYS);
   const s = top.section('model', keysOf(MODEL_SHORTHAND));
   const path = s.str('path', undefined, 'a model file path');
   // The loader picks the format by extension too (src/scoring/load-model), so the default agrees with it.
@@ -49,7 +58,7 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
   const maxBytes = s.int('maxBytes', 'positive', DEFAULT_MODEL_MAX_BYTES);
   return {
     models: { [DEFAULT_MODEL_NAME]: { type, source: path, maxBytes } },
-    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s), shadow: [], onError: null, cache: null },
+    scoring: { ...readInputsOutput(r, s, features, 'model'), variants: [{ model: DEFAULT_MODEL_NAME, weight: 100 }], ...readTimeout(s), shadow: [], onError: null, cache: null, ...readMicroBatch(micro) },
   };
 }
 
@@ -249,7 +258,7 @@ function readInputsOutput(r: Reader, s: Section, features: FeatureConfig[], wher
   const output = s.str('output', 'score');
   if (names.includes(output)) throw r.fail(s.at('output'), `${JSON.stringify(output)} is also a feature name; pick another name for the score`);
   if (RECORD_FIELDS.includes(output)) {
-    throw r.fail(s.at('output'), `${JSON.stringify(output)} is a field of every result record (${RECORD_FIELDS.join(', ')}); pick another name for the score`);
+    throw r.fail(s.at('output'), `${JSON.stringify(output)} is a field of result records (${RECORD_FIELDS.join(', ')}); pick another name for the score`);
   }
   return { inputs: [...inputs], output };
 }
@@ -258,5 +267,12 @@ function readTimeout(s: Section): Pick<ScoringConfig, 'timeoutMs' | 'onTimeout'>
   return {
     timeoutMs: s.int('timeoutMs', 'positive', DEFAULT_MODEL_TIMEOUT_MS),
     onTimeout: s.oneOf('onTimeout', ['fail', 'dead-letter'] as const, 'dead-letter'),
+  };
+}
+
+function readMicroBatch(s: Section): Pick<ScoringConfig, 'maxBatchRows' | 'maxWaitMs'> {
+  return {
+    maxBatchRows: s.int('maxBatchRows', 'positive', PER_EVENT_DEFAULTS.maxBatchRows),
+    maxWaitMs: s.int('maxWaitMs', 'nonNegative', PER_EVENT_DEFAULTS.maxWaitMs),
   };
 }

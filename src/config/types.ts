@@ -56,11 +56,24 @@ export type WindowConfig =
   | { type: 'sliding'; sizeMs: number; slideMs: number; allowedLatenessMs: number; earlyEveryMs?: number }
   | { type: 'session'; gapMs: number; allowedLatenessMs: number };
 
+/** A feature transform (SPEC §13): applied to each event's field value, before any aggregate.
+ *  onehot is expanded when the job is read: one feature per value, each with its `index`. */
+export type Transform =
+  | { type: 'log' | 'log1p' | 'hour' | 'minute' | 'weekday' | 'day' | 'month' | 'length' | 'words' }
+  | { type: 'standardize'; mean: number; std: number }
+  | { type: 'normalize'; min: number; max: number }
+  | { type: 'bucket'; bounds: number[] }
+  | { type: 'category'; values: string[] }
+  | { type: 'onehot'; values: string[]; index: number }
+  | { type: 'hash'; buckets: number };
+
 export type FeatureConfig =
   | { name: string; agg: 'count' }
-  | { name: string; agg: 'sum' | 'mean' | 'min' | 'max' | 'stddev'; field: string }
+  /** The event's own value (per-event mode only). */
+  | { name: string; agg: 'value'; field: string; transform?: Transform }
+  | { name: string; agg: 'sum' | 'mean' | 'min' | 'max' | 'stddev'; field: string; transform?: Transform }
   /** pNN or pNN.N: q = NN/100, 0 < q < 1. */
-  | { name: string; agg: 'percentile'; field: string; q: number; compression: number };
+  | { name: string; agg: 'percentile'; field: string; q: number; compression: number; transform?: Transform };
 
 /** A model file (SPEC §7): XGBoost or ONNX. */
 export interface FileModelSpec {
@@ -132,6 +145,9 @@ export interface ScoringConfig {
   onError: OnError | null;
   /** Model outputs by exact float32 input row, LRU with a TTL, per worker thread; null: none. */
   cache: { maxEntries: number; ttlMs: number } | null;
+  /** Per-event mode: rows per scoring batch at most, and the longest an event waits to be scored. */
+  maxBatchRows: number;
+  maxWaitMs: number;
 }
 
 /** As the job file writes it (a value always a list, one per output). */
@@ -153,6 +169,10 @@ export interface JobConfig {
   file: string;
   source: SourceConfig;
   watermark: WatermarkConfig;
+  /** windows: a result per fired window; per-event: a result per event (SPEC §13). */
+  mode: 'windows' | 'per-event';
+  /** per-event: a field copied into each result as `eventId`. */
+  eventId?: string;
   window: WindowConfig;
   features: FeatureConfig[];
   /** The models by name, in the file's order; `model:` is the one named "default". */

@@ -4,15 +4,19 @@
 // This is the JSON.parse implementation; a native decoder fills the same DecodedEvents.
 import type { DeadLetterReason } from '../records/records';
 import type { KeyTable } from './key-table';
+import type { Transform } from '../config/types';
 import { messageValue, rawText, type RawBatch } from './raw-batch';
+import { applyNumeric, columnExpects, columnValue, timestampOf, type DecodeColumn } from './transforms';
 
 export interface DecodeSpec {
   /** Field path of the window key, dots for nesting. */
   keyPath: string;
   /** Field path of the event time, or "$kafka" for the record timestamp. */
   timestampPath: string;
-  /** Numeric fields the features read, in column order. */
+  /** Fields the features read, in column order (a path may repeat, with another transform). */
   fieldPaths: string[];
+  /** Per column, its transform (src/decode/transforms.ts); absent: the field's number as it is. */
+  transforms?: ReadonlyArray<Transform | undefined>;
   /** Larger messages are dead letters (too-large) before any parsing. */
   maxEventBytes: number;
 }
@@ -54,8 +58,6 @@ export class DecodedEvents {
   }
 }
 
-// ISO-8601 date-time with a zone, or a plain date; Date.parse alone accepts too much ("March 7").
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
 
 type Path = string[];
 const compile = (p: string): Path => p.split('.');
@@ -63,7 +65,8 @@ const compile = (p: string): Path => p.split('.');
 function get(obj: unknown, path: Path): unknown {
   let v = obj;
   for (const k of path) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    // Own members only: JSON has no prototype chain (toString and __proto__ are absent unless written).
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, k)) return undefined;
     v = (v as Record<string, unknown>)[k];
   }
   return v;
@@ -79,10 +82,21 @@ export interface CompiledSpec {
   /** null: the record timestamp ("$kafka"). */
   readonly timestamp: Path | null;
   readonly fields: Path[];
+  readonly transforms: ReadonlyArray<Transform | undefined>;
+  /** The columns for applyNumeric. */
+  readonly columns: DecodeColumn[];
 }
 
 export function compileSpec(spec: DecodeSpec): CompiledSpec {
-  return { spec, key: compile(spec.keyPath), timestamp: spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath), fields: spec.fieldPaths.map(compile) };
+  const transforms = spec.fieldPaths.map((_, i) => spec.transforms?.[i]);
+  return {
+    spec,
+    key: compile(spec.keyPath),
+    timestamp: spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath),
+    fields: spec.fieldPaths.map(compile),
+    transforms,
+    columns: spec.fieldPaths.map((path, i) => ({ path, transform: transforms[i] })),
+  };
 }
 
 /**
@@ -123,7 +137,7 @@ export function decodeOne(c: CompiledSpec, value: string | Uint8Array, recordTim
     }
   } else {
     const t = get(obj, c.timestamp);
-    ts = typeof t === 'number' ? t : typeof t === 'string' && ISO_8601.test(t) ? Date.parse(t) : NaN;
+    ts = timestampOf(t);
     if (!Number.isFinite(ts)) {
       return {
         rawIndex: i,
@@ -135,10 +149,11 @@ export function decodeOne(c: CompiledSpec, value: string | Uint8Array, recordTim
   const F = c.fields.length;
   for (let f = 0; f < F; f++) {
     const v = get(obj, c.fields[f]);
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected a finite number, got ${describe(v)}` };
+    const x = columnValue(c.transforms[f], v);
+    if (x === undefined) {
+      return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected ${columnExpects(c.transforms[f])}, got ${describe(v)}` };
     }
-    out.fields[row * F + f] = v;
+    out.fields[row * F + f] = x;
   }
   out.timestampMs[row] = ts;
   return key;
@@ -167,5 +182,6 @@ export class JsonDecoder {
       out.keyId[n] = this.keys.intern(r);
       out.count = n + 1;
     }
+    applyNumeric(this.compiled.columns, out.fields, out.count);
   }
 }

@@ -12,6 +12,7 @@ import { native } from '../native/index';
 import type { DeadLetterReason } from '../records/records';
 import { compileSpec, decodeOne, type CompiledSpec, type DecodedEvents, type DecodeSpec } from './decoder';
 import { SharedKeyNames } from './key-names';
+import { applyNumeric, columnKind } from './transforms';
 import type { RawBatch } from './raw-batch';
 
 /** A batch packed into one byte buffer: message i is data[starts[i], ends[i]). */
@@ -47,7 +48,13 @@ export class NativeJsonDecoder {
   constructor(spec: DecodeSpec, numPartitions: number) {
     this.compiled = compileSpec(spec);
     this.maxEventBytes = spec.maxEventBytes;
-    this.handle = new native.NativeDecoder({ ...spec, numPartitions });
+    const columns = this.compiled.columns.map(({ transform: t }) => ({
+      kind: columnKind(t),
+      values: t?.type === 'category' || t?.type === 'onehot' ? t.values : [],
+      index: t?.type === 'onehot' ? t.index : 0,
+      buckets: t?.type === 'hash' ? t.buckets : 0,
+    }));
+    this.handle = new native.NativeDecoder({ keyPath: spec.keyPath, timestampPath: spec.timestampPath, fieldPaths: spec.fieldPaths, columns, maxEventBytes: spec.maxEventBytes, numPartitions });
   }
 
   /** Keys interned so far. */
@@ -167,6 +174,7 @@ export class NativeJsonDecoder {
       }
     }
     out.count = count;
+    applyNumeric(this.compiled.columns, out.fields, count);
     this.syncKeys();
   }
 

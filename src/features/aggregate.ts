@@ -23,15 +23,18 @@ export function initAggregates(f64: Float64Array, slotBase: number, plan: Featur
     f64[a + Agg.Max] = -Infinity;
     f64[a + Agg.Mean] = 0;
     f64[a + Agg.M2] = 0;
+    f64[a + Agg.N] = 0;
   }
 }
 
 /** Adds one event (its field values at fields[fieldBase ...]) to the window in the slot. */
 export function addEvent(f64: Float64Array, slotBase: number, plan: FeaturePlan, fields: Float64Array, fieldBase: number, digests: DigestStore): void {
-  const n = ++f64[slotBase + Slot.Count];
+  f64[slotBase + Slot.Count]++;
   for (let f = 0; f < plan.fieldPaths.length; f++) {
     const x = fields[fieldBase + f];
+    if (x !== x) continue; // missing (NaN): skipped, SPEC §13
     const a = slotBase + plan.aggBase + f * Agg.Words;
+    const n = ++f64[a + Agg.N];
     f64[a + Agg.Sum] += x;
     if (x < f64[a + Agg.Min]) f64[a + Agg.Min] = x;
     if (x > f64[a + Agg.Max]) f64[a + Agg.Max] = x;
@@ -39,17 +42,21 @@ export function addEvent(f64: Float64Array, slotBase: number, plan: FeaturePlan,
     f64[a + Agg.Mean] += delta / n;
     f64[a + Agg.M2] += delta * (x - f64[a + Agg.Mean]);
   }
-  for (let d = 0; d < plan.digests.length; d++) digests.add(slotBase, d, fields[fieldBase + plan.digests[d].field]);
+  for (let d = 0; d < plan.digests.length; d++) {
+    const x = fields[fieldBase + plan.digests[d].field];
+    if (x === x) digests.add(slotBase, d, x);
+  }
 }
 
 /** Folds the window in src into dst (session merges); dst keeps its place, src is not changed. */
 export function mergeInto(f64: Float64Array, dstBase: number, srcBase: number, plan: FeaturePlan, digests: DigestStore): void {
-  const na = f64[dstBase + Slot.Count];
-  const nb = f64[srcBase + Slot.Count];
-  const n = na + nb;
   for (let f = 0; f < plan.fieldPaths.length; f++) {
     const a = dstBase + plan.aggBase + f * Agg.Words;
     const b = srcBase + plan.aggBase + f * Agg.Words;
+    const na = f64[a + Agg.N];
+    const nb = f64[b + Agg.N];
+    const n = na + nb;
+    f64[a + Agg.N] = n;
     f64[a + Agg.Sum] += f64[b + Agg.Sum];
     if (f64[b + Agg.Min] < f64[a + Agg.Min]) f64[a + Agg.Min] = f64[b + Agg.Min];
     if (f64[b + Agg.Max] > f64[a + Agg.Max]) f64[a + Agg.Max] = f64[b + Agg.Max];
@@ -59,26 +66,41 @@ export function mergeInto(f64: Float64Array, dstBase: number, srcBase: number, p
       f64[a + Agg.Mean] += (delta * nb) / n;
     }
   }
-  f64[dstBase + Slot.Count] = n;
+  f64[dstBase + Slot.Count] += f64[srcBase + Slot.Count];
   for (let d = 0; d < plan.digests.length; d++) digests.merge(dstBase, srcBase, d);
 }
 
-/** Writes the window's feature values, in the job's order, to out[outBase ...]. */
-export function readFeatures(f64: Float64Array, slotBase: number, plan: FeaturePlan, digests: DigestStore, out: Float64Array, outBase: number): void {
-  const n = f64[slotBase + Slot.Count];
+/**
+ * Writes the feature values, in the job's order, to out[outBase ...]: aggregates from the window in
+ * the slot (slotBase < 0: no window, they are missing), own values from the event's columns at
+ * fields[fieldBase ...] (per-event mode). An aggregate over no values is missing (NaN).
+ */
+export function readFeatures(f64: Float64Array, slotBase: number, plan: FeaturePlan, digests: DigestStore, out: Float64Array, outBase: number, fields?: Float64Array, fieldBase = 0): void {
   for (let i = 0; i < plan.features.length; i++) {
     const spec = plan.features[i];
+    if (spec.kind === FeatureKind.Value) {
+      out[outBase + i] = fields![fieldBase + spec.field];
+      continue;
+    }
+    if (slotBase < 0) {
+      out[outBase + i] = NaN;
+      continue;
+    }
+    if (spec.kind === FeatureKind.Count) {
+      out[outBase + i] = f64[slotBase + Slot.Count];
+      continue;
+    }
     const a = slotBase + plan.aggBase + spec.field * Agg.Words;
+    const n = f64[a + Agg.N];
     let v: number;
     switch (spec.kind) {
-      case FeatureKind.Count: v = n; break;
       case FeatureKind.Sum: v = f64[a + Agg.Sum]; break;
       case FeatureKind.Mean: v = f64[a + Agg.Sum] / n; break;
       case FeatureKind.Min: v = f64[a + Agg.Min]; break;
       case FeatureKind.Max: v = f64[a + Agg.Max]; break;
       case FeatureKind.Stddev: v = Math.sqrt(Math.max(0, f64[a + Agg.M2]) / n); break;
-      case FeatureKind.Percentile: v = digests.quantile(slotBase, spec.digest, spec.q); break;
+      default: v = digests.quantile(slotBase, spec.digest, spec.q); break;
     }
-    out[outBase + i] = v;
+    out[outBase + i] = n > 0 ? v : NaN;
   }
 }

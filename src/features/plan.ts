@@ -1,6 +1,6 @@
 // How a job's features map onto window slots: which numeric fields are decoded, which aggregates
 // and digests each slot holds, and how each feature value is read back when a window fires.
-import type { FeatureConfig } from '../config/types';
+import type { FeatureConfig, Transform } from '../config/types';
 import { Slot } from '../state/arena';
 
 export const enum FeatureKind {
@@ -11,16 +11,20 @@ export const enum FeatureKind {
   Max,
   Stddev,
   Percentile,
+  /** The event's own (transformed) value: per-event mode. */
+  Value,
 }
 
-/** Per numeric field, five words: running sum, min, max, and Welford's mean and M2. */
+/** Per column, six words: running sum, min, max, Welford's mean and M2, and how many values were
+ *  there (events whose value was missing are skipped, SPEC §13). */
 export const enum Agg {
   Sum = 0,
   Min = 1,
   Max = 2,
   Mean = 3,
   M2 = 4,
-  Words = 5,
+  N = 5,
+  Words = 6,
 }
 
 export interface FeatureSpec {
@@ -35,8 +39,9 @@ export interface FeatureSpec {
 }
 
 export interface FeaturePlan {
-  /** Numeric field paths the decoder extracts, in column order. */
+  /** The columns the decoder extracts: a field path each, read through its transform. */
   fieldPaths: string[];
+  transforms: Array<Transform | undefined>;
   /** One t-digest per distinct (field, compression) among the percentile features. */
   digests: Array<{ field: number; compression: number }>;
   features: FeatureSpec[];
@@ -48,20 +53,28 @@ export interface FeaturePlan {
   digestBase: number;
 }
 
-const KIND: Record<string, FeatureKind> = { count: FeatureKind.Count, sum: FeatureKind.Sum, mean: FeatureKind.Mean, min: FeatureKind.Min, max: FeatureKind.Max, stddev: FeatureKind.Stddev, percentile: FeatureKind.Percentile };
+const KIND: Record<string, FeatureKind> = { value: FeatureKind.Value, count: FeatureKind.Count, sum: FeatureKind.Sum, mean: FeatureKind.Mean, min: FeatureKind.Min, max: FeatureKind.Max, stddev: FeatureKind.Stddev, percentile: FeatureKind.Percentile };
 
 /** `sessions`: slots also hold what session windows need (see Slot.SessionFixed). */
 export function planFeatures(features: readonly FeatureConfig[], sessions = false): FeaturePlan {
   const fieldPaths: string[] = [];
+  const transforms: Array<Transform | undefined> = [];
+  const columnKeys: string[] = [];
   const digests: FeaturePlan['digests'] = [];
-  const fieldIndex = (path: string) => {
-    let i = fieldPaths.indexOf(path);
-    if (i < 0) i = fieldPaths.push(path) - 1;
+  // One column per distinct (field, transform): amount and log1p(amount) are two.
+  const fieldIndex = (path: string, t: Transform | undefined) => {
+    const key = JSON.stringify([path, t ?? null]);
+    let i = columnKeys.indexOf(key);
+    if (i < 0) {
+      i = columnKeys.push(key) - 1;
+      fieldPaths.push(path);
+      transforms.push(t);
+    }
     return i;
   };
   const specs = features.map((f): FeatureSpec => {
     if (f.agg === 'count') return { name: f.name, kind: FeatureKind.Count, field: -1, digest: -1, q: 0 };
-    const field = fieldIndex(f.field);
+    const field = fieldIndex(f.field, f.transform);
     if (f.agg !== 'percentile') return { name: f.name, kind: KIND[f.agg], field, digest: -1, q: 0 };
     let digest = digests.findIndex((d) => d.field === field && d.compression === f.compression);
     if (digest < 0) digest = digests.push({ field, compression: f.compression }) - 1;
@@ -69,5 +82,5 @@ export function planFeatures(features: readonly FeatureConfig[], sessions = fals
   });
   const aggBase = sessions ? Slot.SessionFixed : Slot.Fixed;
   const digestBase = aggBase + fieldPaths.length * Agg.Words;
-  return { fieldPaths, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
+  return { fieldPaths, transforms, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
 }

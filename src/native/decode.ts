@@ -18,6 +18,9 @@ export interface NativeDecoderSpec {
   /** "$kafka" for the record timestamp. */
   timestampPath: string;
   fieldPaths: string[];
+  /** Per field path, what is read there (src/decode/transforms.ts ColumnKind): category and
+   *  onehot columns match `values`, onehot's is 1 for values[index]; hash columns take `buckets`. */
+  columns?: Array<{ kind: number; values: string[]; index: number; buckets: number }>;
   maxEventBytes: number;
   /** Key partitions: keyPartition(id) = keyHash(key) % numPartitions. A positive integer. */
   numPartitions: number;

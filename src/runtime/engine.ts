@@ -160,7 +160,7 @@ export class Engine {
     pool.onRetry = () => metrics.error('task-retry');
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
-      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, maxEventBytes: job.source.maxMessageBytes },
+      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, transforms: plan.transforms, maxEventBytes: job.source.maxMessageBytes },
       this.keyPartitions,
     );
     const P = this.keyPartitions;

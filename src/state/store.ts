@@ -25,7 +25,7 @@ import { openKv, type KvBackend, type KvStore } from './kv';
 import { openKvOnThread } from './kv-thread';
 
 /** Bumped whenever the layout above or the arena's changes: older state dirs are refused. */
-export const STATE_FORMAT = 2;
+export const STATE_FORMAT = 3;
 const PAGE_BYTES = 64 << 10;
 /** Staging holds the event loop at most about this long at a time. */
 const SLICE_MS = 10;

@@ -71,11 +71,11 @@ test('empty file and a top level that is not a mapping', () => {
 test('unknown top-level key, with a suggestion', () => {
   fails(
     (j) => (j.sinks = { type: 'stdout' }),
-    'job.yaml: sinks: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics (did you mean sink?)',
+    'job.yaml: sinks: unknown key; expected one of name, mode, eventId, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics (did you mean sink?)',
   );
   fails(
     (j) => (j.parallelism = 4),
-    'job.yaml: parallelism: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics',
+    'job.yaml: parallelism: unknown key; expected one of name, mode, eventId, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics',
   );
 });
 
@@ -84,7 +84,7 @@ test('unknown nested key, with a suggestion', () => {
     (j) => (j.window = { type: 'tumbling', sizeMS: 60000 }),
     'job.yaml: window.sizeMS: unknown key; expected one of type, sizeMs, slideMs, allowedLatenessMs, earlyEveryMs, gapMs (did you mean sizeMs?)',
   );
-  fails((j) => (j.features[1].fild = 'amount'), 'job.yaml: features[1].fild: unknown key; expected one of name, agg, field, compression (did you mean field?)');
+  fails((j) => (j.features[1].fild = 'amount'), 'job.yaml: features[1].fild: unknown key; expected one of name, agg, field, transform, compression (did you mean field?)');
   // The keys offered are those of the chosen source type.
   fails((j) => (j.source.topik = 'x'), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, maxMessageBytes, path');
   fails((j) => (j.source = { type: 'kafka', brokers: ['h:1'], topik: 'x' }), 'job.yaml: source.topik: unknown key; expected one of type, format, key, timestamp, maxMessageBytes, brokers, topic, groupId, startFrom, bounded, kafka (did you mean topic?)');
@@ -219,7 +219,7 @@ test('model.output must not clash with a feature or a record field', () => {
   fails((j) => (j.model.output = 'amount_sum'), 'job.yaml: model.output: "amount_sum" is also a feature name; pick another name for the score');
   fails(
     (j) => (j.model.output = 'events'),
-    'job.yaml: model.output: "events" is a field of every result record (key, windowStart, windowEnd, events, features, model, modelVersion, revision, retracted); pick another name for the score',
+    'job.yaml: model.output: "events" is a field of result records (key, windowStart, windowEnd, events, features, model, modelVersion, revision, retracted, early, update, ts, eventId, late); pick another name for the score',
   );
 });
 
@@ -319,6 +319,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
   const want: JobConfig = {
     name: 'm',
     file: 'job.yaml',
+    mode: 'windows',
     source: {
       type: 'generator',
       key: 'card',
@@ -338,7 +339,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     window: { type: 'tumbling', sizeMs: 60000, allowedLatenessMs: 0 },
     features: [{ name: 'n', agg: 'count' }],
     models: { default: { type: 'xgboost', source: 'm.json', maxBytes: 256 * 1024 * 1024 } },
-    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter', shadow: [], onError: null, cache: null },
+    scoring: { inputs: ['n'], output: 'score', variants: [{ model: 'default', weight: 100 }], timeoutMs: 30_000, onTimeout: 'dead-letter', shadow: [], onError: null, cache: null, maxBatchRows: 4096, maxWaitMs: 5 },
     sink: { type: 'stdout' },
     late: { type: 'file', path: '.sluice/m/late.jsonl' },
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },
@@ -401,10 +402,10 @@ test('jobFromObject: validates like a file and takes a normalized JobConfig back
   assert.deepEqual(jobFromObject(kafka), kafka);
 
   throwsLine(() => jobFromObject({ ...base(), window: { type: 'tumbling', sizeMs: '60s' } }), '<inline>: window.sizeMs: expected a positive integer, got "60s"');
-  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics, file');
+  throwsLine(() => jobFromObject(base(), { file: 'app.ts' }) && jobFromObject({ ...base(), extra: 1 }, { file: 'app.ts' }), 'app.ts: extra: unknown key; expected one of name, mode, eventId, source, watermark, window, features, model, models, scoring, sink, late, deadLetter, shadow, state, workers, metrics, file');
   const resolved = jobFromObject(base(), { baseDir: '/jobs' });
   assert.equal('source' in resolved.models.default && resolved.models.default.source, '/jobs/m.json');
   assert.deepEqual(resolved.late, { type: 'file', path: '/jobs/out.late.jsonl' });
   // Normalized-only forms stay out of YAML files.
-  fails((j) => (j.features[2] = { name: 'p', agg: 'percentile', field: 'amount', q: 0.9 }), 'job.yaml: features[2].q: unknown key; expected one of name, agg, field, compression');
+  fails((j) => (j.features[2] = { name: 'p', agg: 'percentile', field: 'amount', q: 0.9 }), 'job.yaml: features[2].q: unknown key; expected one of name, agg, field, transform, compression');
 });

@@ -73,13 +73,24 @@ test('bad-timestamp: not ISO, not finite, missing, and a record without a timest
   assert.equal(kafka.out.timestampMs[0], 5);
 });
 
-test('bad-field: the first bad field wins; numbers only, finite only', () => {
+test('bad-field: the first bad field wins; numbers only, finite only; absent and null are missing (NaN)', () => {
   const spec = { ...SPEC, fieldPaths: ['amount', 'n.x'] };
-  const values = ['{"card":"a","ts":1,"amount":"1","n":{"x":null}}', '{"card":"a","ts":1,"amount":1,"n":{"x":1e309}}', '{"card":"a","ts":1,"amount":1,"n":[1]}', '{"card":"a","ts":1,"amount":1,"n":{"x":-0}}'];
+  const values = [
+    '{"card":"a","ts":1,"amount":"1","n":{"x":null}}',
+    '{"card":"a","ts":1,"amount":1,"n":{"x":1e309}}',
+    '{"card":"a","ts":1,"amount":true,"n":{"x":1}}',
+    '{"card":"a","ts":1,"amount":1,"n":[1]}',
+    '{"card":"a","ts":1,"amount":1,"n":{"x":-0}}',
+    '{"card":"a","ts":1,"amount":null}',
+    '{"card":"a","ts":1,"n":{"x":{}}}',
+  ];
   const { out } = both(values, spec);
-  assert.deepEqual(reasons(out), ['bad-field', 'bad-field', 'bad-field']);
-  assert.match(out.deadLetters[0].detail, /^field amount:/);
-  assert.ok(Object.is(out.fields[1], -0));
+  assert.deepEqual(reasons(out), ['bad-field', 'bad-field', 'bad-field', 'bad-field']);
+  assert.match(out.deadLetters[0].detail, /^field amount: expected a finite number, got the string "1"$/);
+  assert.match(out.deadLetters[3].detail, /^field n.x: expected a finite number, got an object$/);
+  assert.equal(out.count, 3);
+  assert.deepEqual(Array.from(out.fields.subarray(0, 6)), [1, NaN, 1, -0, NaN, NaN]);
+  assert.ok(Object.is(out.fields[3], -0));
 });
 
 test('escapes, duplicate keys (the last wins), whitespace, numeric keys as JavaScript prints them', () => {

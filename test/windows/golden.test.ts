@@ -22,7 +22,7 @@ const VARIANTS = [
 const COUNTERS: Record<string, { lateEvents?: number; expiredAssignments?: number; deadLetters?: number; retractions?: number }> = {
   sliding: { lateEvents: 1, expiredAssignments: 1 },
   session: { lateEvents: 1, retractions: 3 },
-  'dead-letters': { deadLetters: 9 },
+  'dead-letters': { deadLetters: 8 },
   lateness: { lateEvents: 1 },
 };
 
