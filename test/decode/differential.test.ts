@@ -3,6 +3,7 @@
 // and detail), the same key table. The JS-fallback share is reported for each kind of input.
 import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
+import type { Transform } from '../../src/config/types';
 import type { DecodeSpec } from '../../src/decode/decoder';
 import { GeneratorSource } from '../../src/io/sources/generator';
 import { pick, rng } from '../helpers/random';
@@ -21,6 +22,24 @@ const SPECS: DecodeSpec[] = [
   { keyPath: '__proto__', timestampPath: 'constructor', fieldPaths: ['toString', '__proto__.x'], maxEventBytes: MIB },
   { keyPath: 'k', timestampPath: 't', fieldPaths: ['k', 'n.k'], maxEventBytes: 90 },
   { keyPath: '', timestampPath: 'a..b', fieldPaths: [], maxEventBytes: MIB },
+  // Transforms (SPEC §13): string and time inputs read natively.
+  {
+    keyPath: 'k',
+    timestampPath: 'ts',
+    fieldPaths: ['s', 's', 's', 's', 's', 't', 't', 't', 'n'],
+    transforms: [
+      { type: 'category', values: ['card-1', 'ключ', '😀', 'é', '', 'x\u0000y'] },
+      { type: 'onehot', values: ['card-2', 'a\ud800b'], index: 1 },
+      { type: 'length' },
+      { type: 'words' },
+      { type: 'hash', buckets: 977 },
+      { type: 'hour' },
+      { type: 'weekday' },
+      { type: 'month' },
+      { type: 'log1p' },
+    ],
+    maxEventBytes: MIB,
+  },
 ];
 
 function report(t: TestContext, label: string, d: Differential, fallbacksBefore = 0): void {
@@ -33,9 +52,16 @@ function documentFor(r: Rand, spec: DecodeSpec): string {
   const paths: Array<{ segs: string[]; value: () => string }> = [
     { segs: spec.keyPath.split('.'), value: () => keyValue(r, 50) },
     ...(spec.timestampPath === '$kafka' ? [] : [{ segs: spec.timestampPath.split('.'), value: () => timestampValue(r) }]),
-    ...spec.fieldPaths.map((p) => ({ segs: p.split('.'), value: () => fieldValue(r) })),
+    ...spec.fieldPaths.map((p, i) => ({ segs: p.split('.'), value: () => inputFor(r, spec.transforms?.[i]) })),
   ];
   return objectText(r, 2, members(r, paths));
+}
+
+/** A field value for a column with this transform: strings for string transforms, times for time parts. */
+function inputFor(r: Rand, t: Transform | undefined): string {
+  if (t === undefined || ['log', 'log1p', 'standardize', 'normalize', 'bucket'].includes(t.type)) return fieldValue(r);
+  if (['hour', 'minute', 'weekday', 'day', 'month'].includes(t.type)) return timestampValue(r);
+  return keyValue(r, 5);
 }
 
 function members(r: Rand, paths: Array<{ segs: string[]; value: () => string }>): Array<[string, string]> {
