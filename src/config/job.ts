@@ -97,6 +97,10 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   }
   const features = readFeatures(r, top, opts.normalizedForms, mode);
   const { models, scoring } = readScoring(r, top, features);
+  if (mode === 'per-event' && source.type === 'kafka' && source.kafka.maxWaitTimeInMs === undefined) {
+    // No event waits longer than maxWaitMs to be scored (SPEC §13): nor does a fetch for one.
+    source.kafka = { ...source.kafka, maxWaitTimeInMs: Math.max(1, scoring.maxWaitMs) };
+  }
 
   const stateSection = top.section('state', keysOf(STATE));
   const state = {

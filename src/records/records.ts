@@ -51,6 +51,25 @@ export interface ModelTag {
  *  unscored window's dead letter). */
 export function resultLayout(featureNames: readonly string[], outputName: string, model?: ModelTag, early = false): RecordPart[] {
   const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"windowStart":' }, { number: 'windowStartMs' }, { text: ',"windowEnd":' }, { number: 'windowEndMs' }, { text: ',"events":' }, { number: 'events' }, { text: ',"features":{' }];
+  parts.push(...scoredParts(featureNames, outputName, model));
+  // An early result (SPEC §13) carries its update number k where a result has its revision.
+  parts.push({ text: early ? ',"early":true,"update":' : ',"revision":' }, { number: 'revision' }, { text: '}' });
+  return joinText(parts);
+}
+
+/** A per-event result (SPEC §13): {"key","ts","features":{...},"<output>":score,"model","modelVersion",
+ *  ["fallback",["fallbackVersion"],"error"],["late":true]}. `ts` is the event time (the row's
+ *  windowStartMs column). */
+export function perEventLayout(featureNames: readonly string[], outputName: string, model?: ModelTag, late = false): RecordPart[] {
+  const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"ts":' }, { number: 'windowStartMs' }, { text: ',"features":{' }];
+  parts.push(...scoredParts(featureNames, outputName, model));
+  parts.push({ text: late ? ',"late":true}' : '}' });
+  return joinText(parts);
+}
+
+/** The features (from inside their braces), the score and the model fields. */
+function scoredParts(featureNames: readonly string[], outputName: string, model?: ModelTag): RecordPart[] {
+  const parts: RecordPart[] = [];
   featureNames.forEach((n, i) => parts.push({ text: `${i ? ',' : ''}${JSON.stringify(n)}:` }, { feature: i }));
   parts.push({ text: `},${JSON.stringify(outputName)}:` }, { scores: true });
   if (model) parts.push({ text: `,"model":${JSON.stringify(model.model)},"modelVersion":${JSON.stringify(model.version)}` });
@@ -58,9 +77,7 @@ export function resultLayout(featureNames: readonly string[], outputName: string
     const version = model.fallbackVersion === undefined ? '' : `,"fallbackVersion":${JSON.stringify(model.fallbackVersion)}`;
     parts.push({ text: `,"fallback":${JSON.stringify(model.fallback)}${version},"error":${JSON.stringify(model.error ?? '')}` });
   }
-  // An early result (SPEC §13) carries its update number k where a result has its revision.
-  parts.push({ text: early ? ',"early":true,"update":' : ',"revision":' }, { number: 'revision' }, { text: '}' });
-  return joinText(parts);
+  return parts;
 }
 
 /** A fired session whose identity changed: {"key","windowStart","windowEnd","retracted":true,"revision"}. */
@@ -93,8 +110,8 @@ function write(parts: readonly RecordPart[], r: WindowResult): string {
 export class ResultEncoder {
   readonly layout: RecordPart[];
 
-  constructor(featureNames: readonly string[], outputName: string, model?: ModelTag) {
-    this.layout = resultLayout(featureNames, outputName, model);
+  constructor(featureNames: readonly string[], outputName: string, model?: ModelTag, mode: 'windows' | 'per-event' = 'windows') {
+    this.layout = mode === 'per-event' ? perEventLayout(featureNames, outputName, model) : resultLayout(featureNames, outputName, model);
   }
 
   encode(r: WindowResult): string {

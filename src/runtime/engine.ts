@@ -124,7 +124,9 @@ export class Engine {
     private readonly opts: EngineOptions = {},
   ) {
     this.keyPartitions = opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS;
-    this.batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    // Per-event mode scores each source batch as it comes, cut at scoring.maxBatchRows (SPEC §13).
+    const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.batchSize = job.mode === 'per-event' ? Math.min(batchSize, job.scoring.maxBatchRows) : batchSize;
     this.nowMs = opts.nowMs ?? Date.now;
   }
 
@@ -144,6 +146,7 @@ export class Engine {
     const plan = planFeatures(job.features, job.window.type === 'session');
     const spec: WorkerJobSpec = {
       jobId: `${job.name}:${process.pid}:${startedAt}`,
+      mode: job.mode,
       window: job.window,
       features: job.features,
       scoring,
@@ -152,6 +155,7 @@ export class Engine {
         outputName: job.scoring.output,
         keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
         modelTimeoutMs: job.scoring.timeoutMs,
+        mode: job.mode,
       },
     };
     const { source, sinks } = this.io;

@@ -11,6 +11,8 @@ import type { ScoringCounts } from '../models/scorer';
 /** What a worker needs to know about the job; small, sent with every task (workers cache by jobId). */
 export interface WorkerJobSpec {
   jobId: string;
+  /** windows, or per-event (SPEC §13): a result per event. */
+  mode: 'windows' | 'per-event';
   window: WindowConfig;
   features: FeatureConfig[];
   /** The models and the variants that score (src/models/plan.ts). */

@@ -4,7 +4,7 @@
 import type { KeyNames } from '../decode/key-names';
 import { EncodedRecordsBuilder, SKIP_ROW } from '../records/encoded';
 import { RecordPrograms, type ColumnMap } from '../records/program';
-import { encodeDeadLetter, ResultEncoder, type DeadLetterReason, resultLayout, retractionLayout, type ModelTag, type RecordPart } from '../records/records';
+import { encodeDeadLetter, ResultEncoder, type DeadLetterReason, perEventLayout, resultLayout, retractionLayout, type ModelTag, type RecordPart } from '../records/records';
 import { NO_SCORE, type Scored } from '../models/scorer';
 import type { TaskOutput } from '../state/output';
 
@@ -17,6 +17,8 @@ export interface RecordsSpec {
   keyFormat: 'key' | 'window';
   /** For the detail of a window whose model call timed out. */
   modelTimeoutMs: number;
+  /** per-event: a record per event (SPEC §13), keyed by its key and stamped with its time. */
+  mode: 'windows' | 'per-event';
 }
 
 /** The summary's top windows come from each task's best few (SPEC §2). */
@@ -37,7 +39,7 @@ export interface EncodedTaskRecords {
 }
 
 /** Row kinds: the program that writes the row; results with tag t (src/models/scorer.ts) are
- *  Result + 2t, early results Result + 2t + 1. */
+ *  Result + 2t, early results (per-event mode: late events' results) Result + 2t + 1. */
 const enum Kind {
   Retraction = 0,
   Result = 1,
@@ -66,7 +68,7 @@ export class ResultRecordWriter {
   private stamps = new Float64Array(256);
 
   constructor(private readonly spec: RecordsSpec) {
-    this.encoder = new ResultEncoder(spec.featureNames, spec.outputName);
+    this.encoder = new ResultEncoder(spec.featureNames, spec.outputName, undefined, spec.mode);
   }
 
   /**
@@ -87,7 +89,8 @@ export class ResultRecordWriter {
     const deadLetters = this.deadLetters.reset();
     const deadRows: number[] = [];
     for (let r = 0; r < n; r++) {
-      stamps[r] = out.windowEndMs[r] - 1; // Kafka: inside the window (SPEC §5)
+      // Kafka: inside the window (SPEC §5); a per-event result at its event's time (§13).
+      stamps[r] = this.spec.mode === 'per-event' ? Math.floor(out.windowStartMs[r]) : out.windowEndMs[r] - 1;
       if (out.retracted[r]) kinds[r] = Kind.Retraction;
       else if (scored !== null && scored.rowTag[r] !== NO_SCORE) {
         kinds[r] = Kind.Result + 2 * scored.rowTag[r] + out.early[r];
@@ -141,15 +144,17 @@ export class ResultRecordWriter {
     }
     // Tags added since (a new variant's first result, a reloaded version): a result's program and an
     // early result's.
+    // Per-event mode: a result's program and a late event's.
+    const layout = this.spec.mode === 'per-event' ? perEventLayout : resultLayout;
     for (let t = (programs.programs.length - Kind.Result) / 2; t < tags.length; t++) {
-      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
-      programs.add(resultLayout(this.spec.featureNames, this.spec.outputName, tags[t], true), this.kafkaKey, this.columns(out));
+      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
+      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t], true), this.kafkaKey, this.columns(out));
     }
     return programs;
   }
 
   private get kafkaKey(): RecordPart[] {
-    return this.spec.keyFormat === 'key' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
+    return this.spec.keyFormat === 'key' || this.spec.mode === 'per-event' ? [{ key: true }] : [{ key: true }, { text: '@' }, { number: 'windowStartMs' }];
   }
 
   private columns(out: TaskOutput): ColumnMap {

@@ -43,7 +43,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const arena = Arena.copyForTask(task.state, plan.slotWords, task.spare);
   const spares = spareBuilders.get(plan.features.length) ?? spareBuilders.set(plan.features.length, []).get(plan.features.length)!;
   const out = spares.pop()?.reset() ?? new OutputBuilder(plan.features.length);
-  const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out);
+  const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out, job.mode);
   op.apply(new EventBatch(task.batch), task.partition);
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);

@@ -156,7 +156,8 @@ export class TaskOutput {
   readonly sub: Int32Array;
   readonly phase: Uint8Array;
   readonly retracted: Uint8Array;
-  /** An early result (window.earlyEveryMs): its `revision` holds the update number k. */
+  /** An early result (window.earlyEveryMs): its `revision` holds the update number k. In
+   *  per-event mode: a late event's result (its aggregates are missing). */
   readonly early: Uint8Array;
   readonly lateByMs: Float64Array;
   readonly lateWindowEndMs: Float64Array;

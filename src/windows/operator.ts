@@ -27,6 +27,8 @@ export class WindowOperator {
   /** window.earlyEveryMs, or 0: no early results. */
   private readonly earlyEveryMs: number;
   private readonly sessions: Sessions | null;
+  /** Per-event mode (SPEC §13): a result per event, as of the event; windows never fire results. */
+  private readonly perEvent: boolean;
   private batch!: EventBatch;
 
   constructor(
@@ -35,7 +37,9 @@ export class WindowOperator {
     readonly arena: Arena,
     private readonly digests: DigestStore,
     private readonly out: OutputBuilder,
+    mode: 'windows' | 'per-event' = 'windows',
   ) {
+    this.perEvent = mode === 'per-event';
     this.latenessMs = window.allowedLatenessMs;
     this.earlyEveryMs = window.type === 'session' ? 0 : (window.earlyEveryMs ?? 0);
     this.starts = new Float64Array(window.type === 'sliding' ? window.sizeMs / window.slideMs : 1);
@@ -52,18 +56,23 @@ export class WindowOperator {
       const seq = batch.seq[i];
       const w = seq === batch.firstSeq ? batch.watermarkBeforeMs : batch.watermark[seq - batch.firstSeq - 1];
       this.fireDue(w);
-      if (this.sessions) this.sessions.process(seq, batch.keyId[i], batch.timestampMs[i], batch.fields, i * F, batch.ref[i], w);
-      else this.processFixed(seq, batch.keyId[i], batch.timestampMs[i], batch.fields, i * F, batch.ref[i], w);
+      const keyId = batch.keyId[i];
+      const tsMs = batch.timestampMs[i];
+      const slot = this.sessions ? this.sessions.process(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w) : this.processFixed(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w);
+      if (this.perEvent) this.eventResult(seq, keyId, tsMs, slot, batch.fields, i * F);
     }
     this.fireDue(batch.watermarkAfterMs);
     this.digests.flush();
   }
 
-  private processFixed(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): void {
+  /** Applies the event to its windows; returns the slot of the one its aggregates read (the one
+   *  starting first), or -1 when that one is gone (the event is late for it). */
+  private processFixed(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): number {
     const window = this.window as Extract<WindowConfig, { sizeMs: number }>;
     const n = assignFixed(window, tsMs, this.starts);
     const a = this.arena;
     let late = 0;
+    let first = -1;
     for (let k = 0; k < n; k++) {
       const start = this.starts[k];
       const end = start + window.sizeMs;
@@ -80,6 +89,7 @@ export class WindowOperator {
         if (w < end) a.pushTimer(end, slot, TimerKind.Fire);
         this.scheduleEarly(slot, start, end, w);
       }
+      if (k === 0) first = slot;
       const base = slot * a.slotWords;
       addEvent(a.slotsF64, base, this.plan, fields, fieldBase, this.digests);
       // Past its end already: a first event fires revision 0 at once, a later one a revision.
@@ -90,11 +100,25 @@ export class WindowOperator {
       const lastEnd = this.starts[n - 1] + window.sizeMs;
       this.lateEvent(ref, w, lastEnd);
     } else this.counters.expiredAssignments += late;
+    return first;
   }
 
+  /** An event late for every window it belongs to: to the late output (per-event mode scores it instead). */
   lateEvent(ref: number, w: number, windowEndMs: number): void {
     this.counters.lateEvents++;
-    this.out.addLate(ref, w - (windowEndMs + this.latenessMs), windowEndMs);
+    if (!this.perEvent) this.out.addLate(ref, w - (windowEndMs + this.latenessMs), windowEndMs);
+  }
+
+  /**
+   * Per-event mode: the event's result, its features as of the event (SPEC §13): its own values,
+   * and the aggregates of the window in `slot`, the event included; none (missing, and "late")
+   * when slot is -1. It comes out at the event's step, so results keep arrival order.
+   */
+  private eventResult(seq: number, keyId: number, tsMs: number, slot: number, fields: Float64Array, fieldBase: number): void {
+    const a = this.arena;
+    const base = slot < 0 ? -1 : slot * a.slotWords;
+    const row = this.out.addResult(seq, Phase.Event, 0, 0, keyId, tsMs, tsMs, slot < 0 ? 0 : a.slotsF64[base + Slot.Count], 0, false, slot < 0);
+    readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length, fields, fieldBase);
   }
 
   /** A zeroed live slot for [start, end) of the key, with empty aggregates. */
@@ -183,6 +207,7 @@ export class WindowOperator {
 
   /** Fires the window: pending retractions (sessions) first, then the window at its next revision. */
   emit(slot: number, phase: Phase, step: number): void {
+    if (this.perEvent) return; // windows only hold state for the events' results
     const a = this.arena;
     const base = slot * a.slotWords;
     const startMs = a.slotsF64[base + Slot.WindowStartMs];

@@ -38,7 +38,9 @@ export class Sessions {
     return this.arena.slotsF64[slot * this.arena.slotWords + Slot.WindowEndMs];
   }
 
-  process(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): void {
+  /** Applies the event; returns the slot of the session it made or joined (after merging), or -1
+   *  when it is late (SPEC §13 reads that session's aggregates). */
+  process(seq: number, keyId: number, tsMs: number, fields: Float64Array, fieldBase: number, ref: number, w: number): number {
     const a = this.arena;
     const op = this.op;
     const latenessMs = op.allowedLatenessMs;
@@ -64,7 +66,7 @@ export class Sessions {
       // Live sessions end after w - lateness, so only a brand-new session can be late.
       if (w >= newEnd + latenessMs) {
         op.lateEvent(ref, w, newEnd);
-        return;
+        return -1;
       }
       const slot = op.newSlot(keyId, newStart, newEnd);
       a.slotsI32[(slot * a.slotWords + Slot.Retractions) * 2] = -1;
@@ -80,7 +82,7 @@ export class Sessions {
         op.markChanged(slot * a.slotWords);
         a.pushTimer(newEnd, slot, TimerKind.Fire);
       }
-      return;
+      return slot;
     }
     // Merge the run into its first session, in start order.
     const survivor = first;
@@ -107,6 +109,7 @@ export class Sessions {
       op.markChanged(sBase);
       if (identityChanged) a.pushTimer(newEnd, survivor, TimerKind.Fire);
     }
+    return survivor;
   }
 
   /** Folds session o into survivor: aggregates, digests, pending retractions and fired identity. */

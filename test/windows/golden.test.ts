@@ -24,6 +24,8 @@ const COUNTERS: Record<string, { lateEvents?: number; expiredAssignments?: numbe
   session: { lateEvents: 1, retractions: 3 },
   'dead-letters': { deadLetters: 8 },
   lateness: { lateEvents: 1 },
+  'per-event-sliding': { lateEvents: 1, expiredAssignments: 1, deadLetters: 1 },
+  'per-event-session': { lateEvents: 1 },
 };
 
 test('every golden case has notes and expected files', () => {
