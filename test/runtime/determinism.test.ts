@@ -21,18 +21,37 @@ function digestOf(dir: string): Record<string, string> {
   return out;
 }
 
-for (const window of [
-  { type: 'tumbling', sizeMs: 2000, allowedLatenessMs: 300 },
-  { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300 },
-  { type: 'session', gapMs: 150, allowedLatenessMs: 300 },
-  { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300, earlyEveryMs: 300 },
+const WINDOW_FEATURES = [
+  { name: 'n', agg: 'count' },
+  { name: 's', agg: 'sum', field: 'amount' },
+  { name: 'mn', agg: 'min', field: 'amount' },
+  { name: 'sd', agg: 'stddev', field: 'amount' },
+  { name: 'p95', agg: 'p95', field: 'amount' },
+];
+/** Per-event mode (SPEC §13): transforms of the event's own fields, and aggregates as of it. */
+const PER_EVENT_FEATURES = [
+  { name: 'amt', field: 'amount', transform: 'log1p' },
+  { name: 'm', field: 'merchant', transform: { hash: 64 } },
+  { name: 'h', field: 'ts', transform: 'hour' },
+  ...WINDOW_FEATURES,
+];
+
+for (const { window, mode } of [
+  { window: { type: 'tumbling', sizeMs: 2000, allowedLatenessMs: 300 }, mode: 'windows' },
+  { window: { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300 }, mode: 'windows' },
+  { window: { type: 'session', gapMs: 150, allowedLatenessMs: 300 }, mode: 'windows' },
+  { window: { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300, earlyEveryMs: 300 }, mode: 'windows' },
+  { window: { type: 'tumbling', sizeMs: 2000, allowedLatenessMs: 300 }, mode: 'per-event' },
+  { window: { type: 'sliding', sizeMs: 2000, slideMs: 500, allowedLatenessMs: 300 }, mode: 'per-event' },
+  { window: { type: 'session', gapMs: 150, allowedLatenessMs: 300 }, mode: 'per-event' },
 ]) {
-  const what = 'earlyEveryMs' in window ? `${window.type} windows with early results` : `${window.type} windows`;
-  test(`${what}: 1, 2 and 4 threads and any batch size give byte-identical output`, async () => {
-    const runs: Array<{ threads: number; batchSize: number }> = [
+  const perEvent = mode === 'per-event';
+  const what = perEvent ? `per-event scoring over ${window.type} windows` : 'earlyEveryMs' in window ? `${window.type} windows with early results` : `${window.type} windows`;
+  test(`${what}: 1, 2 and 4 threads, any batch size and key partitions give byte-identical output`, async () => {
+    const runs: Array<{ threads: number; batchSize: number; keyPartitions?: number }> = [
       { threads: 1, batchSize: 50_000 },
-      { threads: 2, batchSize: 777 },
-      { threads: 4, batchSize: 4096 },
+      { threads: 2, batchSize: 777, keyPartitions: 5 },
+      { threads: 4, batchSize: 4096, keyPartitions: 64 },
     ];
     const digests: Array<Record<string, string>> = [];
     let lines = 0;
@@ -44,26 +63,27 @@ for (const window of [
           name: 'det',
           source: { type: 'generator', events: 30_000, keys: 300, seed: 9, eventTimeStepMs: 0.7, outOfOrderMs: 2500, partitions: 3 },
           watermark: { maxOutOfOrdernessMs: 200 },
+          mode,
           window,
-          features: [
-            { name: 'n', agg: 'count' },
-            { name: 's', agg: 'sum', field: 'amount' },
-            { name: 'mn', agg: 'min', field: 'amount' },
-            { name: 'sd', agg: 'stddev', field: 'amount' },
-            { name: 'p95', agg: 'p95', field: 'amount' },
-          ],
-          model: { path: CONST_MODEL, inputs: ['n', 's', 'mn', 'sd'] },
+          features: perEvent ? PER_EVENT_FEATURES : WINDOW_FEATURES,
+          model: { path: CONST_MODEL, inputs: perEvent ? ['amt', 'm', 'n', 'p95'] : ['n', 's', 'mn', 'sd'] },
           sink: { type: 'file', path: path.join(dir, 'out', 'results.jsonl') },
           workers: { threads: r.threads },
           metrics: { port: 0 },
         },
         { file: path.join(dir, 'job.yaml') },
       );
-      const summary = await runJob(job, { batchSize: r.batchSize }).done;
+      const summary = await runJob(job, { batchSize: r.batchSize, keyPartitions: r.keyPartitions }).done;
       assert.ok(summary.lateEvents > 0, `the input has late events (${summary.lateEvents})`);
       const text = fs.readFileSync(path.join(dir, 'out', 'results.jsonl'), 'utf8');
       lines = text.split('\n').length;
       earlyLines = text.split('"early":true').length - 1;
+      if (perEvent) {
+        // Every event scored once, late ones included (and none sent to the late output).
+        assert.equal(lines - 1, 30_000 - summary.deadLetters);
+        assert.ok(text.split('"late":true').length - 1 >= summary.lateEvents, 'late events are scored as late');
+        assert.equal(fs.readFileSync(path.join(dir, 'out', 'results.late.jsonl'), 'utf8'), '');
+      }
       digests.push(digestOf(dir));
       fs.rmSync(dir, { recursive: true, force: true });
     }
