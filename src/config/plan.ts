@@ -6,7 +6,7 @@ import { versionInForce } from '../models/plan';
 import { VariantTable } from '../models/variants';
 import { configError } from '../errors';
 import { DEFAULT_MODEL_NAME } from './defaults';
-import type { FeatureConfig, FileModelSpec, JobConfig, SinkConfig, SourceConfig, WindowConfig } from './types';
+import type { FeatureConfig, FileModelSpec, JobConfig, SinkConfig, SourceConfig, Transform, WindowConfig } from './types';
 
 /** A job written with the `model:` shorthand (one model, named "default"). */
 export const isShorthand = (job: JobConfig): boolean => Object.keys(job.models).length === 1 && DEFAULT_MODEL_NAME in job.models && job.scoring.variants.length === 1;
@@ -73,8 +73,12 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
   more(`key ${job.source.key}, timestamp ${job.source.timestamp}, format ${job.source.format}`);
   const idle = job.watermark.idleTimeoutMs === 0 ? 'partitions never go idle' : `a partition silent for ${job.watermark.idleTimeoutMs} ms goes idle`;
   row('watermark', `max out-of-orderness ${job.watermark.maxOutOfOrdernessMs} ms; ${idle}`);
-  row('window', describeWindow(job.window));
-  row('features', `${job.features.length}, per key and window:`);
+  if (job.mode === 'per-event') {
+    const id = job.eventId === undefined ? '' : `, with eventId from ${job.eventId}`;
+    row('mode', `per-event: every event scored as it arrives, in micro-batches of at most ${job.scoring.maxBatchRows} rows, none waiting over ${job.scoring.maxWaitMs} ms${id}`);
+  } else row('mode', 'windows: a result per window as it fires');
+  row('window', describeWindow(job.window) + (job.mode === 'per-event' ? ' (the state aggregates read)' : ''));
+  row('features', job.mode === 'per-event' ? `${job.features.length}, per event (aggregates as of the event, itself included):` : `${job.features.length}, per key and window:`);
   const width = Math.max(...job.features.map((f) => f.name.length));
   job.features.forEach((f, i) => more(`${String(i + 1).padStart(2)}. ${f.name.padEnd(width)}  ${describeFeature(f)}`));
 
@@ -157,8 +161,24 @@ function describeWindow(w: WindowConfig): string {
 
 function describeFeature(f: FeatureConfig): string {
   if (f.agg === 'count') return 'count';
-  if (f.agg === 'percentile') return `p${+(f.q * 100).toPrecision(12)}(${f.field}) (t-digest, compression ${f.compression})`;
-  return `${f.agg}(${f.field})`;
+  const input = f.transform ? describeTransform(f.transform, f.field) : f.field;
+  if (f.agg === 'value') return `${input} (the event's own value)`;
+  if (f.agg === 'percentile') return `p${+(f.q * 100).toPrecision(12)}(${input}) (t-digest, compression ${f.compression})`;
+  return `${f.agg}(${input})`;
+}
+
+/** A transform as a formula over the field (SPEC §13). */
+function describeTransform(t: Transform, field: string): string {
+  switch (t.type) {
+    case 'standardize': return `(${field} - ${t.mean}) / ${t.std}`;
+    case 'normalize': return `(${field} - ${t.min}) / ${t.max - t.min}`;
+    case 'bucket': return `bucket(${field}; ${t.bounds.join(', ')})`;
+    case 'category': return `category(${field}; ${t.values.map((v) => JSON.stringify(v)).join(', ')})`;
+    case 'onehot': return `${field} == ${JSON.stringify(t.values[t.index])} ? 1 : 0`;
+    case 'hash': return `murmur3(${field}) mod ${t.buckets}`;
+    case 'hour': case 'minute': case 'weekday': case 'day': case 'month': return `${t.type}(${field}, UTC)`;
+    default: return `${t.type}(${field})`;
+  }
 }
 
 function describeSink(s: SinkConfig): string {

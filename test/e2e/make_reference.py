@@ -206,6 +206,11 @@ def generate(rng):
             amount = max(0.01, round(float(rng.lognormal(3.0, 1.0)), 2))
             items = int(rng.poisson(1.5)) + 1
             obj = {"card": key, "ts": ts, "amount": amount, "items": items}
+            m = rng.random()
+            if m < 0.03:                      # missing values (SPEC §13): absent, or null
+                del obj["items"]
+            elif m < 0.05:
+                obj["amount"] = None
             if rng.random() < 0.1:
                 obj["merchant"] = f"m{int(rng.integers(0, 50))}"
             recs.append(obj)
@@ -252,11 +257,11 @@ def generate(rng):
         ("bad-timestamp", lambda t, k: '{"card":"%s","ts":"","amount":5.25,"items":2}' % k),
         ("bad-timestamp", lambda t, k: '{"card":"%s","ts":{"ms":%d},"amount":5.25,"items":2}' % (k, t)),
         # bad fields carry a time far ahead: if they moved the watermark, windows would fire early
-        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"items":2}' % (k, t + 60000)),
+        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":"NaN","items":2}' % (k, t + 60000)),
         ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":"12.5","items":2}' % (k, t + 60000)),
-        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":null,"items":2}' % (k, t + 60000)),
+        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":{"v":1},"items":2}' % (k, t + 60000)),
         ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":[1],"items":2}' % (k, t + 60000)),
-        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":7.5}' % (k, t + 60000)),
+        ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":7.5,"items":[2]}' % (k, t + 60000)),
         ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":7.5,"items":"3"}' % (k, t + 60000)),
         ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":7.5,"items":false}' % (k, t + 60000)),
         ("bad-field", lambda t, k: '{"card":"%s","ts":%d,"amount":7.5,"items":{}}' % (k, t + 60000)),
@@ -277,7 +282,7 @@ def generate(rng):
             entries[p] += [
                 ("bad-field", '{"card":"c1","ts":%d,"amount":"1.5","items":1}' % (T0 + 40000)),
                 ("decode", '{"card":"c3","ts":%d' % (T0 + 40000)),
-                ("bad-field", '{"card":"c5","ts":%d,"amount":2.5}' % (T0 + 40000)),
+                ("bad-field", '{"card":"c5","ts":%d,"amount":2.5,"items":"2"}' % (T0 + 40000)),
             ]
         for i, obj in enumerate(out[p]):
             for kind, text in inserts.get(i, []):
@@ -374,6 +379,9 @@ def decode(line):
     vals = {}
     for f in NUM_FIELDS:
         v = obj.get(f)
+        if v is None:                         # absent or null: missing (SPEC §13)
+            vals[f] = None
+            continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return None, "bad-field"
         vals[f] = float(v)
@@ -428,27 +436,30 @@ class Reference:
             del self.windows[(key, s)]
 
     def emit(self, key, start, st):
-        amounts = [a for a, _ in st["vals"]]
-        n = len(amounts)
+        # aggregates skip missing values; count counts events; no values: missing (SPEC §13)
+        n = len(st["vals"])
+        amounts = [a for a, _ in st["vals"] if a is not None]
+        items = [b for _, b in st["vals"] if b is not None]
         s = 0.0
         for a in amounts:          # float64, in the key's arrival order
             s += a
         it = 0.0
-        for _, b in st["vals"]:
+        for b in items:
             it += b
+        some = len(amounts) > 0
         feats = {
             "n": n,
-            "amount_sum": s,
-            "amount_mean": s / n,
-            "amount_min": min(amounts),
-            "amount_max": max(amounts),
-            "amount_std": float(np.std(np.array(amounts, dtype=np.float64))),
-            "items_sum": it,
-            "amount_p90": None,    # t-digest estimate: checked by rank in the test
+            "amount_sum": s if some else None,
+            "amount_mean": s / len(amounts) if some else None,
+            "amount_min": min(amounts) if some else None,
+            "amount_max": max(amounts) if some else None,
+            "amount_std": float(np.std(np.array(amounts, dtype=np.float64))) if some else None,
+            "items_sum": it if items else None,
+            "amount_p90": None,    # t-digest estimate: checked by rank in the test (null: no values)
         }
         rec = {"key": key, "windowStart": start, "windowEnd": start + SIZE_MS, "events": n,
                "features": feats, OUTPUT: None, "model": "default", "modelVersion": None, "revision": st["rev"]}
-        row = [feats[f] for f in MODEL_FEATURES]
+        row = [np.nan if feats[f] is None else feats[f] for f in MODEL_FEATURES]
         self.results.append((rec, row, sorted(amounts)))
 
     def event(self, p, offset, line):
