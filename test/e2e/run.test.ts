@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { repoRoot, sluiceBin } from '../helpers/paths';
+import { parseLines, rankError, rankTolerance, type Json } from './reference';
 
 const E2E = path.join(repoRoot, 'test', 'e2e');
 const INPUTS = ['job.yaml', 'p0.jsonl', 'p1.jsonl', 'model.json'];
@@ -31,7 +32,6 @@ const MIN_VALUES_FOR_RANK_CHECK = 20;
 const FEATURE_REL_TOL = 1e-9;
 const FEATURE_ABS_FLOOR = 1e-12; // e.g. a stddev of identical values: 0 from one formula, 1e-15 from another
 
-type Json = Record<string, unknown>;
 interface Run { dir: string; text: Record<(typeof OUTPUTS)[number], string> }
 
 /** Where the run being checked wrote its files: kept when a check fails, removed when all pass. */
@@ -60,21 +60,6 @@ function runSluice(label: string, extraArgs: string[] = []): Run {
   return { dir, text };
 }
 
-function parseLines(text: string, what: string): Json[] {
-  if (text === '') return [];
-  assert.ok(text.endsWith('\n'), `${what}: the last line has no newline`);
-  return text
-    .slice(0, -1)
-    .split('\n')
-    .map((line, i) => {
-      try {
-        return JSON.parse(line) as Json;
-      } catch (e) {
-        assert.fail(`${what} line ${i + 1} is not JSON (${(e as Error).message}): ${line}`);
-      }
-    });
-}
-
 const expectedText = (f: string) => fs.readFileSync(path.join(E2E, 'expected', `${f}.jsonl`), 'utf8');
 
 /** A mismatch message that shows both records in full. */
@@ -88,19 +73,6 @@ function countMismatch(what: string, want: Json[], got: Json[]): string {
   while (i < n && JSON.stringify(want[i]) === JSON.stringify(got[i])) i++;
   const first = i < n ? `\n  first difference at ${i}:\n  expected: ${JSON.stringify(want[i])}\n  got:      ${JSON.stringify(got[i])}` : '';
   return `${what}: expected ${want.length} records, got ${got.length}${first}\n  (sluice's output is kept in ${outDir})`;
-}
-
-/** Rank error of an estimate x of the q-quantile of sorted values v: 0 when q lies in [#<x, #≤x]/n. */
-function rankError(v: number[], x: number, q: number): number {
-  let below = 0;
-  let atOrBelow = 0;
-  for (const y of v) {
-    if (y < x) below++;
-    if (y <= x) atOrBelow++;
-  }
-  const lo = below / v.length;
-  const hi = atOrBelow / v.length;
-  return q < lo ? lo - q : q > hi ? q - hi : 0;
 }
 
 let first: Run | undefined;
@@ -170,7 +142,7 @@ test('sluice run on the e2e case matches the Python reference', () => {
         if (v.length >= MIN_VALUES_FOR_RANK_CHECK) {
           // Rank error at most 0.01; with fewer than 50 values, an estimate interpolated between two
           // neighbouring values is at best 0.5/n off, so that much is allowed there.
-          const tol = Math.max(0.01, 0.5 / v.length);
+          const tol = rankTolerance(v.length);
           const err = rankError(v, x, q);
           if (err > tol) fail(`features.${name} = ${x}: rank error ${err.toFixed(4)} > ${tol.toFixed(4)} for q = ${q} over ${v.length} values`);
           rankChecked++;
