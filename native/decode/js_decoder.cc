@@ -2,6 +2,7 @@
 // and the key table (`keyName`, `keyPartition`, `internKey`, `numKeys`). Types and the status codes
 // are in src/native/decode.ts; src/decode/native-decoder.ts is the only caller.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "common/module.h"
@@ -102,6 +103,11 @@ class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
         }
       }
     }
+    Napi::Value eventId = spec.Get("eventIdPath");
+    if (!eventId.IsUndefined() && !ToWtf8(eventId, &s.eventIdPath)) {
+      ThrowTypeError(env, kInvalid, "NativeDecoder: eventIdPath must be a string");
+      return;
+    }
     s.maxEventBytes = maxBytes.As<Napi::Number>().DoubleValue();
     scanner_ = std::make_unique<decode::Scanner>(s);
     keys_ = std::make_unique<decode::KeyTable>(static_cast<uint32_t>(partitions));
@@ -148,9 +154,18 @@ class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
       ThrowTypeError(env, kInvalid, "decode: ends, recordTimestampMs and out.status need starts.length entries");
       return env.Undefined();
     }
+    // Event ids (a spec with eventIdPath): row r's JSON text is eventIds[eventIdEnd[r - 1], eventIdEnd[r]).
+    Span<uint8_t> ids;
+    Span<int32_t> idEnd;
+    const bool withIds = !out.Get("eventIds").IsUndefined();
+    if (withIds && (!GetUint8Array(out.Get("eventIds"), &ids) || !GetInt32Array(out.Get("eventIdEnd"), &idEnd))) {
+      ThrowTypeError(env, kInvalid, "decode: out.eventIds must be a Uint8Array and out.eventIdEnd an Int32Array");
+      return env.Undefined();
+    }
     const size_t F = scanner_->numFields();
     size_t rows = std::min({rawIndex.size, keyId.size, timestampMs.size});
     if (F > 0) rows = std::min(rows, fields.size / F);
+    if (withIds) rows = std::min(rows, idEnd.size);
     if (rows < static_cast<size_t>(outBegin) || rows - static_cast<size_t>(outBegin) < count - static_cast<size_t>(begin)) {
       ThrowTypeError(env, kInvalid, "decode: out columns need a row from outBegin for every message from begin");
       return env.Undefined();
@@ -162,6 +177,7 @@ class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
       }
     }
     size_t row = static_cast<size_t>(outBegin);
+    size_t idAt = withIds && outBegin > 0 ? static_cast<size_t>(idEnd.data[outBegin - 1]) : 0;
     decode::Decoded d;
     // An empty typed array may have a null data pointer; offsets are only applied to real ones.
     static const uint8_t kNoBytes[1] = {0};
@@ -173,6 +189,19 @@ class JsDecoder : public Napi::ObjectWrap<JsDecoder> {
       status.data[i] = s;
       if (s == decode::kNeedsJs) break;
       if (s != decode::kClean) continue;
+      if (withIds) {
+        const size_t n = d.eventId.size() + (d.eventIdQuoted ? 2 : 0);
+        if (idAt + n > ids.size) {  // the caller reserves enough: message bytes + 32 each
+          ThrowTypeError(env, kInvalid, "decode: out.eventIds has no room for message " + std::to_string(i) + "'s event id");
+          return env.Undefined();
+        }
+        uint8_t* w = ids.data + idAt;
+        if (d.eventIdQuoted) *w++ = '"';
+        std::memcpy(w, d.eventId.data(), d.eventId.size());
+        if (d.eventIdQuoted) w[d.eventId.size()] = '"';
+        idAt += n;
+        idEnd.data[row] = static_cast<int32_t>(idAt);
+      }
       rawIndex.data[row] = static_cast<int32_t>(i);
       keyId.data[row] = keys_->Intern(d.key);
       timestampMs.data[row] = d.timestampMs;

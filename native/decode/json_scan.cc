@@ -100,6 +100,7 @@ Scanner::Scanner(const Spec& spec) : maxEventBytes_(spec.maxEventBytes) {
   const int32_t tsTmp = spec.timestampPath == "$kafka" ? -1 : insert(spec.timestampPath);
   std::vector<int32_t> fieldTmp;
   for (const std::string& f : spec.fieldPaths) fieldTmp.push_back(insert(f));
+  const int32_t idTmp = spec.eventIdPath.empty() ? -1 : insert(spec.eventIdPath);
 
   std::vector<int32_t> newId(tmp.size()), order;
   std::vector<int32_t> todo{0};
@@ -125,6 +126,7 @@ Scanner::Scanner(const Spec& spec) : maxEventBytes_(spec.maxEventBytes) {
   keyNode_ = newId[keyTmp];
   timestampNode_ = tsTmp < 0 ? -1 : newId[tsTmp];
   for (int32_t f : fieldTmp) fieldNodes_.push_back(newId[f]);
+  eventIdNode_ = idTmp < 0 ? -1 : newId[idTmp];
   columns_ = spec.columns;
   columns_.resize(fieldNodes_.size());  // columns not given read numbers
   found_.resize(nodes_.size());
@@ -336,7 +338,33 @@ Status Scanner::Decode(const uint8_t* data, size_t len, double recordTimestampMs
   for (size_t i = 0; i < fieldNodes_.size(); ++i) {
     if ((s = Field(data, i, &fields[i])) != kClean) return s;
   }
-  return kClean;
+  return eventIdNode_ < 0 ? kClean : EventId(data, out);
+}
+
+// JSON.stringify of the id's value, for the values written as they are: a plain string (quoted),
+// a finite number (as JS prints it), null or absent ("null"). Anything else is JS's to write.
+Status Scanner::EventId(const uint8_t* data, Decoded* out) {
+  const Found& f = found_[eventIdNode_];
+  out->eventIdQuoted = false;
+  switch (f.kind) {
+    case kNone:
+    case kNull:
+      out->eventId = "null";
+      return kClean;
+    case kString:
+      if (!f.plain) return kNeedsJs;
+      out->eventId = std::string_view(reinterpret_cast<const char*>(data + f.begin), f.end - f.begin);
+      out->eventIdQuoted = true;
+      return kClean;
+    case kNumber: {
+      const double v = ParseNumber(data + f.begin, data + f.end);
+      if (!std::isfinite(v)) return kNeedsJs;
+      out->eventId = std::string_view(numberId_, FormatJsNumber(v, numberId_));
+      return kClean;
+    }
+    default:
+      return kNeedsJs;
+  }
 }
 
 // ---- columns (src/decode/transforms.ts columnValue is the reference) ---------------------------

@@ -90,6 +90,7 @@ struct Spec {
   std::string timestampPath;            // "$kafka": the record timestamp
   std::vector<std::string> fieldPaths;  // in column order
   std::vector<Column> columns;          // one per field path
+  std::string eventIdPath;              // empty: none
   double maxEventBytes = 0;
 };
 
@@ -97,6 +98,10 @@ struct Spec {
 struct Decoded {
   std::string_view key;
   double timestampMs = 0;
+  // The event id as JSON text (JSON.stringify of the value; null when absent), when the spec has
+  // one: `eventId`, between quotes when `eventIdQuoted`.
+  std::string_view eventId;
+  bool eventIdQuoted = false;
 };
 
 class Scanner {
@@ -129,6 +134,7 @@ class Scanner {
   Status Key(const uint8_t* data, Decoded* out);
   Status Timestamp(const uint8_t* data, double recordTimestampMs, double* out);
   Status Field(const uint8_t* data, size_t column, double* out);
+  Status EventId(const uint8_t* data, Decoded* out);
   Status StringValue(const uint8_t* data, const Found& f, std::string_view* out);
 
   std::vector<Node> nodes_;
@@ -136,6 +142,7 @@ class Scanner {
   int32_t timestampNode_ = -1;  // -1: the record timestamp
   std::vector<int32_t> fieldNodes_;
   std::vector<Column> columns_;
+  int32_t eventIdNode_ = -1;  // -1: the spec has no event id
   bool specHasReplacementChar_ = false;
   double maxEventBytes_;
 
@@ -145,6 +152,7 @@ class Scanner {
   // Decoded strings: an object key being matched, the key value (Decoded::key may point here), the timestamp.
   std::string memberScratch_, keyScratch_, timestampScratch_, fieldScratch_;
   char numberKey_[32];
+  char numberId_[32];
 };
 
 }  // namespace decode

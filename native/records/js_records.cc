@@ -51,6 +51,7 @@ struct Program {
   size_t fixedKeyBytes = 0;   // and its Kafka key, the key's own bytes aside
   int32_t keyJsonColumn = -1;  // the key id columns of its key ops (-1: none)
   int32_t kafkaKeyColumn = -1;
+  const int32_t* textOp = nullptr;  // its kText op, if any (one at most)
 };
 
 // The checked inputs of one call.
@@ -104,6 +105,13 @@ bool Compile(const Job& job, Program* p, std::string* why) {
         if (!column || job.columns[a].type != napi_int32_array) return *why = "a key op whose column is not an Int32Array", false;
         (code == records::Op::kKeyJson ? p->keyJsonColumn : p->kafkaKeyColumn) = a;
         break;
+      case records::Op::kText: {
+        const auto is = [&](int32_t i, napi_typedarray_type t) { return i >= 0 && static_cast<size_t>(i) < job.columns.size() && job.columns[i].type == t; };
+        if (!is(a, napi_int32_array) || !is(b, napi_int32_array) || !is(c, napi_uint8_array)) return *why = "a text op whose columns are not Int32Array, Int32Array, Uint8Array", false;
+        if (p->textOp != nullptr) return *why = "more than one text op", false;
+        p->textOp = op;
+        break;
+      }
       default:
         return *why = "an unknown op " + std::to_string(op[0]), false;
     }
@@ -124,6 +132,17 @@ int64_t KeyBytes(const Job& job, const Program& p, size_t row, int64_t* kafka) {
     if (column == p.kafkaKeyColumn) *kafka += k.end(id) > k.jsonEnd(id) ? k.end(id) - k.jsonEnd(id) : k.nameEnd(id) - k.start(id);
   }
   return json;
+}
+
+// Bytes of the row's text (kText), or -1 when its text index or ends are outside their columns.
+int64_t TextBytes(const Job& job, const Program& p, size_t row) {
+  if (p.textOp == nullptr) return 0;
+  const Column& ends = job.columns[p.textOp[2]];
+  int32_t t, from = 0, to;
+  if (!At(job.columns[p.textOp[1]], napi_int32_array, row, &t) || t < 0 || !At(ends, napi_int32_array, t, &to)) return -1;
+  if (t > 0 && !At(ends, napi_int32_array, t - 1, &from)) return -1;
+  if (from < 0 || to < from || static_cast<size_t>(to) > job.columns[p.textOp[3]].length) return -1;
+  return to - from;
 }
 
 // Every element a program reads for rows [from, to) is in its column, of the type the op reads.
@@ -215,6 +234,15 @@ bool RunRow(const Job& job, const Program& p, size_t row, uint8_t* value, uint8_
         }
         break;
       }
+      case records::Op::kText: {
+        int32_t t = 0, from = 0, to = 0;  // checked by TextBytes
+        At(job.columns[a], napi_int32_array, row, &t);
+        At(job.columns[b], napi_int32_array, t, &to);
+        if (t > 0) At(job.columns[b], napi_int32_array, t - 1, &from);
+        std::memcpy(v, static_cast<const uint8_t*>(job.columns[c].data) + from, to - from);
+        v += to - from;
+        break;
+      }
       case records::Op::kKafkaKey: {
         int32_t id = 0;
         At(job.columns[a], napi_int32_array, row, &id);
@@ -297,7 +325,9 @@ Napi::Value JsEncodeRecords(const Napi::CallbackInfo& info) {
     int64_t kafkaBytes;
     const int64_t jsonBytes = KeyBytes(job, p, row, &kafkaBytes);
     if (jsonBytes < 0) return fail("row " + std::to_string(row) + ": a key id outside the key table, or a short key column");
-    if (static_cast<size_t>(recordOut) >= records || valuesAt + p.fixedBytes + jsonBytes > job.values.size || keysAt + kafkaBytes > static_cast<int64_t>(job.keyOut.size)) break;  // grow and call again
+    const int64_t textBytes = TextBytes(job, p, row);
+    if (textBytes < 0) return fail("row " + std::to_string(row) + ": a text outside its columns");
+    if (static_cast<size_t>(recordOut) >= records || valuesAt + p.fixedBytes + jsonBytes + textBytes > job.values.size || keysAt + kafkaBytes > static_cast<int64_t>(job.keyOut.size)) break;  // grow and call again
     uint8_t* valueEnd;
     uint8_t* keyEnd;
     bool hasKey = false;

@@ -18,6 +18,8 @@ enum class Op : int32_t {
   kKafkaKey = 7,    // the record's Kafka key starts as that key's Kafka bytes (column a)
   kKeyLiteral = 8,  // literal bytes [a, a + b) appended to the Kafka key
   kKeyFloat64 = 9,  // column a (Float64Array), element row * c + b, appended to the Kafka key
+  kText = 10,       // text t = column a (Int32Array)[row]: bytes [end[t - 1], end[t]) of column c
+                    // (Uint8Array), end being column b (Int32Array); a JSON value already
 };
 
 constexpr int kOpWords = 4;

@@ -19,6 +19,8 @@ export interface DecodeSpec {
   transforms?: ReadonlyArray<Transform | undefined>;
   /** Larger messages are dead letters (too-large) before any parsing. */
   maxEventBytes: number;
+  /** Per-event mode's `eventId` (SPEC §13): its value is kept as JSON text per event. */
+  eventIdPath?: string;
 }
 
 export interface DeadLetter {
@@ -34,6 +36,9 @@ export class DecodedEvents {
   keyId: Int32Array;
   timestampMs: Float64Array;
   fields: Float64Array;
+  /** With an eventIdPath: event i's id as JSON text is eventIds[eventIdEnd[i - 1], eventIdEnd[i]). */
+  eventIdEnd: Int32Array;
+  eventIds = new Uint8Array(0);
   deadLetters: DeadLetter[] = [];
 
   constructor(
@@ -44,6 +49,7 @@ export class DecodedEvents {
     this.keyId = new Int32Array(capacity);
     this.timestampMs = new Float64Array(capacity);
     this.fields = new Float64Array(capacity * numFields);
+    this.eventIdEnd = new Int32Array(capacity);
   }
 
   reset(capacity: number): void {
@@ -54,7 +60,22 @@ export class DecodedEvents {
       this.keyId = new Int32Array(capacity);
       this.timestampMs = new Float64Array(capacity);
       this.fields = new Float64Array(capacity * this.numFields);
+      this.eventIdEnd = new Int32Array(capacity);
     }
+  }
+
+  /** Bytes of the event ids of the clean events. */
+  get eventIdBytes(): number {
+    return this.count === 0 ? 0 : this.eventIdEnd[this.count - 1];
+  }
+
+  /** Room for `more` bytes of ids after row `row - 1`'s. */
+  reserveEventIds(row: number, more: number): void {
+    const need = (row === 0 ? 0 : this.eventIdEnd[row - 1]) + more;
+    if (need <= this.eventIds.length) return;
+    const grown = new Uint8Array(Math.max(need, 2 * this.eventIds.length));
+    grown.set(this.eventIds);
+    this.eventIds = grown;
   }
 }
 
@@ -82,6 +103,8 @@ export interface CompiledSpec {
   /** null: the record timestamp ("$kafka"). */
   readonly timestamp: Path | null;
   readonly fields: Path[];
+  /** null: the spec has no event id. */
+  readonly eventId: Path | null;
   readonly transforms: ReadonlyArray<Transform | undefined>;
   /** The columns for applyNumeric. */
   readonly columns: DecodeColumn[];
@@ -94,6 +117,7 @@ export function compileSpec(spec: DecodeSpec): CompiledSpec {
     key: compile(spec.keyPath),
     timestamp: spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath),
     fields: spec.fieldPaths.map(compile),
+    eventId: spec.eventIdPath === undefined ? null : compile(spec.eventIdPath),
     transforms,
     columns: spec.fieldPaths.map((path, i) => ({ path, transform: transforms[i] })),
   };
@@ -154,6 +178,13 @@ export function decodeOne(c: CompiledSpec, value: string | Uint8Array, recordTim
       return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected ${columnExpects(c.transforms[f])}, got ${describe(v)}` };
     }
     out.fields[row * F + f] = x;
+  }
+  if (c.eventId !== null) {
+    const id = Buffer.from(JSON.stringify(get(obj, c.eventId) ?? null), 'utf8');
+    out.reserveEventIds(row, id.length);
+    const at = row === 0 ? 0 : out.eventIdEnd[row - 1];
+    out.eventIds.set(id, at);
+    out.eventIdEnd[row] = at + id.length;
   }
   out.timestampMs[row] = ts;
   return key;

@@ -54,7 +54,7 @@ export class NativeJsonDecoder {
       index: t?.type === 'onehot' ? t.index : 0,
       buckets: t?.type === 'hash' ? t.buckets : 0,
     }));
-    this.handle = new native.NativeDecoder({ keyPath: spec.keyPath, timestampPath: spec.timestampPath, fieldPaths: spec.fieldPaths, columns, maxEventBytes: spec.maxEventBytes, numPartitions });
+    this.handle = new native.NativeDecoder({ keyPath: spec.keyPath, timestampPath: spec.timestampPath, fieldPaths: spec.fieldPaths, columns, eventIdPath: spec.eventIdPath, maxEventBytes: spec.maxEventBytes, numPartitions });
   }
 
   /** Keys interned so far. */
@@ -143,12 +143,20 @@ export class NativeJsonDecoder {
     out.reset(n);
     const status = this.status;
     const columns: DecodeColumns = { rawIndex: out.rawIndex, keyId: out.keyId, timestampMs: out.timestampMs, fields: out.fields, status: status.subarray(0, n) };
+    const withIds = this.compiled.eventId !== null;
+    // An id's JSON text is never longer than its message plus 32 bytes (a number printed longer).
+    const idRoom = () => packed.ends[n - 1] - packed.starts[i] + 32 * (n - i);
     const starts = packed.starts.subarray(0, n);
     const ends = packed.ends.subarray(0, n);
     const recordTs = packed.recordTimestampMs.subarray(0, n);
     let count = 0;
     let i = 0;
     while (i < n) {
+      if (withIds) {
+        out.reserveEventIds(count, idRoom());
+        columns.eventIds = out.eventIds;
+        columns.eventIdEnd = out.eventIdEnd;
+      }
       count += this.handle.decode(packed.data, starts, ends, recordTs, columns, i, count);
       // The addon settled messages i.. up to the first NeedsJs; walk them for the dead letters.
       for (; i < n; i++) {

@@ -21,6 +21,8 @@ export interface NativeDecoderSpec {
   /** Per field path, what is read there (src/decode/transforms.ts ColumnKind): category and
    *  onehot columns match `values`, onehot's is 1 for values[index]; hash columns take `buckets`. */
   columns?: Array<{ kind: number; values: string[]; index: number; buckets: number }>;
+  /** Per-event mode's eventId: each clean event's value there as JSON text (out.eventIds). */
+  eventIdPath?: string;
   maxEventBytes: number;
   /** Key partitions: keyPartition(id) = keyHash(key) % numPartitions. A positive integer. */
   numPartitions: number;
@@ -35,6 +37,10 @@ export interface DecodeColumns {
   fields: Float64Array;
   /** One DecodeStatus per message; a message preset to NeedsJs is left to the caller. */
   status: Uint8Array;
+  /** With an eventIdPath: row r's id is eventIds[eventIdEnd[r - 1], eventIdEnd[r]); eventIds
+   *  must have room for every remaining message's (its bytes + 32 each). */
+  eventIds?: Uint8Array;
+  eventIdEnd?: Int32Array;
 }
 
 export interface NativeDecoderHandle {

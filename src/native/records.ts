@@ -16,7 +16,7 @@ export interface RecordColumns extends RecordOutput {
   timestampMs: Float64Array;
 }
 
-export type RecordColumn = Float64Array | Float32Array | Int32Array;
+export type RecordColumn = Float64Array | Float32Array | Int32Array | Uint8Array;
 
 /** The columns fired results are ordered by (src/state/output.ts). */
 export interface ResultSortColumns {

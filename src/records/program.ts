@@ -14,6 +14,7 @@ const enum Op {
   KafkaKey = 7,
   KeyLiteral = 8,
   KeyFloat64 = 9,
+  Text = 10,
 }
 
 /** Where a layout's values are among the columns of a call: a column index, and for the
@@ -24,6 +25,8 @@ export interface ColumnMap {
   scores?: { column: number; perRow: number };
   /** The Int32 column of key ids. */
   keyId: number;
+  /** Texts: row r's is text index[r] of the ends (Int32) and bytes (Uint8) columns. */
+  eventId?: { index: number; ends: number; bytes: number };
 }
 
 /** Programs that share one literal pool (one encodeRecords call runs any of them). */
@@ -40,6 +43,7 @@ export class RecordPrograms {
     for (const p of value) {
       if ('text' in p) op(Op.Literal, ...this.literal(p.text));
       else if ('key' in p) op(Op.KeyJson, columns.keyId);
+      else if ('eventId' in p) op(Op.Text, need(columns.eventId, 'eventId').index, columns.eventId!.ends, columns.eventId!.bytes);
       else if ('feature' in p) op(Op.Float64, need(columns.features, 'features').column, p.feature, columns.features!.perRow);
       else if ('scores' in p) op(Op.Float32List, need(columns.scores, 'scores').column, columns.scores!.perRow, columns.scores!.perRow);
       else {

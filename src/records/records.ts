@@ -18,6 +18,8 @@ export interface WindowResult {
   /** The model's outputs for this window (float32 values). */
   scores: ArrayLike<number>;
   revision: number;
+  /** Per-event results: the event id's JSON text (eventId). */
+  eventIdJson?: string;
 }
 
 /**
@@ -32,6 +34,8 @@ export type RecordPart =
   /** A number as String() writes it (null when not finite). */
   | { number: 'windowStartMs' | 'windowEndMs' | 'events' | 'revision' }
   | { feature: number }
+  /** Per-event results: the event id, JSON text as the decoder kept it. */
+  | { eventId: true }
   /** The model's outputs as float32ToJson writes them: one bare, several as [a,b]. */
   | { scores: true };
 
@@ -57,11 +61,13 @@ export function resultLayout(featureNames: readonly string[], outputName: string
   return joinText(parts);
 }
 
-/** A per-event result (SPEC §13): {"key","ts","features":{...},"<output>":score,"model","modelVersion",
+/** A per-event result (SPEC §13): {"key","ts",["eventId"],"features":{...},"<output>":score,"model","modelVersion",
  *  ["fallback",["fallbackVersion"],"error"],["late":true]}. `ts` is the event time (the row's
  *  windowStartMs column). */
-export function perEventLayout(featureNames: readonly string[], outputName: string, model?: ModelTag, late = false): RecordPart[] {
-  const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"ts":' }, { number: 'windowStartMs' }, { text: ',"features":{' }];
+export function perEventLayout(featureNames: readonly string[], outputName: string, model?: ModelTag, late = false, eventId = false): RecordPart[] {
+  const parts: RecordPart[] = [{ text: '{"key":' }, { key: true }, { text: ',"ts":' }, { number: 'windowStartMs' }];
+  if (eventId) parts.push({ text: ',"eventId":' }, { eventId: true });
+  parts.push({ text: ',"features":{' });
   parts.push(...scoredParts(featureNames, outputName, model));
   parts.push({ text: late ? ',"late":true}' : '}' });
   return joinText(parts);
@@ -101,6 +107,7 @@ function write(parts: readonly RecordPart[], r: WindowResult): string {
     else if ('key' in p) s += JSON.stringify(r.key);
     else if ('number' in p) s += float64ToJson(p.number === 'revision' ? r.revision : r[p.number]);
     else if ('feature' in p) s += float64ToJson(r.features[p.feature]);
+    else if ('eventId' in p) s += r.eventIdJson ?? 'null';
     else s += r.scores.length === 1 ? float32ToJson(r.scores[0]) : `[${Array.from(r.scores, float32ToJson).join(',')}]`;
   }
   return s;
@@ -110,8 +117,8 @@ function write(parts: readonly RecordPart[], r: WindowResult): string {
 export class ResultEncoder {
   readonly layout: RecordPart[];
 
-  constructor(featureNames: readonly string[], outputName: string, model?: ModelTag, mode: 'windows' | 'per-event' = 'windows') {
-    this.layout = mode === 'per-event' ? perEventLayout(featureNames, outputName, model) : resultLayout(featureNames, outputName, model);
+  constructor(featureNames: readonly string[], outputName: string, model?: ModelTag, mode: 'windows' | 'per-event' = 'windows', eventId = false) {
+    this.layout = mode === 'per-event' ? perEventLayout(featureNames, outputName, model, false, eventId) : resultLayout(featureNames, outputName, model);
   }
 
   encode(r: WindowResult): string {

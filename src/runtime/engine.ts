@@ -156,6 +156,7 @@ export class Engine {
         keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
         modelTimeoutMs: job.scoring.timeoutMs,
         mode: job.mode,
+        eventId: job.eventId !== undefined,
       },
     };
     const { source, sinks } = this.io;
@@ -164,7 +165,7 @@ export class Engine {
     pool.onRetry = () => metrics.error('task-retry');
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
-      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, transforms: plan.transforms, maxEventBytes: job.source.maxMessageBytes },
+      { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, transforms: plan.transforms, eventIdPath: job.eventId, maxEventBytes: job.source.maxMessageBytes },
       this.keyPartitions,
     );
     const P = this.keyPartitions;

@@ -19,7 +19,17 @@ export interface RecordsSpec {
   modelTimeoutMs: number;
   /** per-event: a record per event (SPEC §13), keyed by its key and stamped with its time. */
   mode: 'windows' | 'per-event';
+  /** Per-event records carry the event's id (job.eventId). */
+  eventId: boolean;
 }
+
+/** The batch's event ids as JSON texts (src/state/batch.ts), which per-event rows name by ref. */
+export interface EventIdTexts {
+  ends: Int32Array;
+  bytes: Uint8Array;
+}
+
+const NO_TEXTS: EventIdTexts = { ends: new Int32Array(0), bytes: new Uint8Array(0) };
 
 /** The summary's top windows come from each task's best few (SPEC §2). */
 export const TOP_CANDIDATES = 5;
@@ -54,6 +64,9 @@ const enum Column {
   Scores = 4,
   Revision = 5,
   KeyId = 6,
+  Ref = 7,
+  EventIdEnds = 8,
+  EventIds = 9,
 }
 
 export class ResultRecordWriter {
@@ -65,10 +78,11 @@ export class ResultRecordWriter {
   private readonly programs = new Map<string, RecordPrograms>();
   private tags: readonly ModelTag[] = [];
   private kinds = new Uint8Array(256);
+  private texts = NO_TEXTS;
   private stamps = new Float64Array(256);
 
   constructor(private readonly spec: RecordsSpec) {
-    this.encoder = new ResultEncoder(spec.featureNames, spec.outputName, undefined, spec.mode);
+    this.encoder = new ResultEncoder(spec.featureNames, spec.outputName, undefined, spec.mode, spec.eventId);
   }
 
   /**
@@ -77,7 +91,8 @@ export class ResultRecordWriter {
    * (its call failed, or the task's calls timed out: `scored` null) as a dead letter instead.
    * Shadow models' scores become records of their own.
    */
-  write(out: TaskOutput, keys: KeyNames, scored: Pick<Scored, 'rowTag' | 'noScoreWhy' | 'tags' | 'shadows'> | null): EncodedTaskRecords {
+  write(out: TaskOutput, keys: KeyNames, scored: Pick<Scored, 'rowTag' | 'noScoreWhy' | 'tags' | 'shadows'> | null, texts: EventIdTexts = NO_TEXTS): EncodedTaskRecords {
+    this.texts = texts;
     const n = out.numResults;
     if (this.kinds.length < n) {
       this.kinds = new Uint8Array(2 * n);
@@ -126,7 +141,7 @@ export class ResultRecordWriter {
   }
 
   private columnsOf(out: TaskOutput, scores: Float32Array) {
-    return [out.windowStartMs, out.windowEndMs, out.events, out.features, scores, out.revision, out.keyId];
+    return [out.windowStartMs, out.windowEndMs, out.events, out.features, scores, out.revision, out.keyId, out.ref, this.texts.ends, this.texts.bytes];
   }
 
   private programsFor(out: TaskOutput, tags: readonly ModelTag[]): RecordPrograms {
@@ -147,8 +162,8 @@ export class ResultRecordWriter {
     // Per-event mode: a result's program and a late event's.
     const layout = this.spec.mode === 'per-event' ? perEventLayout : resultLayout;
     for (let t = (programs.programs.length - Kind.Result) / 2; t < tags.length; t++) {
-      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t]), this.kafkaKey, this.columns(out));
-      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t], true), this.kafkaKey, this.columns(out));
+      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t], false, this.spec.eventId), this.kafkaKey, this.columns(out));
+      programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t], true, this.spec.eventId), this.kafkaKey, this.columns(out));
     }
     return programs;
   }
@@ -168,6 +183,7 @@ export class ResultRecordWriter {
       features: { column: Column.Features, perRow: out.numFeatures },
       scores: { column: Column.Scores, perRow: out.numOutputs },
       keyId: Column.KeyId,
+      eventId: { index: Column.Ref, ends: Column.EventIdEnds, bytes: Column.EventIds },
     };
   }
 
@@ -179,7 +195,9 @@ export class ResultRecordWriter {
   /** A window without its score, as a dead letter. */
   private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number, reason: DeadLetterReason, detail: string): string {
     const F = out.numFeatures;
-    const value = this.encoder.encode({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], events: out.events[r], features: out.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: out.revision[r] });
+    const t = out.ref[r];
+    const eventIdJson = t < 0 || this.texts.ends.length === 0 ? undefined : Buffer.from(this.texts.bytes.subarray(t === 0 ? 0 : this.texts.ends[t - 1], this.texts.ends[t])).toString('utf8');
+    const value = this.encoder.encode({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], events: out.events[r], features: out.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: out.revision[r], eventIdJson });
     return encodeDeadLetter(reason, detail, null, value);
   }
 }

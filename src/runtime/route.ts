@@ -58,7 +58,11 @@ export class Router {
     const F = decoded.numFields;
     const counts = new Int32Array(P + 1);
     for (let j = 0; j < decoded.count; j++) counts[this.partitionOf(decoded.keyId[j]) + 1]++;
-    const batch = EventBatch.allocate(decoded.count, F, P, steps.length, spare);
+    const batch = EventBatch.allocate(decoded.count, F, P, steps.length, spare, decoded.eventIdBytes);
+    if (decoded.eventIdBytes > 0) {
+      batch.eventIdEnd.set(decoded.eventIdEnd.subarray(0, decoded.count));
+      batch.eventIds.set(decoded.eventIds.subarray(0, decoded.eventIdBytes));
+    }
     for (let p = 0; p < P; p++) counts[p + 1] += counts[p];
     batch.partitionStart.set(counts);
     const fill = counts.slice(0, P);

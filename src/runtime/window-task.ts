@@ -44,7 +44,8 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const spares = spareBuilders.get(plan.features.length) ?? spareBuilders.set(plan.features.length, []).get(plan.features.length)!;
   const out = spares.pop()?.reset() ?? new OutputBuilder(plan.features.length);
   const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out, job.mode);
-  op.apply(new EventBatch(task.batch), task.partition);
+  const batch = new EventBatch(task.batch);
+  op.apply(batch, task.partition);
   if (task.failMidTask === 'throw') throw new Error(`test failure injected in partition ${task.partition}`);
   if (task.failMidTask === 'exit') process.exit(70);
   if (task.delayMs) await new Promise((resolve) => setTimeout(resolve, task.delayMs));
@@ -55,7 +56,7 @@ export async function runWindowTask(task: WindowTask): Promise<WindowTaskResult>
   const scored = task.noScore ? null : await scorer.score(output, keys, task.failedWhy, task.warmUp);
   const scoreMs = scored?.scoreMs ?? 0;
   const encodeStartedAt = performance.now();
-  const records = writer.write(output, keys, scored);
+  const records = writer.write(output, keys, scored, { ends: batch.eventIdEnd, bytes: batch.eventIds });
   const encodeMs = performance.now() - encodeStartedAt;
   const state = arena.partitionState;
   const stateBytes = state.meta.byteLength + state.slots.byteLength + state.index.byteLength + state.timers.byteLength + state.digests.byteLength;

@@ -12,6 +12,8 @@
 //   keyId     Int32 x numEvents
 //   ref       Int32 x numEvents     index of the event in the main thread's decoded batch
 //   watermark Float64 x numSteps    job watermark after step firstSeq + i
+//   eventIdEnd Int32 x numEvents    per-event mode's event ids as JSON text, by ref: event ref r's
+//   eventIds  Uint8 x eventIdBytes  is eventIds[eventIdEnd[r - 1], eventIdEnd[r]) (none: 0 bytes)
 
 import { lowerBound } from '../util/sorted';
 
@@ -23,7 +25,8 @@ export const enum BatchHeader {
   FirstSeq = 4,
   WatermarkBeforeMs = 5,
   WatermarkAfterMs = 6,
-  Words = 7,
+  EventIdBytes = 7,
+  Words = 8,
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
@@ -37,6 +40,8 @@ export class EventBatch {
   readonly keyId: Int32Array;
   readonly ref: Int32Array;
   readonly watermark: Float64Array;
+  readonly eventIdEnd: Int32Array;
+  readonly eventIds: Uint8Array;
 
   /** Views over an existing batch buffer (a worker receiving one). */
   constructor(readonly buffer: SharedArrayBuffer) {
@@ -59,22 +64,27 @@ export class EventBatch {
     this.ref = new Int32Array(buffer, at, n);
     at = align8(at + 4 * n);
     this.watermark = new Float64Array(buffer, at, s);
+    at += 8 * s;
+    this.eventIdEnd = new Int32Array(buffer, at, n);
+    at = align8(at + 4 * n);
+    this.eventIds = new Uint8Array(buffer, at, this.header[BatchHeader.EventIdBytes]);
   }
 
-  static bytes(numEvents: number, numFields: number, numPartitions: number, numSteps: number): number {
+  static bytes(numEvents: number, numFields: number, numPartitions: number, numSteps: number, eventIdBytes = 0): number {
     const n = numEvents;
-    return BatchHeader.Words * 8 + align8(4 * (numPartitions + 1)) + 8 * n * (2 + numFields) + 2 * align8(4 * n) + 8 * numSteps;
+    return BatchHeader.Words * 8 + align8(4 * (numPartitions + 1)) + 8 * n * (2 + numFields) + 3 * align8(4 * n) + 8 * numSteps + eventIdBytes;
   }
 
   /** A batch for this many events; `reuse` (a done batch's buffer) is taken if it is big enough. */
-  static allocate(numEvents: number, numFields: number, numPartitions: number, numSteps: number, reuse?: SharedArrayBuffer): EventBatch {
-    const bytes = EventBatch.bytes(numEvents, numFields, numPartitions, numSteps);
+  static allocate(numEvents: number, numFields: number, numPartitions: number, numSteps: number, reuse?: SharedArrayBuffer, eventIdBytes = 0): EventBatch {
+    const bytes = EventBatch.bytes(numEvents, numFields, numPartitions, numSteps, eventIdBytes);
     const buffer = reuse && reuse.byteLength >= bytes ? reuse : new SharedArrayBuffer(bytes);
     const h = new Float64Array(buffer, 0, BatchHeader.Words);
     h[BatchHeader.NumEvents] = numEvents;
     h[BatchHeader.NumFields] = numFields;
     h[BatchHeader.NumPartitions] = numPartitions;
     h[BatchHeader.NumSteps] = numSteps;
+    h[BatchHeader.EventIdBytes] = eventIdBytes;
     return new EventBatch(buffer);
   }
 

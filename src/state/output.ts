@@ -5,7 +5,7 @@
 //
 // Layout: header Float64 x 8 [numResults, numFeatures, numOutputs, numLate, ...], then columns of
 // numResults: step, sortEndMs, windowStartMs, windowEndMs, events (Float64), features (Float64 x
-// numFeatures, row-major), scores (Float32 x numOutputs), keyId, revision, sub (Int32), phase,
+// numFeatures, row-major), scores (Float32 x numOutputs), keyId, revision, sub, ref (Int32), phase,
 // retracted, early (Uint8); then columns of numLate: lateByMs, windowEndMs (Float64), ref (Int32).
 
 import { native } from '../native/index';
@@ -42,6 +42,7 @@ export class OutputBuilder {
   phase = new Uint8Array(256);
   private retracted = new Uint8Array(256);
   private early = new Uint8Array(256);
+  private ref = new Int32Array(256);
   features: Float64Array;
   private lateF64 = new Float64Array(2 * 64);
   private lateI32 = new Int32Array(64);
@@ -59,7 +60,7 @@ export class OutputBuilder {
   }
 
   /** Adds a result row; returns its index (its features go to features[index * numFeatures ...]). */
-  addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean, early = false): number {
+  addResult(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, windowStartMs: number, windowEndMs: number, events: number, revision: number, retracted: boolean, early = false, ref = -1): number {
     const i = this.numResults++;
     if (i === this.step.length) this.growRows();
     this.step[i] = step;
@@ -73,6 +74,7 @@ export class OutputBuilder {
     this.phase[i] = phase;
     this.retracted[i] = retracted ? 1 : 0;
     this.early[i] = early ? 1 : 0;
+    this.ref[i] = ref;
     // A retraction has no features; zeros, as in a fresh builder (a reused one holds old rows).
     if (retracted) this.features.fill(0, this.numFeatures * i, this.numFeatures * (i + 1));
     return i;
@@ -91,6 +93,7 @@ export class OutputBuilder {
     this.phase = grow(this.phase, n);
     this.retracted = grow(this.retracted, n);
     this.early = grow(this.early, n);
+    this.ref = grow(this.ref, n);
     this.features = grow(this.features, this.numFeatures * n);
   }
 
@@ -128,6 +131,7 @@ export class OutputBuilder {
       out.phase[r] = this.phase[i];
       out.retracted[r] = this.retracted[i];
       out.early[r] = this.early[i];
+      out.ref[r] = this.ref[i];
       for (let j = 0; j < F; j++) out.features[r * F + j] = this.features[i * F + j];
     }
     for (let i = 0; i < this.numLate; i++) {
@@ -159,6 +163,8 @@ export class TaskOutput {
   /** An early result (window.earlyEveryMs): its `revision` holds the update number k. In
    *  per-event mode: a late event's result (its aggregates are missing). */
   readonly early: Uint8Array;
+  /** Per-event rows: the event's index in the batch's decoded events (its eventId); else -1. */
+  readonly ref: Int32Array;
   readonly lateByMs: Float64Array;
   readonly lateWindowEndMs: Float64Array;
   readonly lateRef: Int32Array;
@@ -193,6 +199,7 @@ export class TaskOutput {
     this.keyId = i32(n);
     this.revision = i32(n);
     this.sub = i32(n);
+    this.ref = i32(n);
     this.lateRef = i32(l);
     this.phase = new Uint8Array(buffer, at, n);
     at = align8(at + n);
@@ -203,7 +210,7 @@ export class TaskOutput {
 
   static allocate(numResults: number, numFeatures: number, numOutputs: number, numLate: number): TaskOutput {
     const n = numResults;
-    const bytes = 64 + 8 * n * (5 + numFeatures) + 16 * numLate + align8(4 * n * numOutputs) + 3 * align8(4 * n) + align8(4 * numLate) + 3 * align8(n);
+    const bytes = 64 + 8 * n * (5 + numFeatures) + 16 * numLate + align8(4 * n * numOutputs) + 4 * align8(4 * n) + align8(4 * numLate) + 3 * align8(n);
     const buffer = new SharedArrayBuffer(bytes);
     new Float64Array(buffer, 0, 8).set([numResults, numFeatures, numOutputs, numLate]);
     return new TaskOutput(buffer);

@@ -59,7 +59,7 @@ export class WindowOperator {
       const keyId = batch.keyId[i];
       const tsMs = batch.timestampMs[i];
       const slot = this.sessions ? this.sessions.process(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w) : this.processFixed(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w);
-      if (this.perEvent) this.eventResult(seq, keyId, tsMs, slot, batch.fields, i * F);
+      if (this.perEvent) this.eventResult(seq, keyId, tsMs, slot, batch.fields, i * F, batch.ref[i]);
     }
     this.fireDue(batch.watermarkAfterMs);
     this.digests.flush();
@@ -114,10 +114,10 @@ export class WindowOperator {
    * and the aggregates of the window in `slot`, the event included; none (missing, and "late")
    * when slot is -1. It comes out at the event's step, so results keep arrival order.
    */
-  private eventResult(seq: number, keyId: number, tsMs: number, slot: number, fields: Float64Array, fieldBase: number): void {
+  private eventResult(seq: number, keyId: number, tsMs: number, slot: number, fields: Float64Array, fieldBase: number, ref: number): void {
     const a = this.arena;
     const base = slot < 0 ? -1 : slot * a.slotWords;
-    const row = this.out.addResult(seq, Phase.Event, 0, 0, keyId, tsMs, tsMs, slot < 0 ? 0 : a.slotsF64[base + Slot.Count], 0, false, slot < 0);
+    const row = this.out.addResult(seq, Phase.Event, 0, 0, keyId, tsMs, tsMs, slot < 0 ? 0 : a.slotsF64[base + Slot.Count], 0, false, slot < 0, ref);
     readFeatures(a.slotsF64, base, this.plan, this.digests, this.out.features, row * this.plan.features.length, fields, fieldBase);
   }
 

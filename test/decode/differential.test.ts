@@ -38,6 +38,7 @@ const SPECS: DecodeSpec[] = [
       { type: 'month' },
       { type: 'log1p' },
     ],
+    eventIdPath: 's',
     maxEventBytes: MIB,
   },
 ];

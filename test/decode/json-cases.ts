@@ -64,6 +64,7 @@ export class Differential {
       for (let f = 0; f < F; f++) {
         assert.ok(Object.is(b.fields[r * F + f], a.fields[r * F + f]), `field ${f}: ${b.fields[r * F + f]} != ${a.fields[r * F + f]} for ${at(r)}`);
       }
+      if (this.spec.eventIdPath !== undefined) assert.equal(eventIdOf(b, r), eventIdOf(a, r), `event id for ${at(r)}`);
     }
     assert.equal(this.nat.size, this.keys.size, 'number of keys');
     this.lastReasons = new Map(a.deadLetters.map((l) => [l.rawIndex, l.reason]));
@@ -231,4 +232,9 @@ export function randomBytes(r: Rand): Uint8Array {
   for (let i = 0; i < n; i++) out[i] = r() < 0.8 ? alphabet.charCodeAt(int(r, alphabet.length)) : int(r, 256);
   if (n > 0 && r() < 0.7) out[0] = 0x7b;
   return out;
+}
+
+/** Row r's event id as JSON text. */
+export function eventIdOf(out: DecodedEvents, r: number): string {
+  return Buffer.from(out.eventIds.subarray(r === 0 ? 0 : out.eventIdEnd[r - 1], out.eventIdEnd[r])).toString('utf8');
 }

@@ -6,7 +6,7 @@ import type { Transform } from '../../src/config/types';
 import { DecodedEvents, type DecodeSpec } from '../../src/decode/decoder';
 import { NativeJsonDecoder } from '../../src/decode/native-decoder';
 import { murmur3 } from '../../src/util/murmur3';
-import { Differential, rawBatch } from './json-cases';
+import { Differential, eventIdOf, rawBatch } from './json-cases';
 
 /** Decodes one field `x` (given as JSON text, or absent) through `t`, both ways; the value or the dead letter. */
 function run(t: Transform | undefined, cases: Array<string | undefined>): Array<number | string> {
@@ -116,4 +116,20 @@ test('one field read several ways: each (field, transform) is its own column', (
   const out = new DecodedEvents(2, 5);
   new NativeJsonDecoder(spec, 1).decode(rawBatch(values), out);
   same(Array.from(out.fields.subarray(0, 10)), [1, Math.log1p(1), 0, 1, 2, 3, Math.log1p(3), NaN, NaN, 1]);
+});
+
+test('eventId: the value as JSON text (JSON.stringify), null when absent; both decoders', () => {
+  const spec: DecodeSpec = { keyPath: 'k', timestampPath: 'ts', fieldPaths: [], eventIdPath: 'meta.id', maxEventBytes: 1 << 20 };
+  const ids = ['"tx-1"', '42', '1e21', '-0', '"caf\\u00e9 \\"q\\""', '"ünï"', 'null', undefined, '{"a":[1,true]}', 'false', '1e400'];
+  const values = ids.map((id) => `{"k":"a","ts":1${id === undefined ? '' : `,"meta":{"id":${id}}`}}`);
+  new Differential(spec).check(rawBatch(values));
+  const out = new DecodedEvents(values.length, 0);
+  new NativeJsonDecoder(spec, 1).decode(rawBatch(values), out);
+  assert.equal(out.count, ids.length);
+  const want = ids.map((id) => (id === undefined ? 'null' : JSON.stringify(JSON.parse(id))));
+  assert.deepEqual(
+    ids.map((_, r) => eventIdOf(out, r)),
+    want,
+  );
+  assert.deepEqual(want.slice(0, 5), ['"tx-1"', '42', '1e+21', '0', '"café \\"q\\""']);
 });

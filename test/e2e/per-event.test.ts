@@ -4,7 +4,7 @@
 // numpy reference that generated it (test/e2e/make_per_event_reference.py):
 //
 // - dead letters: same count, order, reason, source and value;
-// - results: one per clean event, in arrival order, with the same key, ts, model fields and late
+// - results: one per clean event, in arrival order, with the same key, ts, eventId, model fields and late
 //   flag; features equal to 1e-9 relative (null where missing); the p90 by rank against the values
 //   the reference says its window held; the score within 1e-5 × max(1, |reference|) (SPEC §6);
 // - nothing in the late output: per-event mode scores late events.
@@ -51,7 +51,7 @@ for (const kind of ['tumbling', 'sliding', 'session']) {
       const g = got[i];
       const fail = (problem: string): never => assert.fail(`result ${i}: ${problem}\n  expected: ${JSON.stringify(w)}\n  got:      ${JSON.stringify(g)}\n  (kept in ${dir})`);
       if (JSON.stringify(Object.keys(g)) !== JSON.stringify(Object.keys(w))) fail(`fields ${Object.keys(g).join(',')}`);
-      for (const k of ['key', 'ts', 'model', 'modelVersion', 'late']) if (g[k] !== w[k]) fail(`${k} differs`);
+      for (const k of ['key', 'ts', 'eventId', 'model', 'modelVersion', 'late']) if (g[k] !== w[k]) fail(`${k} differs`);
       if (w.late) late++;
       const wf = w.features as Record<string, number | null>;
       const gf = g.features as Record<string, number | null>;
