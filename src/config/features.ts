@@ -14,7 +14,7 @@ const COMPRESSION_RANGE = { min: 10, max: 10_000 };
 const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
 const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
 
-/** Fields every result record has (SPEC §5); the score field must not shadow one. */
+/** Fields of result records (SPEC §5, §13): the score field must not shadow one. */
 export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'model', 'modelVersion', 'revision', 'retracted', 'early', 'update', 'ts', 'eventId', 'late'];
 
 /** q of `pNN` / `pNN.N` (p99.9 → 0.999), or undefined when `agg` is not a valid percentile. */

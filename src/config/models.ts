@@ -50,6 +50,11 @@ function readShorthand(r: Reader, top: Section, features: FeatureConfig[]): Scor
     throw r.fail('model.reload', 'the model: shorthand takes no reload; name the model under models: (models: { default: { source: ..., reload: { pollMs: 5000 } } }) with scoring: { model: default }');
   }
   // Next to model:, scoring: holds only the micro-batch keys (SPEC §13).
+  const rawScoring = top.get('scoring');
+  const other = rawScoring && typeof rawScoring === 'object' ? Object.keys(rawScoring).filter((k) => !MICRO_BATCH_KEYS.includes(k)) : [];
+  if (other.length > 0) {
+    throw r.fail(`scoring.${other[0]}`, `next to model:, scoring: takes only ${MICRO_BATCH_KEYS.join(' and ')}; put inputs and output in model:, or name the model under models: to use scoring:`);
+  }
   const micro = top.section('scoring', MICRO_BATCH_KEYS, MICRO_BATCH_KEYS);
   const s = top.section('model', keysOf(MODEL_SHORTHAND));
   const path = s.str('path', undefined, 'a model file path');

@@ -124,7 +124,8 @@ const fails = (extra: object, message: string) => assert.throws(() => parseJob(y
 test('each kind of bad models: and scoring: section is an error naming the place and what to write', () => {
   const m = { a: { source: 'a.json' }, b: { source: 'b.onnx' } };
   fails({ model: { path: 'a.json' }, models: m }, 'job.yaml: models: a job has model: (one model) or models: with scoring:, not both');
-  fails({ model: { path: 'a.json' }, scoring: { model: 'a' } }, 'job.yaml: scoring: scoring: goes with models:; with model:, put inputs and output in model:');
+  fails({ model: { path: 'a.json' }, scoring: { model: 'a' } }, 'job.yaml: scoring.model: next to model:, scoring: takes only maxBatchRows and maxWaitMs; put inputs and output in model:, or name the model under models: to use scoring:');
+  fails({ model: { path: 'a.json' }, scoring: { maxBatchRows: 0 } }, 'job.yaml: scoring.maxBatchRows: expected a positive integer, got 0');
   fails({}, 'job.yaml: model: missing; expected a mapping with the model path (or models: with scoring:)');
   fails({ models: m }, 'job.yaml: scoring: missing; expected a mapping naming the model that scores (scoring: { model: a })');
   fails({ models: m, scoring: {} }, 'job.yaml: scoring.model: missing; expected the name of a model (a, b)');
@@ -160,7 +161,7 @@ test('each kind of bad models: and scoring: section is an error naming the place
   fails(e({ members: ['a', 'b'], combine: 'weighted' }), 'job.yaml: models.e.weights: expected a list of 2 weights >= 0, one per member, got nothing');
   fails(e({ members: ['a', 'e'] }), 'job.yaml: models.e.members: the ensembles e -> e contain themselves');
   fails({ models: { ...m, x: { type: 'ensemble', members: ['a', 'y'] }, y: { type: 'ensemble', members: ['x'] } }, scoring: { model: 'x' } }, 'job.yaml: models.x.members: the ensembles x -> y -> x contain themselves');
-  fails({ models: m, scoring: { model: 'a', output: 'modelVersion' } }, 'job.yaml: scoring.output: "modelVersion" is a field of every result record (key, windowStart, windowEnd, events, features, model, modelVersion, revision, retracted); pick another name for the score');
+  fails({ models: m, scoring: { model: 'a', output: 'modelVersion' } }, 'job.yaml: scoring.output: "modelVersion" is a field of result records (key, windowStart, windowEnd, events, features, model, modelVersion, revision, retracted, early, update, ts, eventId, late); pick another name for the score');
 });
 
 test('models load and check at start: a missing file and a wrong input width name the model', async () => {
