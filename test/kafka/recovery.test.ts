@@ -34,9 +34,9 @@ function input(seed: number): string[][][] {
       const lines: string[] = [];
       for (let e = 0; e < EVENTS_PER_ROUND; e++, j++) {
         if (r() < 0.004) lines.push(`{"card": "k${p}-bad", "ts": ${j}`);
-        else lines.push(JSON.stringify({ card: `k${p}-${Math.floor(r() * KEYS_PER_PARTITION)}`, ts: T0 + j * 50 - Math.floor(r() * 1500), amount: Math.round(r() * 50000) / 100, items: 1 + (j % 3) }));
+        else lines.push(JSON.stringify({ card: `k${p}-${Math.floor(r() * KEYS_PER_PARTITION)}`, ts: T0 + j * 50 - Math.floor(r() * 1500), amount: Math.round(r() * 50000) / 100, items: 1 + (j % 3), id: `${p}-${j}` }));
       }
-      if (round === ROUNDS - 1) lines.push(JSON.stringify({ card: `flush-${p}`, ts: T0 + 3_600_000, amount: 0, items: 0 }));
+      if (round === ROUNDS - 1) lines.push(JSON.stringify({ card: `flush-${p}`, ts: T0 + 3_600_000, amount: 0, items: 0, id: `flush-${p}` }));
       rounds.push(lines);
     }
     return rounds;
@@ -47,6 +47,10 @@ const identity = (line: string) => {
   const r = JSON.parse(line) as { key: string; windowStart: number; revision: number };
   return `${r.key}@${r.windowStart}#${r.revision}`;
 };
+/** A per-event result is its event's (SPEC §13). */
+const eventIdentity = (line: string) => String((JSON.parse(line) as { eventId: string }).eventId);
+/** Per-event mode with the same features and model: one result per event. */
+const PER_EVENT = { mode: 'per-event', eventId: 'id' };
 const isFlush = (line: string) => (JSON.parse(line) as { key: string }).key.startsWith('flush-');
 /** Lines grouped by window key, in the order they came: per key, order is deterministic. */
 function byKey(lines: string[]): Map<string, string[]> {
@@ -117,25 +121,31 @@ test('kill -9 at random moments and between the steps of a checkpoint: the outpu
   const seed = Number(process.env.SLUICE_TEST_SEED ?? Date.now() % 1_000_000);
   t.diagnostic(`seed ${seed} (SLUICE_TEST_SEED=${seed} repeats this run)`);
   const id = `${process.pid}-${Date.now()}`;
-  const topics = { in: `in-${id}`, results: `results-${id}` };
-  const broker = await startBroker({ [topics.in]: PARTITIONS, [topics.results]: 4 });
+  const topics = { in: `in-${id}`, results: `results-${id}`, perEvent: `per-event-${id}` };
+  const broker = await startBroker({ [topics.in]: PARTITIONS, [topics.results]: 4, [topics.perEvent]: 4 });
   if (!broker) return t.skip('no Kafka broker: see the line above on how to enable Kafka tests');
   try {
     const data = input(seed);
     const all = data.map((rounds) => rounds.flat());
     const bad = all.flat().filter((l) => /"ts": \d+$/.test(l)).length; // the lines input() cut short
     const reference = (await fileReference(all, { key: 'card', timestamp: 'ts' })).filter((l) => !isFlush(l));
-    // Two jobs over the same input, killed independently: results to Kafka, and to a file.
+    const perEventReference = await fileReference(all, { key: 'card', timestamp: 'ts' }, PER_EVENT);
+    // Three jobs over the same input, killed independently: results to Kafka, to a file, and
+    // per-event results to Kafka.
     const kafkaDir = tmpDir('recovery-kafka');
     const fileDir = tmpDir('recovery-file');
+    const perEventDir = tmpDir('recovery-per-event');
     const jobs = [
       { name: 'kafka', dir: kafkaDir, file: writeJob(kafkaDir, broker, topics.in, { type: 'kafka', topic: topics.results }) },
       { name: 'file', dir: fileDir, file: writeJob(fileDir, broker, topics.in, { type: 'file', path: path.join(fileDir, 'results.jsonl') }) },
+      { name: 'per-event', dir: perEventDir, file: writeJob(perEventDir, broker, topics.in, { type: 'kafka', topic: topics.perEvent }, PER_EVENT) },
     ];
     const kafkaResults = () => readTopic(broker.brokers, topics.results).map((r) => r.value);
-    const complete = {
+    const perEventResults = () => readTopic(broker.brokers, topics.perEvent).map((r) => r.value);
+    const complete: Record<string, () => boolean> = {
       kafka: () => new Set(kafkaResults().map(identity)).size >= reference.length,
       file: () => fileLines(path.join(fileDir, 'results.jsonl')).length >= reference.length,
+      'per-event': () => new Set(perEventResults().map(eventIdentity)).size >= perEventReference.length,
     };
 
     // The input arrives in rounds while the jobs run, die and restart.
@@ -168,23 +178,27 @@ test('kill -9 at random moments and between the steps of a checkpoint: the outpu
         }
         await produced;
         // The last life runs until every result is out, then stops on SIGTERM: drain, checkpoint, exit 0.
-        const last = await life(job.file, group(), { termWhen: until(`${job.name} results`, complete[job.name as 'kafka' | 'file'], 120_000) });
+        const last = await life(job.file, group(), { termWhen: until(`${job.name} results`, complete[job.name], 120_000) });
         assert.equal(last.exit, 0, `${job.name}: the last life: ${last.stderr} (seed ${seed})`);
         return kills;
       }),
     );
-    t.diagnostic(`kills survived: kafka job ${stats[0]}, file job ${stats[1]}`);
+    t.diagnostic(`kills survived: kafka job ${stats[0]}, file job ${stats[1]}, per-event job ${stats[2]}`);
 
     // Kafka: every result, and every repeat the same bytes as the first.
-    const written = kafkaResults();
-    const first = new Map<string, string>();
-    for (const v of written) {
-      const k = identity(v);
-      if (!first.has(k)) first.set(k, v);
-      else assert.equal(v, first.get(k), `a repeated result differs from its first emission (seed ${seed})`);
+    for (const [what, written, want, id] of [
+      ['kafka', kafkaResults(), reference, identity],
+      ['per-event', perEventResults(), perEventReference, eventIdentity],
+    ] as const) {
+      const first = new Map<string, string>();
+      for (const v of written) {
+        const k = id(v);
+        if (!first.has(k)) first.set(k, v);
+        else assert.equal(v, first.get(k), `${what}: a repeated result differs from its first emission (seed ${seed})`);
+      }
+      assert.deepEqual([...first.values()].sort(), want.slice().sort(), `${what}: seed ${seed}`);
+      t.diagnostic(`${what}: ${want.length} results, ${written.length - want.length} repeats (all byte-identical)`);
     }
-    assert.deepEqual([...first.values()].sort(), reference.slice().sort(), `seed ${seed}`);
-    t.diagnostic(`kafka: ${reference.length} results, ${written.length - reference.length} repeats (all byte-identical)`);
     // File: exactly the fault-free run's lines, none twice, each key's in the same order.
     assert.deepEqual(byKey(fileLines(path.join(fileDir, 'results.jsonl'))), byKey(reference), `seed ${seed}`);
     for (const job of jobs) {
