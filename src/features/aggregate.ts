@@ -16,8 +16,8 @@ export interface DigestStore {
 }
 
 export function initAggregates(f64: Float64Array, slotBase: number, plan: FeaturePlan): void {
-  for (let f = 0; f < plan.fieldPaths.length; f++) {
-    const a = slotBase + plan.aggBase + f * Agg.Words;
+  for (let b = 0; b < plan.aggFields.length; b++) {
+    const a = slotBase + plan.aggBase + b * Agg.Words;
     f64[a + Agg.Sum] = 0;
     f64[a + Agg.Min] = Infinity;
     f64[a + Agg.Max] = -Infinity;
@@ -30,10 +30,11 @@ export function initAggregates(f64: Float64Array, slotBase: number, plan: Featur
 /** Adds one event (its field values at fields[fieldBase ...]) to the window in the slot. */
 export function addEvent(f64: Float64Array, slotBase: number, plan: FeaturePlan, fields: Float64Array, fieldBase: number, digests: DigestStore): void {
   f64[slotBase + Slot.Count]++;
-  for (let f = 0; f < plan.fieldPaths.length; f++) {
-    const x = fields[fieldBase + f];
+  const aggFields = plan.aggFields;
+  for (let b = 0; b < aggFields.length; b++) {
+    const x = fields[fieldBase + aggFields[b]];
     if (x !== x) continue; // missing (NaN): skipped, SPEC §13
-    const a = slotBase + plan.aggBase + f * Agg.Words;
+    const a = slotBase + plan.aggBase + b * Agg.Words;
     const n = ++f64[a + Agg.N];
     f64[a + Agg.Sum] += x;
     if (x < f64[a + Agg.Min]) f64[a + Agg.Min] = x;
@@ -50,9 +51,9 @@ export function addEvent(f64: Float64Array, slotBase: number, plan: FeaturePlan,
 
 /** Folds the window in src into dst (session merges); dst keeps its place, src is not changed. */
 export function mergeInto(f64: Float64Array, dstBase: number, srcBase: number, plan: FeaturePlan, digests: DigestStore): void {
-  for (let f = 0; f < plan.fieldPaths.length; f++) {
-    const a = dstBase + plan.aggBase + f * Agg.Words;
-    const b = srcBase + plan.aggBase + f * Agg.Words;
+  for (let k = 0; k < plan.aggFields.length; k++) {
+    const a = dstBase + plan.aggBase + k * Agg.Words;
+    const b = srcBase + plan.aggBase + k * Agg.Words;
     const na = f64[a + Agg.N];
     const nb = f64[b + Agg.N];
     const n = na + nb;
@@ -90,7 +91,11 @@ export function readFeatures(f64: Float64Array, slotBase: number, plan: FeatureP
       out[outBase + i] = f64[slotBase + Slot.Count];
       continue;
     }
-    const a = slotBase + plan.aggBase + spec.field * Agg.Words;
+    if (spec.kind === FeatureKind.Percentile) {
+      out[outBase + i] = digests.quantile(slotBase, spec.digest, spec.q); // NaN: no values yet
+      continue;
+    }
+    const a = slotBase + plan.aggBase + spec.agg * Agg.Words;
     const n = f64[a + Agg.N];
     let v: number;
     switch (spec.kind) {
@@ -98,8 +103,7 @@ export function readFeatures(f64: Float64Array, slotBase: number, plan: FeatureP
       case FeatureKind.Mean: v = f64[a + Agg.Sum] / n; break;
       case FeatureKind.Min: v = f64[a + Agg.Min]; break;
       case FeatureKind.Max: v = f64[a + Agg.Max]; break;
-      case FeatureKind.Stddev: v = Math.sqrt(Math.max(0, f64[a + Agg.M2]) / n); break;
-      default: v = digests.quantile(slotBase, spec.digest, spec.q); break;
+      default: v = Math.sqrt(Math.max(0, f64[a + Agg.M2]) / n); break; // stddev
     }
     out[outBase + i] = n > 0 ? v : NaN;
   }

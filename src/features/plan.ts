@@ -30,8 +30,10 @@ export const enum Agg {
 export interface FeatureSpec {
   name: string;
   kind: FeatureKind;
-  /** Index into fieldPaths; -1 for count. */
+  /** Index into fieldPaths (the decoded column); -1 for count. */
   field: number;
+  /** Index into aggFields (the slot's aggregate block); -1 for count, own values and percentiles' own. */
+  agg: number;
   /** Index into digests; -1 unless a percentile. */
   digest: number;
   /** Quantile in (0, 1) for percentiles. */
@@ -42,12 +44,15 @@ export interface FeaturePlan {
   /** The columns the decoder extracts: a field path each, read through its transform. */
   fieldPaths: string[];
   transforms: Array<Transform | undefined>;
+  /** The columns a slot aggregates (sum, min, max, mean, M2, n each), in block order: only those
+   *  a sum/mean/min/max/stddev reads. An own value (per-event mode) needs no block. */
+  aggFields: number[];
   /** One t-digest per distinct (field, compression) among the percentile features. */
   digests: Array<{ field: number; compression: number }>;
   features: FeatureSpec[];
   /** Words (8 bytes) per window slot. */
   slotWords: number;
-  /** Word offset in a slot of field f's aggregates: aggBase + f * Agg.Words. */
+  /** Word offset in a slot of aggregate block b (aggFields[b]'s): aggBase + b * Agg.Words. */
   aggBase: number;
   /** Word offset in a slot of digest d's reference (i32 block offset, i32 block words): digestBase + d. */
   digestBase: number;
@@ -72,15 +77,22 @@ export function planFeatures(features: readonly FeatureConfig[], sessions = fals
     }
     return i;
   };
+  const aggFields: number[] = [];
+  const aggIndex = (field: number) => {
+    let b = aggFields.indexOf(field);
+    if (b < 0) b = aggFields.push(field) - 1;
+    return b;
+  };
   const specs = features.map((f): FeatureSpec => {
-    if (f.agg === 'count') return { name: f.name, kind: FeatureKind.Count, field: -1, digest: -1, q: 0 };
+    if (f.agg === 'count') return { name: f.name, kind: FeatureKind.Count, field: -1, agg: -1, digest: -1, q: 0 };
     const field = fieldIndex(f.field, f.transform);
-    if (f.agg !== 'percentile') return { name: f.name, kind: KIND[f.agg], field, digest: -1, q: 0 };
+    if (f.agg === 'value') return { name: f.name, kind: FeatureKind.Value, field, agg: -1, digest: -1, q: 0 };
+    if (f.agg !== 'percentile') return { name: f.name, kind: KIND[f.agg], field, agg: aggIndex(field), digest: -1, q: 0 };
     let digest = digests.findIndex((d) => d.field === field && d.compression === f.compression);
     if (digest < 0) digest = digests.push({ field, compression: f.compression }) - 1;
-    return { name: f.name, kind: FeatureKind.Percentile, field, digest, q: f.q };
+    return { name: f.name, kind: FeatureKind.Percentile, field, agg: -1, digest, q: f.q };
   });
   const aggBase = sessions ? Slot.SessionFixed : Slot.Fixed;
-  const digestBase = aggBase + fieldPaths.length * Agg.Words;
-  return { fieldPaths, transforms, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
+  const digestBase = aggBase + aggFields.length * Agg.Words;
+  return { fieldPaths, transforms, aggFields, digests, features: specs, slotWords: digestBase + digests.length, aggBase, digestBase };
 }

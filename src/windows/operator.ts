@@ -11,6 +11,7 @@ import { Arena, Slot, SlotFlag, TimerKind } from '../state/arena';
 import type { EventBatch } from '../state/batch';
 import { Phase, type OutputBuilder } from '../state/output';
 import { assignFixed } from './assign';
+import { Panes } from './panes';
 import { Sessions } from './session';
 
 export interface OperatorCounters {
@@ -27,6 +28,8 @@ export class WindowOperator {
   /** window.earlyEveryMs, or 0: no early results. */
   private readonly earlyEveryMs: number;
   private readonly sessions: Sessions | null;
+  /** Per-event mode over sliding windows: panes, and the windows events read (panes.ts). */
+  private readonly panes: Panes | null;
   /** Per-event mode (SPEC §13): a result per event, as of the event; windows never fire results. */
   private readonly perEvent: boolean;
   private batch!: EventBatch;
@@ -44,6 +47,7 @@ export class WindowOperator {
     this.earlyEveryMs = window.type === 'session' ? 0 : (window.earlyEveryMs ?? 0);
     this.starts = new Float64Array(window.type === 'sliding' ? window.sizeMs / window.slideMs : 1);
     this.sessions = window.type === 'session' ? new Sessions(window.gapMs, this) : null;
+    this.panes = this.perEvent && window.type === 'sliding' && window.sizeMs > window.slideMs ? new Panes(window.sizeMs, window.slideMs, this) : null;
   }
 
   /** Processes partition `partition`'s events of the batch, then fires up to the batch's final watermark. */
@@ -58,7 +62,11 @@ export class WindowOperator {
       this.fireDue(w);
       const keyId = batch.keyId[i];
       const tsMs = batch.timestampMs[i];
-      const slot = this.sessions ? this.sessions.process(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w) : this.processFixed(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w);
+      const slot = this.sessions
+        ? this.sessions.process(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w)
+        : this.panes
+          ? this.panes.process(keyId, tsMs, batch.fields, i * F, batch.ref[i], w)
+          : this.processFixed(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w);
       if (this.perEvent) this.eventResult(seq, keyId, tsMs, slot, batch.fields, i * F, batch.ref[i]);
     }
     this.fireDue(batch.watermarkAfterMs);
@@ -194,7 +202,7 @@ export class WindowOperator {
           this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
           if (this.latenessMs === 0 && !this.sessions) this.purge(slot); // its purge timer was never set
         }
-      } else if (a.poppedTimeMs === endMs + this.latenessMs) {
+      } else if (a.poppedTimeMs === this.purgeTimeMs(slot)) {
         this.purge(slot);
       }
     }
@@ -232,12 +240,21 @@ export class WindowOperator {
     this.out.addResult(step, phase, sortEndMs, sub, keyId, startMs, endMs, 0, revision, true);
   }
 
+  /** When the slot's state goes: its window's end + lateness; a pane's, when its youngest window's. */
+  private purgeTimeMs(slot: number): number {
+    const a = this.arena;
+    const base = slot * a.slotWords;
+    if (this.panes && !this.panes.isWindow(slot)) return a.slotsF64[base + Slot.WindowStartMs] + (this.window as { sizeMs: number }).sizeMs + this.latenessMs;
+    return a.slotsF64[base + Slot.WindowEndMs] + this.latenessMs;
+  }
+
   /** Frees the window's slot, digests and index entry: later events can neither join nor merge with it. */
   purge(slot: number): void {
     const a = this.arena;
     const base = slot * a.slotWords;
     for (let d = 0; d < this.plan.digests.length; d++) this.digests.free(base, d);
     if (this.sessions) this.sessions.unlink(slot);
+    else if (this.panes?.isWindow(slot)) this.panes.unlink(slot);
     else a.remove(a.slotsI32[(base + Slot.KeyIdRevision) * 2], a.slotsF64[base + Slot.WindowStartMs]);
     a.freeSlot(slot);
   }
