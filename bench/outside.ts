@@ -3,12 +3,12 @@
 //
 //   produce <brokers> <topic> <partitions> <keys> <ratePerS> <durationMs> <jitterMs> <out.bin>
 //     generator events (event time = wall clock, jittered back), card % partitions, sent every
-//     TICK_MS with acks from all replicas; writes per event [ts, partition, ack time] (Float64,
-//     epoch ms with sub-ms precision) to out.bin.
-//   consume <brokers> <topic> <out.json>
+//     TICK_MS with acks from all replicas; writes per event [ts, partition, ack time, card]
+//     (Float64, epoch ms with sub-ms precision) to out.bin.
+//   consume <brokers> <topic> <out.json> [per-event]
 //     reads results (5 ms fetch wait) from the start until SIGTERM; prints "joined" once it has its
 //     partitions; writes [windowEnd, receipt time] per result to out.json (the live jobs have no
-//     lateness: every result is a revision 0).
+//     lateness: every result is a revision 0); per-event: [card, ts, receipt time] per result.
 //
 // The suite replays the job's watermark over the events in ack order to find, per window end, the
 // ack of the event that moved the watermark past it: a result's latency runs from there to its
@@ -35,6 +35,10 @@ const nowMs = () => performance.timeOrigin + performance.now();
 /** Where a generated event's card number starts ({"card":"card-), and its time after the card ("","ts":). */
 const CARD_AT = 14;
 const TS_AFTER_CARD = 7;
+/** Float64s per event in the producer's out.bin. */
+const EVENT_WORDS = 4;
+/** {"key":"card-: where a per-event result's card number starts. */
+const PER_EVENT_CARD_AT = 13;
 
 async function produce(brokers: string[], topic: string, partitions: number, keys: number, ratePerS: number, durationMs: number, jitterMs: number, out: string): Promise<void> {
   installProduceEncoder();
@@ -48,7 +52,7 @@ async function produce(brokers: string[], topic: string, partitions: number, key
   // spare): during the run only sends are made.
   const startMs = Date.now() + 1000 + events / 50;
   const messages: Message[] = [];
-  const record = new Float64Array(3 * events); // ts, partition, ack
+  const record = new Float64Array(EVENT_WORDS * events); // ts, partition, ack, card
   for (const b of generateEvents(generatorConfig(events, keys, 1, stepMs, jitterMs, startMs), 65_536)) {
     const data = Buffer.from(b.data!.buffer, b.data!.byteOffset, b.data!.byteLength);
     for (let i = 0; i < b.count; i++) {
@@ -58,8 +62,9 @@ async function produce(brokers: string[], topic: string, partitions: number, key
       const card = Number(data.toString('latin1', start + CARD_AT, cardEnd));
       const tsEnd = data.indexOf(44, cardEnd + TS_AFTER_CARD);
       const partition = card % partitions;
-      record[3 * messages.length] = Number(data.toString('latin1', cardEnd + TS_AFTER_CARD, tsEnd));
-      record[3 * messages.length + 1] = partition;
+      record[EVENT_WORDS * messages.length] = Number(data.toString('latin1', cardEnd + TS_AFTER_CARD, tsEnd));
+      record[EVENT_WORDS * messages.length + 1] = partition;
+      record[EVENT_WORDS * messages.length + 3] = card;
       messages.push({ key: `card-${card}`, value: data.subarray(start, b.ends![i]), partition });
     }
   }
@@ -73,7 +78,7 @@ async function produce(brokers: string[], topic: string, partitions: number, key
     if (due > sent) {
       await producer.send({ topic, acks: -1, messages: messages.slice(sent, due) });
       const ackMs = nowMs();
-      for (let i = sent; i < due; i++) record[3 * i + 2] = ackMs;
+      for (let i = sent; i < due; i++) record[EVENT_WORDS * i + 2] = ackMs;
       sent = due;
     } else await new Promise((resolve) => setTimeout(resolve, TICK_MS));
   }
@@ -88,7 +93,7 @@ async function produce(brokers: string[], topic: string, partitions: number, key
  * (kafkajs's message objects and JSON.parse took ~100 ms for that many). A result's timestamp is
  * its windowEnd - 1 (SPEC §5).
  */
-async function consume(brokers: string[], topic: string, out: string): Promise<void> {
+async function consume(brokers: string[], topic: string, out: string, perEvent: boolean): Promise<void> {
   const client = new KafkaClient({ brokers, kafka: { maxWaitTimeInMs: OUTSIDE_FETCH_WAIT_MS }, clientId: 'sluice-bench-outside' });
   const seen: number[] = [];
   let onJoin = () => {};
@@ -99,7 +104,13 @@ async function consume(brokers: string[], topic: string, out: string): Promise<v
       const receivedMs = nowMs();
       for (const m of batch.messages) {
         const cols = m[RECORDS];
-        if (cols) for (let i = 0; i < cols.count; i++) seen.push(cols.timestampsMs[i] + 1, receivedMs);
+        if (perEvent && cols) {
+          // A per-event result starts {"key":"card-<k>","ts":<ts>: its event.
+          for (let i = 0; i < cols.count; i++) {
+            const at = cols.valueStarts[i] + PER_EVENT_CARD_AT;
+            seen.push(Number(Buffer.from(cols.bytes.buffer, cols.bytes.byteOffset + at, cols.bytes.indexOf(34, at) - at).toString('latin1')), cols.timestampsMs[i], receivedMs);
+          }
+        } else if (cols) for (let i = 0; i < cols.count; i++) seen.push(cols.timestampsMs[i] + 1, receivedMs);
         else seen.push(Number(m.timestamp) + 1, receivedMs);
       }
     },
@@ -128,22 +139,23 @@ export interface OutsideLatency {
  * latency. Results of windows whose trigger came within warmUpMs of the first ack are left out.
  */
 export function outsideLatency(events: Float64Array, seen: number[], partitions: number, maxOutOfOrdernessMs: number, warmUpMs: number): OutsideLatency {
-  const n = events.length / 3;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => events[3 * a + 2] - events[3 * b + 2] || a - b);
+  const n = events.length / EVENT_WORDS;
+  const W = EVENT_WORDS;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => events[W * a + 2] - events[W * b + 2] || a - b);
   const maxTs = new Float64Array(partitions).fill(-Infinity);
   const ends = [...new Set(seen.filter((_, i) => i % 2 === 0))].sort((a, b) => a - b);
   const triggerMs = new Map<number, number>();
   let next = 0;
   let watermark = -Infinity;
   for (const i of order) {
-    const p = events[3 * i + 1];
-    maxTs[p] = Math.max(maxTs[p], events[3 * i]);
+    const p = events[W * i + 1];
+    maxTs[p] = Math.max(maxTs[p], events[W * i]);
     let min = Infinity;
     for (let q = 0; q < partitions; q++) min = Math.min(min, maxTs[q]);
     watermark = Math.max(watermark, min - maxOutOfOrdernessMs);
-    while (next < ends.length && ends[next] <= watermark) triggerMs.set(ends[next++], events[3 * i + 2]);
+    while (next < ends.length && ends[next] <= watermark) triggerMs.set(ends[next++], events[W * i + 2]);
   }
-  const firstAckMs = events[3 * order[0] + 2];
+  const firstAckMs = events[W * order[0] + 2];
   const latencyMs: number[] = [];
   const ackedAtMs: number[] = [];
   let unmatched = 0;
@@ -158,11 +170,39 @@ export function outsideLatency(events: Float64Array, seen: number[], partitions:
   return { results: latencyMs.length, unmatched, latencyMs, ackedAtMs };
 }
 
+/**
+ * Per-event results (SPEC §9: from the broker's ack of the event itself to the receipt of its
+ * result): each result is matched to its event by (card, ts), the first unmatched one acked.
+ * Events acked within warmUpMs of the first ack are left out.
+ */
+export function perEventLatency(events: Float64Array, seen: number[], warmUpMs: number): OutsideLatency {
+  const W = EVENT_WORDS;
+  const acks = new Map<string, number[]>();
+  let firstAckMs = Infinity;
+  for (let i = 0; i < events.length; i += W) {
+    const k = `${events[i + 3]}@${events[i]}`;
+    (acks.get(k) ?? acks.set(k, []).get(k)!).push(events[i + 2]);
+    firstAckMs = Math.min(firstAckMs, events[i + 2]);
+  }
+  const latencyMs: number[] = [];
+  const ackedAtMs: number[] = [];
+  let unmatched = 0;
+  for (let i = 0; i < seen.length; i += 3) {
+    const t = acks.get(`${seen[i]}@${seen[i + 1]}`)?.shift();
+    if (t === undefined) unmatched++;
+    else if (t - firstAckMs >= warmUpMs) {
+      latencyMs.push(seen[i + 2] - t);
+      ackedAtMs.push(t);
+    }
+  }
+  return { results: latencyMs.length, unmatched, latencyMs, ackedAtMs };
+}
+
 async function main(): Promise<void> {
   const [mode, ...args] = process.argv.slice(2);
   const brokers = args[0].split(',');
   if (mode === 'produce') await produce(brokers, args[1], Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]), Number(args[6]), args[7]);
-  else if (mode === 'consume') await consume(brokers, args[1], args[2]);
+  else if (mode === 'consume') await consume(brokers, args[1], args[2], args[3] === 'per-event');
   else throw new Error(`unknown mode ${mode}: produce or consume`);
 }
 

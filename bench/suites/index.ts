@@ -5,6 +5,7 @@ import { decodeSuite } from './decode';
 import { kafkaSuite } from './kafka';
 import { memorySuite } from './memory';
 import { metricsSuite } from './metrics';
+import { perEventSuite } from './per-event';
 import { pipelineSuite } from './pipeline';
 import { poolSuite } from './pool';
 import { reloadSuite } from './reload';
@@ -12,4 +13,4 @@ import { stateSuite } from './state';
 import { tdigestSuite } from './tdigest';
 import { xgboostSuite } from './xgboost';
 
-export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, metricsSuite, kafkaSuite, reloadSuite, stateSuite, memorySuite, poolSuite];
+export const suites: Suite[] = [xgboostSuite, tdigestSuite, decodeSuite, pipelineSuite, metricsSuite, kafkaSuite, reloadSuite, perEventSuite, stateSuite, memorySuite, poolSuite];
