@@ -9,10 +9,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export function formatSummary(s: Summary): string {
   const lines = [
     `events        ${fmt(s.events)} in ${(s.elapsedMs / 1000).toFixed(2)} s (${fmt(s.eventsPerSecond)} events/s, ${s.threads} worker thread${s.threads === 1 ? '' : 's'})`,
-    `windows       ${fmt(s.windowsFired)} results${s.retractions ? `, ${fmt(s.retractions)} retractions` : ''}`,
+    s.mode === 'per-event' ? `scored        ${fmt(s.windowsFired)} events, one result each` : `windows       ${fmt(s.windowsFired)} results${s.retractions ? `, ${fmt(s.retractions)} retractions` : ''}`,
     `late          ${fmt(s.lateEvents)} events${s.expiredAssignments ? `, ${fmt(s.expiredAssignments)} expired sliding-window assignments` : ''}`,
     `dead letters  ${fmt(s.deadLetters)}`,
-    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (firing event read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
+    `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (${s.mode === 'per-event' ? 'event' : 'firing event'} read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
     // Only when results came after the warm-up: a run shorter than it has none (all zeros).
     ...(s.latencyAfterWarmupMs.max > 0 ? [`              after the first ${LATENCY_WARMUP_MS / 1000} s: p50 ${s.latencyAfterWarmupMs.p50.toFixed(1)} ms, p99 ${s.latencyAfterWarmupMs.p99.toFixed(1)} ms`] : []),
     `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
@@ -23,9 +23,10 @@ export function formatSummary(s: Summary): string {
     lines.push(`state         ${from}; ${c.count} checkpoint${c.count === 1 ? '' : 's'} written, longest pause ${c.pauseMs.max.toFixed(1)} ms`);
   }
   if (s.topWindows.length > 0) {
-    lines.push('top windows');
+    lines.push(s.mode === 'per-event' ? 'top events' : 'top windows');
     for (const w of s.topWindows) {
-      lines.push(`  ${w.score.toFixed(4)}  ${w.key}  ${new Date(w.windowStartMs).toISOString()} .. ${new Date(w.windowEndMs).toISOString()}`);
+      const when = s.mode === 'per-event' ? new Date(w.windowStartMs).toISOString() : `${new Date(w.windowStartMs).toISOString()} .. ${new Date(w.windowEndMs).toISOString()}`;
+      lines.push(`  ${w.score.toFixed(4)}  ${w.key}  ${when}`);
     }
   }
   lines.push(`output        results -> ${s.outputs.results}`, `              late -> ${s.outputs.late}`, `              dead letters -> ${s.outputs.deadLetters}`);

@@ -325,6 +325,6 @@ export class Engine {
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
     summary.checkpoints = checkpointer?.stats() ?? null;
     summary.groupJoinMs = source.groupJoinMs ?? null;
-    return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where, shadow: sinks.shadow?.where }, pool.retries, threads, mainBusyMs, sinks.results.ackLatency);
+    return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where, shadow: sinks.shadow?.where }, pool.retries, threads, mainBusyMs, job.mode, sinks.results.ackLatency);
   }
 }

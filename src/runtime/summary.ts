@@ -34,6 +34,8 @@ export interface Summary {
   outputs: { results: string; late: string; deadLetters: string; shadow?: string };
   taskRetries: number;
   threads: number;
+  /** per-event: windowsFired counts events scored, and topWindows are events (start = end = ts). */
+  mode: 'windows' | 'per-event';
   /** Where the time went: the main thread's busy time (event-loop utilization) and the workers'. */
   mainThreadBusyMs: number;
   workerBusyMs: number;
@@ -118,7 +120,7 @@ export class SummaryBuilder {
 
   /** `ackLatency`: the results sink's own, from the same start to the broker's ack (Kafka). */
   /** endedAtMs: performance.now() when the last output was written, before closing anything. */
-  finish(elapsedMs: number, endedAtMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, ackLatency?: ResultLatency): Summary {
+  finish(elapsedMs: number, endedAtMs: number, outputs: Summary['outputs'], taskRetries: number, threads: number, mainThreadBusyMs: number, mode: Summary['mode'], ackLatency?: ResultLatency): Summary {
     return {
       events: this.events,
       deadLetters: this.deadLetters,
@@ -136,6 +138,7 @@ export class SummaryBuilder {
       outputs,
       taskRetries,
       threads,
+      mode,
       mainThreadBusyMs,
       workerBusyMs: this.workerBusyMs,
       peakOpenWindows: this.peakOpenWindows,
