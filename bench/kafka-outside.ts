@@ -36,17 +36,19 @@ export interface OutsideCase {
 
 const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN);
 
-/** `during`: called `atFraction` of the way through the producing (the reload bench changes the
- *  model file then). */
-export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, during?: { atFraction: number; action: () => void }): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun; latency: OutsideLatency }> {
-  const warmUpMs = Math.min(WARMUP_MS, durationMs / 3);
+/**
+ * One live run: an outside consumer on the results topic, sluice reading the input topic, and an
+ * outside producer at OUTSIDE_RATE for durationMs. Returns sluice's run, the producer's events
+ * ([ts, partition, ack, card] each) and what the consumer saw. `during`: called `atFraction` of the
+ * way through the producing (the reload bench changes the model file then).
+ */
+async function liveOutside(ctx: BenchContext, brokers: string[], job: string, liveSets: string[], c: Omit<OutsideCase, 'windowMs' | 'goalP99Ms'>, durationMs: number, consumerMode: string[], during?: { atFraction: number; action: () => void }) {
   const dir = path.dirname(job);
   const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
   const eventsFile = path.join(dir, `outside-events-${c.keys}.bin`);
   const seenFile = path.join(dir, `outside-seen-${c.keys}.json`);
-  const consumer = child(script, ['consume', brokers.join(','), c.outTopic, seenFile]);
+  const consumer = child(script, ['consume', brokers.join(','), c.outTopic, seenFile, ...consumerMode]);
   await consumer.line('joined');
-  const liveSets = [...sets, `source.topic=${c.inTopic}`, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`];
   const produce = async () => {
     const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
     // Its events are generated first: the clock starts when it starts sending.
@@ -56,13 +58,20 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
     clearTimeout(timer);
     return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
   };
-  const { r, catchUpMs } = await liveRun(ctx, job, liveSets, produce);
+  const { r, catchUpMs } = await liveRun(ctx, job, [...liveSets, `source.topic=${c.inTopic}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`], produce);
   // The last results are already acknowledged (sluice exited); give the consumer a last fetch.
   await new Promise((resolve) => setTimeout(resolve, 500));
   consumer.proc.kill('SIGTERM');
   await consumer.exited;
   const events = new Float64Array(new Uint8Array(fs.readFileSync(eventsFile)).buffer);
   const seen = JSON.parse(fs.readFileSync(seenFile, 'utf8')) as number[];
+  const caughtUp = Number.isNaN(catchUpMs) ? '!!! NOT ALL READ' : `all read ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`;
+  return { r, caughtUp, events, seen, warmUpMs: Math.min(WARMUP_MS, durationMs / 3) };
+}
+
+export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, during?: { atFraction: number; action: () => void }): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun; latency: OutsideLatency }> {
+  const liveSets = [...sets, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`];
+  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, liveSets, c, durationMs, [], during);
   const m = outsideLatency(events, seen, c.partitions, OUT_OF_ORDERNESS_MS, warmUpMs);
   const sorted = m.latencyMs.slice().sort((a, b) => a - b);
   const label = `${c.keys.toLocaleString('en-US')} windows per firing, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
@@ -75,7 +84,6 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
     { case: label, metric: 'from the read, p99 ms', ours: inside.p99, peer: null, peerName: '', higherIsBetter: false },
     { case: label, metric: 'from the read, max ms', ours: inside.max, peer: null, peerName: '', higherIsBetter: false },
   ];
-  const caughtUp = Number.isNaN(catchUpMs) ? '!!! NOT ALL READ' : `all read ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`;
   const note =
     `outside-in, ${label} (${c.windowMs} ms windows, ${c.partitions} input partitions): ${m.results.toLocaleString('en-US')} revision-0 results measured after the first ${warmUpMs / 1000} s` +
     `${m.unmatched ? `, ${m.unmatched} whose window end the replayed watermark never passed (left out)` : ''}; ${r.summary.events.toLocaleString('en-US')} events read (${caughtUp}); ` +
@@ -89,25 +97,8 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
  * ack of the event to the outside consumer's receipt of its result.
  */
 export async function perEventOutsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: Omit<OutsideCase, 'windowMs' | 'goalP99Ms'>, durationMs: number): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun }> {
-  const warmUpMs = Math.min(WARMUP_MS, durationMs / 3);
-  const dir = path.dirname(job);
-  const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
-  const eventsFile = path.join(dir, 'per-event-events.bin');
-  const seenFile = path.join(dir, 'per-event-seen.json');
-  const consumer = child(script, ['consume', brokers.join(','), c.outTopic, seenFile, 'per-event']);
-  await consumer.line('joined');
-  const liveSets = [...sets, `source.topic=${c.inTopic}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`];
-  const produce = async () => {
-    const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
-    await producer.exited;
-    return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
-  };
-  const { r, catchUpMs } = await liveRun(ctx, job, liveSets, produce);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  consumer.proc.kill('SIGTERM');
-  await consumer.exited;
-  const events = new Float64Array(new Uint8Array(fs.readFileSync(eventsFile)).buffer);
-  const m = perEventLatency(events, JSON.parse(fs.readFileSync(seenFile, 'utf8')) as number[], warmUpMs);
+  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, sets, c, durationMs, ['per-event']);
+  const m = perEventLatency(events, seen, warmUpMs);
   const sorted = m.latencyMs.slice().sort((a, b) => a - b);
   const label = `per-event, ${c.keys.toLocaleString('en-US')} keys, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
   const rows: BenchRow[] = [
@@ -115,9 +106,8 @@ export async function perEventOutsideRun(ctx: BenchContext, brokers: string[], j
     { case: label, metric: 'outside-in latency p99 ms', ours: percentile(sorted, 0.99), peer: 30, peerName: 'SPEC §9 goal', higherIsBetter: false },
     { case: label, metric: 'outside-in latency max ms', ours: sorted[sorted.length - 1] ?? NaN, peer: null, peerName: '', higherIsBetter: false },
   ];
-  const caughtUp = Number.isNaN(catchUpMs) ? '!!! NOT ALL READ' : `all read ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`;
-  const note =
-    `outside-in, ${label} (${c.partitions} input partitions): ${m.results.toLocaleString('en-US')} results measured after the first ${warmUpMs / 1000} s${m.unmatched ? `, ${m.unmatched} not matched to an event` : ''}; ` +
+    const note =
+    `outside-in, ${label} (${c.partitions} input partitions): ${m.results.toLocaleString('en-US')} results measured after the first ${(warmUpMs / 1000).toFixed(1)} s${m.unmatched ? `, ${m.unmatched} not matched to an event` : ''}; ` +
     `${r.summary.events.toLocaleString('en-US')} events read (${caughtUp}); p50 ${percentile(sorted, 0.5).toFixed(1)} / p99 ${percentile(sorted, 0.99).toFixed(1)} / max ${(sorted[sorted.length - 1] ?? NaN).toFixed(1)} ms from the broker's ack of the event to the outside consumer's receipt of its result; ` +
     `main thread busy ${((100 * r.summary.mainThreadBusyMs) / r.summary.readingMs).toFixed(0)}%${loggedNote([r])}`;
   return { rows, note, run: r };

@@ -10,15 +10,20 @@ namespace decode {
 
 // ---- key table ---------------------------------------------------------------------------------
 
-uint32_t KeyHash(const uint8_t* bytes, size_t len) {
-  uint32_t h = 0x811c9dc5u;
-  for (size_t i = 0; i < len; ++i) h = (h ^ bytes[i]) * 0x01000193u;
+// MurmurHash3's finalizer: every input bit reaches every output bit.
+static inline uint32_t Fmix32(uint32_t h) {
   h ^= h >> 16;
   h *= 0x85ebca6bu;
   h ^= h >> 13;
   h *= 0xc2b2ae35u;
   h ^= h >> 16;
   return h;
+}
+
+uint32_t KeyHash(const uint8_t* bytes, size_t len) {
+  uint32_t h = 0x811c9dc5u;
+  for (size_t i = 0; i < len; ++i) h = (h ^ bytes[i]) * 0x01000193u;
+  return Fmix32(h);
 }
 
 KeyTable::KeyTable(uint32_t numPartitions) : numPartitions_(numPartitions) {}
@@ -418,13 +423,7 @@ uint32_t Murmur3(const uint8_t* data, size_t len) {
       k ^= tail[0];
       h ^= Rotl(k * c1, 15) * c2;
   }
-  h ^= static_cast<uint32_t>(len);
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
+  return Fmix32(h ^ static_cast<uint32_t>(len));
 }
 
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }

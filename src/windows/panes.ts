@@ -3,14 +3,12 @@
 // once instead of 60 times. An event's aggregates read the window that starts first among those
 // holding it; that window is built when an event first reads it, by merging its panes, and kept
 // as a cache (updated by later events inside it) until the watermark passes its end. A key's
-// caches are a list of slots (Slot.FlagsNext's next) whose head the index holds under
-// (keyId, -Infinity); panes are indexed by (keyId, paneStart) like any fixed window.
+// caches are a list (key-list.ts); panes are indexed by (keyId, paneStart) like any fixed window.
 import { addEvent, mergeInto } from '../features/aggregate';
 import { alignDown } from './assign';
 import { Slot, TimerKind } from '../state/arena';
+import { HEAD, nextOf, setHead, setNext, unlink } from './key-list';
 import type { WindowOperator } from './operator';
-
-const HEAD = -Infinity; // index key of a key's list of cached windows
 
 export class Panes {
   private readonly panesPerWindow: number;
@@ -48,7 +46,7 @@ export class Panes {
       a.pushTimer(paneStart + sizeMs + latenessMs, pane, TimerKind.Purge);
     }
     addEvent(a.slotsF64, pane * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
-    for (let c = a.find(keyId, HEAD); c >= 0; c = this.next(c)) {
+    for (let c = a.find(keyId, HEAD); c >= 0; c = nextOf(a, c)) {
       const start = this.start(c);
       if (start <= tsMs && tsMs < start + sizeMs) addEvent(a.slotsF64, c * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
     }
@@ -58,7 +56,8 @@ export class Panes {
 
   /** The cached window of the key starting at startMs, if there is one. */
   private cached(keyId: number, startMs: number): number | undefined {
-    for (let c = this.op.arena.find(keyId, HEAD); c >= 0; c = this.next(c)) if (this.start(c) === startMs) return c;
+    const a = this.op.arena;
+    for (let c = a.find(keyId, HEAD); c >= 0; c = nextOf(a, c)) if (this.start(c) === startMs) return c;
     return undefined;
   }
 
@@ -73,9 +72,8 @@ export class Panes {
       if (pane >= 0) mergeInto(a.slotsF64, base, pane * a.slotWords, op.featurePlan, op.digestStore);
     }
     const head = a.find(keyId, HEAD);
-    this.setNext(slot, head);
-    if (head >= 0) a.update(keyId, HEAD, slot);
-    else a.insert(keyId, HEAD, slot);
+    setNext(a, slot, head);
+    setHead(a, keyId, head, slot);
     a.pushTimer(startMs + this.sizeMs + op.allowedLatenessMs, slot, TimerKind.Purge);
     return slot;
   }
@@ -89,31 +87,9 @@ export class Panes {
 
   /** Removes a purged cached window from its key's list. */
   unlink(slot: number): void {
-    const a = this.op.arena;
-    const keyId = a.slotsI32[(slot * a.slotWords + Slot.KeyIdRevision) * 2];
-    const head = a.find(keyId, HEAD);
-    const next = this.next(slot);
-    if (head === slot) {
-      if (next >= 0) a.update(keyId, HEAD, next);
-      else a.remove(keyId, HEAD);
-      return;
-    }
-    for (let s = head; s >= 0; s = this.next(s)) {
-      if (this.next(s) === slot) {
-        this.setNext(s, next);
-        return;
-      }
-    }
+    unlink(this.op.arena, slot);
   }
 
-  private next(slot: number): number {
-    const a = this.op.arena;
-    return a.slotsI32[(slot * a.slotWords + Slot.FlagsNext) * 2 + 1];
-  }
-  private setNext(slot: number, next: number): void {
-    const a = this.op.arena;
-    a.slotsI32[(slot * a.slotWords + Slot.FlagsNext) * 2 + 1] = next;
-  }
   private start(slot: number): number {
     const a = this.op.arena;
     return a.slotsF64[slot * a.slotWords + Slot.WindowStartMs];

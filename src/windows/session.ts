@@ -5,15 +5,13 @@
 // again, then comes out with revision = highest old revision + 1. Purged sessions are gone: they
 // are unlinked here, so nothing can merge with them.
 //
-// A key's live sessions are a list of slots sorted by start (Slot.FlagsNext's next), whose head
-// the index holds under (keyId, -Infinity). Pending retractions live in a block of the digest
-// region: [count, (startMs, endMs, revision) x count].
+// A key's live sessions are a list sorted by start (key-list.ts). Pending retractions live in a
+// block of the digest region: [count, (startMs, endMs, revision) x count].
 import { addEvent, mergeInto } from '../features/aggregate';
 import { Arena, Slot, SlotFlag, TimerKind } from '../state/arena';
 import { Phase } from '../state/output';
+import { HEAD, nextOf, setHead, setNext, unlink } from './key-list';
 import type { WindowOperator } from './operator';
-
-const HEAD = -Infinity; // index key of a key's session list
 
 export class Sessions {
   private readonly arena: Arena;
@@ -26,10 +24,10 @@ export class Sessions {
   }
 
   private next(slot: number): number {
-    return this.arena.slotsI32[(slot * this.arena.slotWords + Slot.FlagsNext) * 2 + 1];
+    return nextOf(this.arena, slot);
   }
   private setNext(slot: number, next: number): void {
-    this.arena.slotsI32[(slot * this.arena.slotWords + Slot.FlagsNext) * 2 + 1] = next;
+    setNext(this.arena, slot, next);
   }
   private start(slot: number): number {
     return this.arena.slotsF64[slot * this.arena.slotWords + Slot.WindowStartMs];
@@ -73,8 +71,7 @@ export class Sessions {
       const after = prev >= 0 ? this.next(prev) : head;
       this.setNext(slot, after);
       if (prev >= 0) this.setNext(prev, slot);
-      else if (head >= 0) a.update(keyId, HEAD, slot);
-      else a.insert(keyId, HEAD, slot);
+      else setHead(a, keyId, head, slot);
       a.pushTimer(newEnd + latenessMs, slot, TimerKind.Purge);
       addEvent(a.slotsF64, slot * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
       if (w >= newEnd) op.emit(slot, Phase.Event, seq);
@@ -147,22 +144,8 @@ export class Sessions {
 
   /** Removes a purged slot from its key's list. */
   unlink(slot: number): void {
-    const a = this.arena;
-    const keyId = a.slotsI32[(slot * a.slotWords + Slot.KeyIdRevision) * 2];
-    const head = a.find(keyId, HEAD);
-    const next = this.next(slot);
     this.freePending(slot);
-    if (head === slot) {
-      if (next >= 0) a.update(keyId, HEAD, next);
-      else a.remove(keyId, HEAD);
-      return;
-    }
-    for (let s = head; s >= 0; s = this.next(s)) {
-      if (this.next(s) === slot) {
-        this.setNext(s, next);
-        return;
-      }
-    }
+    unlink(this.arena, slot);
   }
 
   private pendRetraction(slot: number, startMs: number, endMs: number, revision: number): void {

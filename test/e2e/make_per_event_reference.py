@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 import numpy as np
 import xgboost as xgb
 
-from make_reference import iso, js_json, js_num, js_parse, parse_ts
+from make_reference import decode_head, iso, js_json, write_jsonl
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "per-event")
 SEED = 13
@@ -264,22 +264,10 @@ def generate(rng):
 
 def decode(line):
     """(event, None) or (None, reason)."""
-    try:
-        obj = js_parse(line)
-    except ValueError:
-        return None, "decode"
-    if not isinstance(obj, dict):
-        return None, "decode"
-    k = obj.get("card")
-    if isinstance(k, str):
-        key = k
-    elif isinstance(k, (int, float)) and not isinstance(k, bool):
-        key = js_num(k)
-    else:
-        return None, "missing-key"
-    ts = parse_ts(obj.get("ts"))
-    if ts is None:
-        return None, "bad-timestamp"
+    head, reason = decode_head(line, "card", "ts")
+    if head is None:
+        return None, reason
+    obj, key, ts = head
     ev = {"key": key, "ts": ts, "id": obj.get("id")}
     a = obj.get("amount")
     if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a)):
@@ -425,12 +413,6 @@ def train_model(rng, path):
     params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "nthread": 1, "seed": 0, "tree_method": "exact"}
     xgb.train(params, d, num_boost_round=20).save_model(path)
     return xgb.Booster(model_file=path)
-
-
-def write_jsonl(path, records):
-    with open(path, "w", newline="\n") as f:
-        for r in records:
-            f.write(js_json(r) + "\n")
 
 
 def main():

@@ -358,24 +358,33 @@ def parse_ts(v):
     return None
 
 
-def decode(line):
-    """(event, None) or (None, reason)."""
+def decode_head(line, key_field=KEY_FIELD, ts_field=TS_FIELD):
+    """The decode step up to the fields: ((obj, key, ts), None) or (None, reason)."""
     try:
         obj = js_parse(line)
     except ValueError:
         return None, "decode"
     if not isinstance(obj, dict):
         return None, "decode"
-    k = obj.get(KEY_FIELD)
+    k = obj.get(key_field)
     if isinstance(k, str):
         key = k
     elif isinstance(k, (int, float)) and not isinstance(k, bool):
         key = js_num(k)
     else:
         return None, "missing-key"
-    ts = parse_ts(obj.get(TS_FIELD))
+    ts = parse_ts(obj.get(ts_field))
     if ts is None:
         return None, "bad-timestamp"
+    return (obj, key, ts), None
+
+
+def decode(line):
+    """(event, None) or (None, reason)."""
+    head, reason = decode_head(line)
+    if head is None:
+        return None, reason
+    obj, key, ts = head
     vals = {}
     for f in NUM_FIELDS:
         v = obj.get(f)
