@@ -22,13 +22,14 @@ const sha12 = (data: Buffer) => createHash('sha256').update(data).digest('hex').
 const lines = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 const MODELS = { a: { source: 'a.json' }, b: { source: 'b.json' }, c: { source: 'c.json' }, bad: { source: 'bad.json' } };
 
-async function run(scoring: object) {
+async function run(scoring: object, extra: object = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-fallback-'));
   const server = await startMetricsServer('127.0.0.1', 0, 'fallback');
   try {
-    const summary = await runJob(modelsJob(dir, MODELS, scoring), { metricsServer: server }).done;
+    const summary = await runJob(modelsJob(dir, MODELS, scoring, extra), { metricsServer: server }).done;
     const model = async (m: string) => loadModel(path.join(dir, `${m}.json`));
-    const predict = (model: Model, features: Record<string, number>) => model.predictSync!(Float32Array.from(model.featureNames!.map((f) => features[f])), 1)[0];
+    // A missing feature (null in the record) is NaN to the model.
+    const predict = (model: Model, features: Record<string, number | null>) => model.predictSync!(Float32Array.from(model.featureNames!.map((f) => features[f] ?? NaN)), 1)[0];
     return {
       summary,
       dir,
@@ -167,4 +168,27 @@ test('an ensemble of an XGBoost and an ONNX model scores the mean of their own p
     assert.ok(close(x.risk, (pa + pm) / 2), `${x.key}: ${x.risk} vs mean(${pa}, ${pm})`);
   }
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('per-event mode (SPEC §13) scores through the same models: fallbacks and shadow records per event', async () => {
+  const r = await run({ model: 'bad', onError: { fallback: 'a' }, shadow: ['b'] }, { mode: 'per-event' });
+  const [a, b] = [await r.model('a'), await r.model('b')];
+  assert.equal(r.results.length, r.summary.events - r.summary.deadLetters, 'one result per clean event');
+  let fellBack = 0;
+  r.results.forEach((x, i) => {
+    assert.deepEqual(Object.keys(x).slice(0, 3), ['key', 'ts', 'features']);
+    const own = r.predict(r.bad, x.features);
+    if (Number.isFinite(own)) assert.ok(close(x.risk, own), `${x.key}@${x.ts}: ${x.risk} vs ${own}`);
+    else {
+      fellBack++;
+      assert.deepEqual([x.fallback, x.fallbackVersion], ['a', r.version('a')]);
+      assert.ok(close(x.risk, r.predict(a, x.features)), `${x.key}@${x.ts}: the fallback's score`);
+    }
+    const s = r.shadow[i];
+    assert.deepEqual([s.key, s.ts, s.model, s.features], [x.key, x.ts, 'b', x.features]);
+    assert.ok(close(s.risk, r.predict(b, x.features)), `shadow of ${x.key}@${x.ts}`);
+  });
+  assert.ok(fellBack > 0, 'some events fell back');
+  assert.equal(r.shadow.length, r.results.length);
+  fs.rmSync(r.dir, { recursive: true, force: true });
 });
