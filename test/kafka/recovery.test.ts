@@ -150,10 +150,14 @@ async function killAndCompare(t: TestContext, names: JobName[]): Promise<void> {
     ].filter((j) => names.includes(j.name as JobName));
     const kafkaResults = () => readTopic(broker.brokers, topics.results).map((r) => r.value);
     const perEventResults = () => readTopic(broker.brokers, topics.perEvent).map((r) => r.value);
+    // A Kafka topic keeps what earlier lives wrote, so all results there can come before the
+    // last life has read to the end; its dead-letter file, cut back to its checkpoint at start,
+    // is complete only once it has.
+    const deadComplete = (dir: string) => fileLines(path.join(dir, 'dead.jsonl')).length >= bad;
     const complete: Record<string, () => boolean> = {
-      kafka: () => new Set(kafkaResults().map(identity)).size >= reference.length,
+      kafka: () => new Set(kafkaResults().map(identity)).size >= reference.length && deadComplete(kafkaDir),
       file: () => fileLines(path.join(fileDir, 'results.jsonl')).length >= reference.length,
-      'per-event': () => new Set(perEventResults().map(eventIdentity)).size >= perEventReference.length,
+      'per-event': () => new Set(perEventResults().map(eventIdentity)).size >= perEventReference.length && deadComplete(perEventDir),
     };
 
     // The input arrives in rounds while the jobs run, die and restart.
