@@ -409,3 +409,28 @@ test('jobFromObject: validates like a file and takes a normalized JobConfig back
   // Normalized-only forms stay out of YAML files.
   fails((j) => (j.features[2] = { name: 'p', agg: 'percentile', field: 'amount', q: 0.9 }), 'job.yaml: features[2].q: unknown key; expected one of name, agg, field, transform, compression');
 });
+
+test('mode, eventId and transforms (SPEC §13): each kind of bad is an error naming the place', () => {
+  const perEvent = (j: Obj) => (j.mode = 'per-event');
+  fails((j) => delete j.features[1].agg, "job.yaml: features[1].agg: missing; expected one of count, sum, mean, min, max, stddev or a percentile pNN / pNN.N with 0 < NN < 100 (p50, p95, p99.9); a feature without agg (the event's own value) needs mode: per-event");
+  fails((j) => (j.mode = 'streaming'), 'job.yaml: mode: expected one of windows, per-event, got "streaming"');
+  fails((j) => (j.eventId = 'id'), "job.yaml: eventId: only with mode: per-event (a per-event result carries the event's id)");
+  fails((j) => (perEvent(j), (j.window.earlyEveryMs = 1000)), 'job.yaml: window.earlyEveryMs: early results are for mode: windows; per-event mode already scores every event as it arrives');
+  const t = (transform: unknown) => (j: Obj) => (j.features[1].transform = transform);
+  fails(t('sqrt'), 'job.yaml: features[1].transform: expected one of log, log1p, hour, minute, weekday, day, month, length, words, got "sqrt"');
+  fails(t({ log: true }), 'job.yaml: features[1].transform.log: unknown key; expected one of standardize, normalize, bucket, category, onehot, hash');
+  fails(t({ hash: 4, bucket: [1] }), 'job.yaml: features[1].transform: expected one of log, log1p, hour, minute, weekday, day, month, length, words, or a mapping with one of standardize, normalize, bucket, category, onehot, hash, got {"hash":4,"bucket":[1]}');
+  fails(t({ standardize: { mean: 1, std: 0 } }), 'job.yaml: features[1].transform.standardize.std: expected a positive number, got 0');
+  fails(t({ normalize: { min: 5, max: 5 } }), 'job.yaml: features[1].transform.normalize.max: expected a finite number above min (5), got 5');
+  fails(t({ bucket: [3, 1] }), 'job.yaml: features[1].transform.bucket[1]: expected a number above features[1].transform.bucket[0] (3): bounds ascend, got 1');
+  fails(t({ bucket: [] }), 'job.yaml: features[1].transform.bucket: expected a non-empty list of ascending finite numbers, got []');
+  fails(t({ category: ['a', 1] }), 'job.yaml: features[1].transform.category[1]: expected a string, got 1');
+  fails(t({ onehot: ['a', 'a'] }), 'job.yaml: features[1].transform.onehot[1]: "a" is already features[1].transform.onehot[0]; values must be distinct');
+  fails(t({ hash: 0 }), 'job.yaml: features[1].transform.hash: expected an integer from 1 to 2147483648, got 0');
+  fails((j) => (j.features[0].transform = 'log'), 'job.yaml: features[0].transform: count takes no transform (it counts the events in the window)');
+  // onehot expands into one feature per value; their names must not clash with another feature.
+  fails((j) => (perEvent(j), j.features.push({ name: 'c', field: 'ch', transform: { onehot: ['x'] } }, { name: 'c=x', field: 'amount' })), 'job.yaml: features[4].name: "c=x" is already the name of features[3]; names must be unique');
+  const job = parseJob(yamlOf((j) => (perEvent(j), j.features.push({ name: 'ch', field: 'channel', transform: { onehot: ['pos', 'atm'] } }), delete j.model.inputs)), 'job.yaml');
+  assert.deepEqual(job.features.slice(-2).map((f) => f.name), ['ch=pos', 'ch=atm']);
+  assert.equal(job.mode, 'per-event');
+});

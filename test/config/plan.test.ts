@@ -12,7 +12,8 @@ import type { PlannedModel } from '../../src/models/plan';
 import { loadModels, type LoadedModels } from '../../src/models/registry';
 import { loadModel } from '../../src/scoring/load-model';
 import type { Model } from '../../src/scoring/model';
-import { fixture } from '../helpers/paths';
+import * as path from 'node:path';
+import { fixture, repoRoot } from '../helpers/paths';
 
 interface Expected { featureNames: string[] | null; numFeatures: number }
 const NAMED = 'binary_logistic_missing_named';
@@ -163,4 +164,22 @@ test('check: loads the job and the model, prints the plan; a width mismatch fail
     return true;
   });
   await assert.rejects(check(fixture('jobs', 'minimal.yaml'), []), (e: unknown) => isSluiceError(e) && e.code === 'SLUICE_MODEL_INVALID');
+});
+
+test('sluice check prints the mode and each feature with its transform (per-event example)', async () => {
+  const out: string[] = [];
+  await check(path.join(repoRoot, 'examples', 'card-fraud', 'per-event.yaml'), [], { write: (t: string | Uint8Array) => (out.push(String(t)), true) });
+  const plan = out.join('');
+  for (const line of [
+    'mode       per-event: every event scored as it arrives, in micro-batches of at most 4096 rows, none waiting over 5 ms',
+    '(the state aggregates read)',
+    'features   7, per event (aggregates as of the event, itself included):',
+    '1. amount_log       log1p(amount) (the event\'s own value)',
+    '2. amount_z         (amount - 45) / 46 (the event\'s own value)',
+    '3. merchant_h       murmur3(merchant) mod 1024 (the event\'s own value)',
+    '4. hour             hour(ts, UTC) (the event\'s own value)',
+    '6. amount_mean_60s  mean(amount)',
+  ]) {
+    assert.ok(plan.includes(line), `the plan lacks ${JSON.stringify(line)}:\n${plan}`);
+  }
 });
