@@ -134,15 +134,22 @@ int64_t KeyBytes(const Job& job, const Program& p, size_t row, int64_t* kafka) {
   return json;
 }
 
-// Bytes of the row's text (kText), or -1 when its text index or ends are outside their columns.
+// The bytes [*from, *to) of the row's text for kText op `op`; false when its text index or ends
+// are outside their columns.
+bool TextRange(const Job& job, const int32_t* op, size_t row, int32_t* from, int32_t* to) {
+  const Column& ends = job.columns[op[2]];
+  int32_t t;
+  *from = 0;
+  if (!At(job.columns[op[1]], napi_int32_array, row, &t) || t < 0 || !At(ends, napi_int32_array, t, to)) return false;
+  if (t > 0 && !At(ends, napi_int32_array, t - 1, from)) return false;
+  return *from >= 0 && *to >= *from && static_cast<size_t>(*to) <= job.columns[op[3]].length;
+}
+
+// Bytes of the row's text (kText), or -1 when it is outside its columns.
 int64_t TextBytes(const Job& job, const Program& p, size_t row) {
   if (p.textOp == nullptr) return 0;
-  const Column& ends = job.columns[p.textOp[2]];
-  int32_t t, from = 0, to;
-  if (!At(job.columns[p.textOp[1]], napi_int32_array, row, &t) || t < 0 || !At(ends, napi_int32_array, t, &to)) return -1;
-  if (t > 0 && !At(ends, napi_int32_array, t - 1, &from)) return -1;
-  if (from < 0 || to < from || static_cast<size_t>(to) > job.columns[p.textOp[3]].length) return -1;
-  return to - from;
+  int32_t from, to;
+  return TextRange(job, p.textOp, row, &from, &to) ? to - from : -1;
 }
 
 // Every element a program reads for rows [from, to) is in its column, of the type the op reads.
@@ -235,10 +242,8 @@ bool RunRow(const Job& job, const Program& p, size_t row, uint8_t* value, uint8_
         break;
       }
       case records::Op::kText: {
-        int32_t t = 0, from = 0, to = 0;  // checked by TextBytes
-        At(job.columns[a], napi_int32_array, row, &t);
-        At(job.columns[b], napi_int32_array, t, &to);
-        if (t > 0) At(job.columns[b], napi_int32_array, t - 1, &from);
+        int32_t from = 0, to = 0;
+        TextRange(job, op, row, &from, &to);  // checked by TextBytes
         std::memcpy(v, static_cast<const uint8_t*>(job.columns[c].data) + from, to - from);
         v += to - from;
         break;

@@ -1,6 +1,6 @@
 // `features:` (SPEC §4): what is computed per window.
 import type { FeatureConfig, Transform } from './types';
-import type { Reader, Section } from './schema';
+import { FIELD_PATH, FIELD_PATH_WHAT, isMapping, type Reader, type Section } from './schema';
 import { FEATURE, keysOf, NAMED_TRANSFORMS, SIMPLE_AGGS as SIMPLE_AGG_NAMES, TRANSFORM_KEYS } from './job-schema';
 import { DEFAULT_COMPRESSION } from './defaults';
 
@@ -11,8 +11,6 @@ const AGG_WHAT = `one of ${SIMPLE_AGGS.join(', ')} or a percentile pNN / pNN.N w
 const PERCENTILE = /^p(0|[1-9][0-9]?)(?:\.([0-9]))?$/;
 const COMPRESSION_RANGE = { min: 10, max: 10_000 };
 
-const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
-const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
 
 /** Fields of result records (SPEC §5, §13): the score field must not shadow one. */
 export const RECORD_FIELDS = ['key', 'windowStart', 'windowEnd', 'events', 'features', 'model', 'modelVersion', 'revision', 'retracted', 'early', 'update', 'ts', 'eventId', 'late'];
@@ -52,10 +50,10 @@ function readFeature(r: Reader, s: Section, normalizedForms: boolean, mode: 'win
     if (mode !== 'per-event') throw r.missing(s.at('agg'), `${AGG_WHAT}; a feature without agg (the event's own value) needs mode: per-event`);
     s.only('compression', false, 'only for percentile features (pNN)');
     const field = s.str('field', undefined, `${FIELD_PATH_WHAT}; the feature is this field's value`, FIELD_PATH);
-    return withTransform(r, s, { name, agg: 'value', field });
+    return withTransform(r, s, { name, agg: 'value', field }, normalizedForms);
   }
   const aggText = s.str('agg', undefined, AGG_WHAT);
-  if (normalizedForms && aggText === 'value') return withTransform(r, s, { name, agg: 'value', field: s.str('field') });
+  if (normalizedForms && aggText === 'value') return withTransform(r, s, { name, agg: 'value', field: s.str('field') }, normalizedForms);
   const isSimple = (SIMPLE_AGGS as readonly string[]).includes(aggText);
   const isNormalized = normalizedForms && aggText === 'percentile';
   let q = isSimple || isNormalized ? undefined : percentileQ(aggText);
@@ -70,32 +68,32 @@ function readFeature(r: Reader, s: Section, normalizedForms: boolean, mode: 'win
     return [{ name, agg: 'count' }];
   }
   const field = s.str('field', undefined, `${FIELD_PATH_WHAT}; ${aggText} needs the numeric field it aggregates`, FIELD_PATH);
-  if (isSimple) return withTransform(r, s, { name, agg: aggText as Exclude<SimpleAgg, 'count'>, field });
+  if (isSimple) return withTransform(r, s, { name, agg: aggText as Exclude<SimpleAgg, 'count'>, field }, normalizedForms);
   if (isNormalized) q = s.num('q', 'a number between 0 and 1 (exclusive)', { min: 0, exclusiveMin: true, max: 1 });
   if (q === 1) throw r.expected(s.at('q'), 'a number between 0 and 1 (exclusive)', q);
   const compression = s.num('compression', `a number from ${COMPRESSION_RANGE.min} to ${COMPRESSION_RANGE.max}`, COMPRESSION_RANGE, DEFAULT_COMPRESSION);
-  return withTransform(r, s, { name, agg: 'percentile', field, q: q as number, compression });
+  return withTransform(r, s, { name, agg: 'percentile', field, q: q as number, compression }, normalizedForms);
 }
 
 type FieldFeature = Exclude<FeatureConfig, { agg: 'count' }>;
 
-/** The feature with its transform, if it has one; onehot gives one feature per value. */
-function withTransform(r: Reader, s: Section, f: FieldFeature): FieldFeature[] {
+/** The feature with its transform, if it has one; onehot as written gives one feature per value. */
+function withTransform(r: Reader, s: Section, f: FieldFeature, normalizedForms: boolean): FieldFeature[] {
   if (!s.has('transform')) return [f];
-  const t = readTransform(r, s.get('transform'), s.at('transform'));
-  if (t.type === 'onehot') return t.values.map((value, index) => ({ ...f, name: `${f.name}=${value}`, transform: { ...t, index } }));
+  const t = readTransform(r, s.get('transform'), s.at('transform'), normalizedForms);
+  if (t.type === 'onehot' && t.index < 0) return t.values.map((value, index) => ({ ...f, name: `${f.name}=${value}`, transform: { ...t, index } }));
   return [{ ...f, transform: t }];
 }
 
 const TRANSFORM_WHAT = `one of ${NAMED_TRANSFORMS.join(', ')}, or a mapping with one of ${TRANSFORM_KEYS.join(', ')}`;
 
-export function readTransform(r: Reader, v: unknown, path: string): Transform {
+/** A transform as the job file writes it; with normalizedForms, also as a JobConfig holds it. */
+export function readTransform(r: Reader, v: unknown, path: string, normalizedForms = false): Transform {
   if (typeof v === 'string') return { type: r.oneOf(v, path, NAMED_TRANSFORMS) };
-  const s = r.section(v, path, [...TRANSFORM_KEYS, 'type', 'index', 'values', 'mean', 'std', 'min', 'max', 'bounds', 'buckets'], TRANSFORM_KEYS);
+  if (normalizedForms && isMapping(v) && 'type' in v) return readNormalizedTransform(r, v, path);
+  const s = r.section(v, path, TRANSFORM_KEYS);
   const keys = Object.keys(s.raw).filter((k) => s.has(k));
-  // The normalized form (a JobConfig built in code, or printed by sluice check): { type, ... }.
-  if (s.has('type')) return readNormalizedTransform(r, s);
-  if (keys.length !== 1 || !(TRANSFORM_KEYS as readonly string[]).includes(keys[0])) throw r.expected(path, TRANSFORM_WHAT, v);
+  if (keys.length !== 1) throw r.expected(path, TRANSFORM_WHAT, v);
   const key = keys[0] as (typeof TRANSFORM_KEYS)[number];
   const at = s.at(key);
   switch (key) {
@@ -132,9 +130,26 @@ export function readTransform(r: Reader, v: unknown, path: string): Transform {
   }
 }
 
-function readNormalizedTransform(r: Reader, s: Section): Transform {
-  const type = s.str('type');
-  const t = { ...s.raw } as Transform;
-  if ((NAMED_TRANSFORMS as readonly string[]).includes(type) || (TRANSFORM_KEYS as readonly string[]).includes(type)) return t;
-  throw r.expected(s.at('type'), TRANSFORM_WHAT, type);
+/** What each transform's JobConfig form must have besides its type. */
+const NORMALIZED_KEYS: Record<string, string[]> = { standardize: ['mean', 'std'], normalize: ['min', 'max'], bucket: ['bounds'], category: ['values'], onehot: ['values', 'index'], hash: ['buckets'] };
+
+/** The JobConfig form ({ type: 'bucket', bounds }) read with the same checks as the written form;
+ *  an expanded onehot feature keeps its index. */
+function readNormalizedTransform(r: Reader, v: Record<string, unknown>, path: string): Transform {
+  const s = r.section(v, path, ['type', 'mean', 'std', 'min', 'max', 'bounds', 'values', 'index', 'buckets']);
+  const type = s.get('type');
+  if (typeof type === 'string' && (NAMED_TRANSFORMS as readonly string[]).includes(type)) return { type: type as (typeof NAMED_TRANSFORMS)[number] };
+  const written: Record<string, unknown> = {
+    standardize: { standardize: { mean: v.mean, std: v.std } },
+    normalize: { normalize: { min: v.min, max: v.max } },
+    bucket: { bucket: v.bounds },
+    category: { category: v.values },
+    onehot: { onehot: v.values },
+    hash: { hash: v.buckets },
+  };
+  if (typeof type !== 'string' || !(type in written)) throw r.expected(s.at('type'), TRANSFORM_WHAT, type);
+  for (const key of NORMALIZED_KEYS[type]) if (!s.has(key)) throw r.missing(s.at(key), `the ${key} of a ${type} transform`);
+  const t = readTransform(r, written[type], path);
+  if (t.type === 'onehot') return { ...t, index: s.int('index', 'nonNegative', undefined, t.values.length - 1) };
+  return t;
 }

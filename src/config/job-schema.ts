@@ -19,6 +19,7 @@ import {
   PER_EVENT_DEFAULTS,
   REMOTE_DEFAULTS,
 } from './defaults';
+import { FIELD_PATH } from './schema';
 
 const T = Type;
 /** A mapping with exactly these keys (all optional unless listed in `required`). */
@@ -30,7 +31,7 @@ const section = <P extends TProperties>(properties: P, required: Array<keyof P &
 const positive = (description: string, dflt?: number) => T.Integer({ minimum: 1, description, ...(dflt === undefined ? {} : { default: dflt }) });
 const nonNegative = (description: string, dflt?: number) => T.Integer({ minimum: 0, description, ...(dflt === undefined ? {} : { default: dflt }) });
 const oneOf = <V extends string>(values: readonly V[], description: string, dflt?: V) => T.Union(values.map((v) => T.Literal(v)), { description, ...(dflt === undefined ? {} : { default: dflt }) });
-const fieldPath = (description: string) => T.String({ pattern: '^[^.]+(\\.[^.]+)*$', description });
+const fieldPath = (description: string) => T.String({ pattern: FIELD_PATH.source, description });
 const headers = T.Record(T.String(), T.String(), { description: 'Request headers (Authorization: "Bearer ...")' });
 
 // ---- source ------------------------------------------------------------------------------------
@@ -213,10 +214,11 @@ export const STATE = section({ dir: T.String({ description: 'Default: .sluice/<n
 export const WORKERS = section({ threads: T.Union([T.Integer({ minimum: 1 }), T.Literal('auto')], { default: 'auto' }) });
 export const METRICS = section({ port: T.Integer({ minimum: 0, maximum: 65535, default: DEFAULTS.metricsPort, description: '0: off' }), host: T.String({ default: DEFAULTS.metricsHost }) });
 
+export const MODES = ['windows', 'per-event'] as const;
 export const JOB = section(
   {
     name: T.String({ pattern: '^(?!\\.{1,2}$)[A-Za-z0-9._-]+$' }),
-    mode: oneOf(['windows', 'per-event'] as const, 'A result per fired window, or per event (SPEC §13)', 'windows'),
+    mode: oneOf(MODES, 'A result per fired window, or per event (SPEC §13)', 'windows'),
     eventId: fieldPath('Per-event mode: a field copied into each result as eventId'),
     source: T.Union(Object.values(SOURCE)),
     watermark: WATERMARK,

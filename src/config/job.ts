@@ -7,9 +7,9 @@ import { LineCounter, parseDocument } from 'yaml';
 import { configError } from '../errors';
 import { readFeatures } from './features';
 import { isUrl, readScoring } from './models';
-import { JOB, keysOf, METRICS, STATE, WATERMARK, WINDOW, WINDOW_TYPES, WORKERS } from './job-schema';
+import { JOB, keysOf, METRICS, MODES, STATE, WATERMARK, WINDOW, WINDOW_TYPES, WORKERS } from './job-schema';
 import { applyOverrides } from './overrides';
-import { isMapping, Reader, type Section } from './schema';
+import { FIELD_PATH, FIELD_PATH_WHAT, isMapping, Reader, type Section } from './schema';
 import { checkDistinctFiles, defaultSideOutput, readSink, type OutputKey } from './sinks';
 import { readSource } from './source';
 import type { JobConfig, SinkConfig, WatermarkConfig, WindowConfig } from './types';
@@ -88,9 +88,9 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const name = top.str('name', undefined, NAME_WHAT, NAME);
   const source = readSource(r, top, opts.normalizedForms);
   const watermark = readWatermark(top);
-  const mode = top.oneOf('mode', ['windows', 'per-event'] as const, 'windows');
+  const mode = top.oneOf('mode', MODES, 'windows');
   top.only('eventId', mode === 'per-event', 'only with mode: per-event (a per-event result carries the event\'s id)');
-  const eventId = top.has('eventId') ? top.str('eventId', undefined, 'a field path (names separated by dots)', /^[^.]+(\.[^.]+)*$/) : undefined;
+  const eventId = top.has('eventId') ? top.str('eventId', undefined, FIELD_PATH_WHAT, FIELD_PATH) : undefined;
   const window = readWindow(r, top);
   if (mode === 'per-event' && window.type !== 'session' && window.earlyEveryMs !== undefined) {
     throw r.fail('window.earlyEveryMs', 'early results are for mode: windows; per-event mode already scores every event as it arrives');

@@ -54,6 +54,10 @@ function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
+/** A field path in an event: names separated by dots (user.id). */
+export const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
+export const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
+
 export const joinPath = (path: string, key: string | number) =>
   typeof key === 'number' ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`;
 

@@ -1,6 +1,6 @@
 // `source:` (SPEC §4): kafka, file or generator, each with its own keys.
 import type { FileSourceConfig, GeneratorSourceConfig, KafkaSourceConfig, SourceConfig } from './types';
-import type { Reader, Section } from './schema';
+import { FIELD_PATH, FIELD_PATH_WHAT, type Reader, type Section } from './schema';
 import { keysOf, SOURCE, SOURCE_COMMON_KEYS, SOURCE_TYPES } from './job-schema';
 import { DEFAULT_MAX_MESSAGE_BYTES, GENERATOR_DEFAULTS } from './defaults';
 
@@ -22,8 +22,6 @@ const BROKER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})$/;
 export const BROKERS_WHAT = 'a non-empty list of "host:port" strings';
 /** The largest epoch ms a JS Date can hold; later start times could not be printed or parsed back. */
 const MAX_DATE_MS = 8.64e15;
-const FIELD_PATH = /^[^.]+(\.[^.]+)*$/;
-const FIELD_PATH_WHAT = 'a field path (names separated by dots)';
 
 export function readSource(r: Reader, parent: Section, normalizedForms: boolean): SourceConfig {
   if (!parent.has('source')) throw r.missing('source', 'a mapping with a type (kafka, file or generator)');

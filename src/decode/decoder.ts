@@ -79,7 +79,6 @@ export class DecodedEvents {
   }
 }
 
-
 type Path = string[];
 const compile = (p: string): Path => p.split('.');
 
@@ -105,21 +104,18 @@ export interface CompiledSpec {
   readonly fields: Path[];
   /** null: the spec has no event id. */
   readonly eventId: Path | null;
-  readonly transforms: ReadonlyArray<Transform | undefined>;
-  /** The columns for applyNumeric. */
+  /** Each field path with its transform. */
   readonly columns: DecodeColumn[];
 }
 
 export function compileSpec(spec: DecodeSpec): CompiledSpec {
-  const transforms = spec.fieldPaths.map((_, i) => spec.transforms?.[i]);
   return {
     spec,
     key: compile(spec.keyPath),
     timestamp: spec.timestampPath === '$kafka' ? null : compile(spec.timestampPath),
     fields: spec.fieldPaths.map(compile),
     eventId: spec.eventIdPath === undefined ? null : compile(spec.eventIdPath),
-    transforms,
-    columns: spec.fieldPaths.map((path, i) => ({ path, transform: transforms[i] })),
+    columns: spec.fieldPaths.map((path, i) => ({ path, transform: spec.transforms?.[i] })),
   };
 }
 
@@ -173,9 +169,10 @@ export function decodeOne(c: CompiledSpec, value: string | Uint8Array, recordTim
   const F = c.fields.length;
   for (let f = 0; f < F; f++) {
     const v = get(obj, c.fields[f]);
-    const x = columnValue(c.transforms[f], v);
+    const t = c.columns[f].transform;
+    const x = columnValue(t, v);
     if (x === undefined) {
-      return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected ${columnExpects(c.transforms[f])}, got ${describe(v)}` };
+      return { rawIndex: i, reason: 'bad-field', detail: `field ${spec.fieldPaths[f]}: expected ${columnExpects(t)}, got ${describe(v)}` };
     }
     out.fields[row * F + f] = x;
   }

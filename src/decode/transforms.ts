@@ -54,7 +54,7 @@ export function columnExpects(t: Transform | undefined): string {
 }
 
 // ISO-8601 date-time with a zone, or a plain date: the event-time rule (src/decode/decoder.ts).
-export const ISO_8601 = /^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})?)?$/;
 
 /** A JSON value as epoch ms (a number, or an ISO-8601 string), NaN when it is neither. */
 export function timestampOf(v: unknown): number {

@@ -32,7 +32,7 @@ export interface FeatureSpec {
   kind: FeatureKind;
   /** Index into fieldPaths (the decoded column); -1 for count. */
   field: number;
-  /** Index into aggFields (the slot's aggregate block); -1 for count, own values and percentiles' own. */
+  /** Index into aggFields (the slot's aggregate block); -1 for count, own values and percentiles. */
   agg: number;
   /** Index into digests; -1 unless a percentile. */
   digest: number;

@@ -78,7 +78,6 @@ export class ResultRecordWriter {
   private readonly programs = new Map<string, RecordPrograms>();
   private tags: readonly ModelTag[] = [];
   private kinds = new Uint8Array(256);
-  private texts = NO_TEXTS;
   private stamps = new Float64Array(256);
 
   constructor(private readonly spec: RecordsSpec) {
@@ -92,7 +91,6 @@ export class ResultRecordWriter {
    * Shadow models' scores become records of their own.
    */
   write(out: TaskOutput, keys: KeyNames, scored: Pick<Scored, 'rowTag' | 'noScoreWhy' | 'tags' | 'shadows'> | null, texts: EventIdTexts = NO_TEXTS): EncodedTaskRecords {
-    this.texts = texts;
     const n = out.numResults;
     if (this.kinds.length < n) {
       this.kinds = new Uint8Array(2 * n);
@@ -114,20 +112,20 @@ export class ResultRecordWriter {
         kinds[r] = SKIP_ROW;
         deadRows.push(r);
         const why = scored?.noScoreWhy.get(r);
-        deadLetters.text(why === undefined ? this.timedOutDeadLetter(out, keys, r) : this.unscoredDeadLetter(out, keys, r, 'model-error', why));
+        deadLetters.text(why === undefined ? this.timedOutDeadLetter(out, keys, r, texts) : this.unscoredDeadLetter(out, keys, r, texts, 'model-error', why));
         deadLetters.endRecord(null, 0, 0, 0, NaN);
       }
     }
     const tags = scored?.tags ?? this.tags;
     const programs = this.programsFor(out, tags);
     const results = this.results.reset();
-    results.encode(programs, this.columnsOf(out, out.scores), kinds, keys, stamps, 0, n);
+    results.encode(programs, columnsOf(out, out.scores, texts), kinds, keys, stamps, 0, n);
     const shadows = (scored?.shadows ?? []).map((shadow) => {
       // A shadow record is a result record with the shadow model's name, version and score.
       const shadowKinds = new Uint8Array(n);
       for (let r = 0; r < n; r++) shadowKinds[r] = shadow.rowTag[r] === NO_SCORE ? SKIP_ROW : Kind.Result + 2 * shadow.rowTag[r] + out.early[r];
       const records = this.shadow.reset();
-      records.encode(programs, this.columnsOf(out, shadow.scores), shadowKinds, keys, stamps, 0, n);
+      records.encode(programs, columnsOf(out, shadow.scores, texts), shadowKinds, keys, stamps, 0, n);
       return { records: records.pack(), rows: shadowKinds.map((k) => (k === SKIP_ROW ? 0 : 1)) };
     });
     return {
@@ -138,10 +136,6 @@ export class ResultRecordWriter {
       shadows,
       topRows: top.rows(),
     };
-  }
-
-  private columnsOf(out: TaskOutput, scores: Float32Array) {
-    return [out.windowStartMs, out.windowEndMs, out.events, out.features, scores, out.revision, out.keyId, out.ref, this.texts.ends, this.texts.bytes];
   }
 
   private programsFor(out: TaskOutput, tags: readonly ModelTag[]): RecordPrograms {
@@ -158,8 +152,7 @@ export class ResultRecordWriter {
       this.programs.set(shape, programs);
     }
     // Tags added since (a new variant's first result, a reloaded version): a result's program and an
-    // early result's.
-    // Per-event mode: a result's program and a late event's.
+    // early result's (per-event mode: a late event's).
     const layout = this.spec.mode === 'per-event' ? perEventLayout : resultLayout;
     for (let t = (programs.programs.length - Kind.Result) / 2; t < tags.length; t++) {
       programs.add(layout(this.spec.featureNames, this.spec.outputName, tags[t], false, this.spec.eventId), this.kafkaKey, this.columns(out));
@@ -188,18 +181,23 @@ export class ResultRecordWriter {
   }
 
   /** A window whose model call timed out (model.onTimeout: dead-letter). */
-  private timedOutDeadLetter(out: TaskOutput, keys: KeyNames, r: number): string {
-    return this.unscoredDeadLetter(out, keys, r, 'model-timeout', `the model call for this window did not finish within model.timeoutMs (${this.spec.modelTimeoutMs} ms)`);
+  private timedOutDeadLetter(out: TaskOutput, keys: KeyNames, r: number, texts: EventIdTexts): string {
+    return this.unscoredDeadLetter(out, keys, r, texts, 'model-timeout', `the model call for this window did not finish within model.timeoutMs (${this.spec.modelTimeoutMs} ms)`);
   }
 
   /** A window without its score, as a dead letter. */
-  private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number, reason: DeadLetterReason, detail: string): string {
+  private unscoredDeadLetter(out: TaskOutput, keys: KeyNames, r: number, texts: EventIdTexts, reason: DeadLetterReason, detail: string): string {
     const F = out.numFeatures;
     const t = out.ref[r];
-    const eventIdJson = t < 0 || this.texts.ends.length === 0 ? undefined : Buffer.from(this.texts.bytes.subarray(t === 0 ? 0 : this.texts.ends[t - 1], this.texts.ends[t])).toString('utf8');
+    const eventIdJson = t < 0 || texts.ends.length === 0 ? undefined : Buffer.from(texts.bytes.subarray(t === 0 ? 0 : texts.ends[t - 1], texts.ends[t])).toString('utf8');
     const value = this.encoder.encode({ key: keys.name(out.keyId[r]), windowStartMs: out.windowStartMs[r], windowEndMs: out.windowEndMs[r], events: out.events[r], features: out.features.subarray(r * F, r * F + F), scores: new Float32Array(0), revision: out.revision[r], eventIdJson });
     return encodeDeadLetter(reason, detail, null, value);
   }
+}
+
+/** The columns of a call, in Column's order. */
+function columnsOf(out: TaskOutput, scores: Float32Array, texts: EventIdTexts) {
+  return [out.windowStartMs, out.windowEndMs, out.events, out.features, scores, out.revision, out.keyId, out.ref, texts.ends, texts.bytes];
 }
 
 /**

@@ -202,7 +202,7 @@ export class WindowOperator {
           this.emit(slot, Phase.Watermark, this.stepReaching(endMs));
           if (this.latenessMs === 0 && !this.sessions) this.purge(slot); // its purge timer was never set
         }
-      } else if (a.poppedTimeMs === this.purgeTimeMs(slot)) {
+      } else if (a.poppedTimeMs === (this.panes ? this.panes.purgeAtMs(slot) : endMs + this.latenessMs)) {
         this.purge(slot);
       }
     }
@@ -238,14 +238,6 @@ export class WindowOperator {
 
   addRetraction(step: number, phase: Phase, sortEndMs: number, sub: number, keyId: number, startMs: number, endMs: number, revision: number): void {
     this.out.addResult(step, phase, sortEndMs, sub, keyId, startMs, endMs, 0, revision, true);
-  }
-
-  /** When the slot's state goes: its window's end + lateness; a pane's, when its youngest window's. */
-  private purgeTimeMs(slot: number): number {
-    const a = this.arena;
-    const base = slot * a.slotWords;
-    if (this.panes && !this.panes.isWindow(slot)) return a.slotsF64[base + Slot.WindowStartMs] + (this.window as { sizeMs: number }).sizeMs + this.latenessMs;
-    return a.slotsF64[base + Slot.WindowEndMs] + this.latenessMs;
   }
 
   /** Frees the window's slot, digests and index entry: later events can neither join nor merge with it. */

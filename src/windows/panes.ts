@@ -46,19 +46,14 @@ export class Panes {
       a.pushTimer(paneStart + sizeMs + latenessMs, pane, TimerKind.Purge);
     }
     addEvent(a.slotsF64, pane * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
+    let read = -1; // the cached window its aggregates read, if built already
     for (let c = a.find(keyId, HEAD); c >= 0; c = nextOf(a, c)) {
       const start = this.start(c);
       if (start <= tsMs && tsMs < start + sizeMs) addEvent(a.slotsF64, c * a.slotWords, op.featurePlan, fields, fieldBase, op.digestStore);
+      if (start === firstStart) read = c;
     }
     if (gone > 0) return -1;
-    return this.cached(keyId, firstStart) ?? this.build(keyId, firstStart);
-  }
-
-  /** The cached window of the key starting at startMs, if there is one. */
-  private cached(keyId: number, startMs: number): number | undefined {
-    const a = this.op.arena;
-    for (let c = a.find(keyId, HEAD); c >= 0; c = nextOf(a, c)) if (this.start(c) === startMs) return c;
-    return undefined;
+    return read >= 0 ? read : this.build(keyId, firstStart);
   }
 
   /** Builds the window [startMs, startMs + size) from its panes and caches it. */
@@ -78,11 +73,19 @@ export class Panes {
     return slot;
   }
 
-  /** True when the slot is a cached window (not a pane). */
+  /** True when the slot is a cached window (not a pane): panes are slideMs wide, windows sizeMs. */
   isWindow(slot: number): boolean {
     const a = this.op.arena;
     const base = slot * a.slotWords;
-    return a.slotsF64[base + Slot.WindowEndMs] - a.slotsF64[base + Slot.WindowStartMs] === this.sizeMs && this.sizeMs !== this.slideMs;
+    return a.slotsF64[base + Slot.WindowEndMs] - a.slotsF64[base + Slot.WindowStartMs] === this.sizeMs;
+  }
+
+  /** When the slot's state goes: a window's end + lateness; a pane's, its youngest window's. */
+  purgeAtMs(slot: number): number {
+    const a = this.op.arena;
+    const base = slot * a.slotWords;
+    const end = this.isWindow(slot) ? a.slotsF64[base + Slot.WindowEndMs] : a.slotsF64[base + Slot.WindowStartMs] + this.sizeMs;
+    return end + this.op.allowedLatenessMs;
   }
 
   /** Removes a purged cached window from its key's list. */

@@ -433,4 +433,13 @@ test('mode, eventId and transforms (SPEC §13): each kind of bad is an error nam
   const job = parseJob(yamlOf((j) => (perEvent(j), j.features.push({ name: 'ch', field: 'channel', transform: { onehot: ['pos', 'atm'] } }), delete j.model.inputs)), 'job.yaml');
   assert.deepEqual(job.features.slice(-2).map((f) => f.name), ['ch=pos', 'ch=atm']);
   assert.equal(job.mode, 'per-event');
+  // The JobConfig form comes back as it went (an expanded onehot keeps its index), checked as the
+  // written form is; in a file it is not a transform.
+  assert.deepEqual(jobFromObject(job), job);
+  const normalized = (transform: object) => jobFromObject({ ...base(), features: [{ name: 'a', agg: 'sum', field: 'amount', transform }] });
+  throwsLine(() => normalized({ type: 'bucket' }), '<inline>: features[0].transform.bounds: missing; expected the bounds of a bucket transform');
+  throwsLine(() => normalized({ type: 'bucket', bounds: [2, 1] }), '<inline>: features[0].transform.bucket[1]: expected a number above features[0].transform.bucket[0] (2): bounds ascend, got 1');
+  throwsLine(() => normalized({ type: 'onehot', values: ['x'], index: 1 }), '<inline>: features[0].transform.index: expected an integer from 0 to 0, got 1');
+  throwsLine(() => normalized({ type: 'sqrt' }), '<inline>: features[0].transform.type: expected one of log, log1p, hour, minute, weekday, day, month, length, words, or a mapping with one of standardize, normalize, bucket, category, onehot, hash, got "sqrt"');
+  fails(t({ type: 'log' }), 'job.yaml: features[1].transform.type: unknown key; expected one of standardize, normalize, bucket, category, onehot, hash');
 });

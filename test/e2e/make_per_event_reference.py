@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 import numpy as np
 import xgboost as xgb
 
-from make_reference import decode_head, iso, js_json, write_jsonl
+from make_reference import decode_head, iso, job_watermark, js_json, write_jsonl
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "per-event")
 SEED = 13
@@ -294,16 +294,8 @@ class Reference:
         self.dead = []
         self.stats = {"events": 0, "late": 0, "late_some": 0, "merges": 0, "missing_aggs": 0}
 
-    def job_watermark(self):
-        active = [p for p in (0, 1) if not self.finished[p]]
-        if not active:
-            return math.inf
-        if any(self.maxts[p] is None for p in active):
-            return -math.inf
-        return min(self.maxts[p] - BOUND_MS for p in active)
-
     def advance(self):
-        self.W = max(self.W, self.job_watermark())
+        self.W = max(self.W, job_watermark(self.finished, self.maxts, BOUND_MS))
         for ks in [ks for ks, st in self.fixed.items() if st.end + LATENESS_MS <= self.W]:
             del self.fixed[ks]
         for key in self.sessions:

@@ -400,6 +400,17 @@ def decode(line):
 # ---- the processing model (SPEC §6) --------------------------------------------------------------------
 
 
+def job_watermark(finished, maxts, bound_ms):
+    """SPEC §6: the minimum over the active partitions of their largest time less the bound;
+    -inf while one has sent nothing, +inf once all are finished."""
+    active = [p for p in range(len(finished)) if not finished[p]]
+    if not active:
+        return math.inf
+    if any(maxts[p] is None for p in active):
+        return -math.inf
+    return min(maxts[p] - bound_ms for p in active)
+
+
 class Reference:
     def __init__(self, lines, finish_when_read_last=False, record=False):
         self.lines = lines
@@ -417,16 +428,8 @@ class Reference:
                       "revision_at_lateness_edge": 0, "fired_at_finish": 0, "iso": 0,
                       "windows": set(), "dead_kinds": {}}
 
-    def job_watermark(self):
-        active = [p for p in (0, 1) if not self.finished[p]]
-        if not active:
-            return math.inf
-        if any(self.maxts[p] is None for p in active):
-            return -math.inf
-        return min(self.maxts[p] - BOUND_MS for p in active)
-
     def advance(self, cause):
-        new = max(self.W, self.job_watermark())
+        new = max(self.W, job_watermark(self.finished, self.maxts, BOUND_MS))
         if new <= self.W:
             return
         self.W = new
