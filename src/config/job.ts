@@ -108,6 +108,9 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
     checkpointIntervalMs: stateSection.int('checkpointIntervalMs', 'positive', DEFAULTS.checkpointIntervalMs),
   };
   const sink = readSink(r, top, 'sink', source);
+  if (mode === 'per-event' && sink.type === 'kafka' && sink.keyFormat === 'window') {
+    throw r.fail('sink.keyFormat', 'window keys (<key>@<windowStart>) are for mode: windows; a per-event result is keyed by its event\'s key (keyFormat: key)');
+  }
   const late = readSink(r, top, 'late', source, defaultSideOutput(sink, state.dir, 'late'));
   const deadLetter = readSink(r, top, 'deadLetter', source, defaultSideOutput(sink, state.dir, 'dead'));
   if (top.has('shadow') && scoring.shadow.length === 0 && !opts.normalizedForms) throw r.fail('shadow', 'the shadow output takes the records of shadow models, and scoring.shadow names none');

@@ -158,13 +158,14 @@ export class Dispatcher {
       if (this.timeout.fallback && !parts[0].failedWhy) {
         log.warn(`model ${this.timeout.models}: ${e.message} (${this.timeout.at}.timeoutMs); its windows go to the fallback (scoring.onError)`);
         const failedWhy = `the model call did not finish within ${this.timeout.at}.timeoutMs (${this.timeout.timeoutMs} ms)`;
-        return this.runTask(batch, keys, versions, parts.map((p) => ({ ...p, failedWhy, delayMs: undefined })));
+        // Without spares, here and below: the timed-out worker may still be writing into them.
+        return this.runTask(batch, keys, versions, parts.map((p) => ({ ...p, spare: undefined, failedWhy, delayMs: undefined })));
       }
       const at = this.timeout.at;
       const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;
       if (this.timeout.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise ${at}.timeoutMs, or set ${at}.onTimeout: dead-letter to go on without those windows' scores`);
       log.warn(`${what}; its windows go to the dead letters unscored (${at}.onTimeout: dead-letter)`);
-      return this.pool.run({ batch, keys, versions, parts: parts.map((p) => ({ ...p, noScore: true, delayMs: undefined })) });
+      return this.pool.run({ batch, keys, versions, parts: parts.map((p) => ({ ...p, spare: undefined, noScore: true, delayMs: undefined })) });
     }
   }
 }

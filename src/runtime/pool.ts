@@ -41,7 +41,9 @@ export class WindowPool {
     const workerData: WindowWorkerData = { job };
     this.filename = filename;
     this.workerData = workerData;
-    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8, workerData });
+    // No Atomics waits between tasks: the worker's event loop turns, and makes the next tasks'
+    // state copies then (src/runtime/window-task.ts), off the results' path.
+    this.pool = new Piscina({ filename, minThreads: threads, maxThreads: threads, idleTimeout: 60_000, concurrentTasksPerWorker: 8, workerData, atomics: 'disabled' });
   }
 
   /** Tasks waiting for a worker thread, and threads running one. */
@@ -64,7 +66,8 @@ export class WindowPool {
       }
       this.retries++;
       this.onRetry?.();
-      return this.run({ ...task, parts: task.parts.map((p) => ({ ...p, failMidTask: undefined })) }, attempt + 1);
+      // Without the spare: the failed try may still be writing into it (a copy made ahead).
+      return this.run({ ...task, parts: task.parts.map((p) => ({ ...p, spare: undefined, failMidTask: undefined })) }, attempt + 1);
     }
   }
 

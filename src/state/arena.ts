@@ -5,7 +5,7 @@
 // layout; workers and the main thread both import it.
 //
 // Regions (each its own SharedArrayBuffer, grown by copying into a bigger one):
-//   meta     Float64 x Meta.Words: counters and capacities
+//   meta     Float64 x Meta.Words: counters and capacities; a stamp
 //   slots    fixed-size window records, `slotWords` 8-byte words each (see Slot)
 //   index    open-addressing hash (keyId, windowStart) -> slot, 16 bytes an entry
 //   timers   binary min-heap of (timeMs, slot, kind, generation), 16 bytes an entry
@@ -23,7 +23,12 @@ export const enum Meta {
   DigestWordsUsed = 8,
   DigestWordCapacity = 9,
   FreeDigestHeads = 10, // .. + kDigestClasses: one free list per size class
-  Words = 10 + 24,
+  /** Words a checkpoint holds; the stamp after them is the run's own. */
+  PersistedWords = 10 + 24,
+  /** A random tag of this state, set by the task that made it (0: none): a copy of it made
+   *  earlier is known by the same stamp (src/runtime/window-task.ts). */
+  Stamp = 10 + 24,
+  Words = 10 + 24 + 1,
 }
 
 /** Digest blocks come in power-of-two sizes from 2^kMinDigestClassLog2 words. */
@@ -143,7 +148,7 @@ export class Arena {
       new Uint8Array(dst).set(bytes);
       return dst;
     };
-    return new Arena(
+    const arena = new Arena(
       {
         meta: copy(state.meta, spare?.meta, used.meta),
         slots: copy(state.slots, spare?.slots, used.slots),
@@ -153,6 +158,30 @@ export class Arena {
       },
       slotWords,
     );
+    arena.meta[Meta.Stamp] = 0; // a new state, until its task stamps it
+    return arena;
+  }
+
+  /** A copy of the state that keeps its stamp, into `into` where it fits: a task's copy made
+   *  ahead of the task (src/runtime/window-task.ts). */
+  static copyStamped(state: PartitionState, slotWords: number, into?: PartitionState): PartitionState {
+    const arena = Arena.copyForTask(state, slotWords, into);
+    arena.meta[Meta.Stamp] = Arena.stampOf(state);
+    return arena.partitionState;
+  }
+
+  /** An arena over the state itself: for a copy made ahead, which nothing else holds. */
+  static over(state: PartitionState, slotWords: number): Arena {
+    return new Arena(state, slotWords);
+  }
+
+  static stampOf(state: PartitionState): number {
+    return new Float64Array(state.meta)[Meta.Stamp];
+  }
+
+  /** Tags the state as a new one: a task changed it. */
+  restamp(): void {
+    this.meta[Meta.Stamp] = 1 + Math.floor(Math.random() * 2 ** 52);
   }
 
   /**
@@ -162,7 +191,7 @@ export class Arena {
   static usedRegions(state: PartitionState, slotWords: number): Record<RegionName, Uint8Array> {
     const m = new Float64Array(state.meta);
     return {
-      meta: new Uint8Array(state.meta, 0, Meta.Words * 8),
+      meta: new Uint8Array(state.meta, 0, Meta.PersistedWords * 8),
       slots: new Uint8Array(state.slots, 0, m[Meta.SlotCount] * slotWords * 8),
       index: new Uint8Array(state.index, 0, m[Meta.IndexCapacity] * 16),
       timers: new Uint8Array(state.timers, 0, m[Meta.TimerCount] * 16),
@@ -173,7 +202,7 @@ export class Arena {
   /** A partition state from usedRegions' bytes. Throws when they do not fit together (a damaged
    *  checkpoint), naming what is wrong. */
   static fromRegions(used: Record<RegionName, Uint8Array>, slotWords: number): PartitionState {
-    if (used.meta.byteLength !== Meta.Words * 8) throw new Error(`meta is ${used.meta.byteLength} bytes, expected ${Meta.Words * 8}`);
+    if (used.meta.byteLength !== Meta.PersistedWords * 8) throw new Error(`meta is ${used.meta.byteLength} bytes, expected ${Meta.PersistedWords * 8}`);
     const meta = new SharedArrayBuffer(Meta.Words * 8);
     new Uint8Array(meta).set(used.meta);
     const m = new Float64Array(meta);
@@ -187,7 +216,7 @@ export class Arena {
     const timerCapacity = count(Meta.TimerCapacity, 'timer capacity');
     const digestCapacity = count(Meta.DigestWordCapacity, 'digest capacity');
     const sizes: Record<RegionName, [number, number]> = {
-      meta: [Meta.Words * 8, Meta.Words * 8],
+      meta: [Meta.PersistedWords * 8, Meta.PersistedWords * 8],
       slots: [count(Meta.SlotCount, 'slot count', slotCapacity) * slotWords * 8, slotCapacity * slotWords * 8],
       index: [indexCapacity * 16, indexCapacity * 16],
       timers: [count(Meta.TimerCount, 'timer count', timerCapacity) * 16, timerCapacity * 16],
@@ -237,8 +266,12 @@ export class Arena {
   allocSlot(): number {
     const m = this.meta;
     let slot = m[Meta.FreeSlotHead];
+    // A freed slot's next generation; a new one starts at 1 (past the slots in use, a reused
+    // buffer holds whatever it held before: it is never read).
+    let generation = 1;
     if (slot >= 0) {
       m[Meta.FreeSlotHead] = this.slotsI32[(slot * this.slotWords + Slot.FlagsNext) * 2 + 1];
+      generation = (this.slotsI32[(slot * this.slotWords + Slot.Generation) * 2] + 1) & 0x1fffffff; // fits a timer tag
     } else {
       slot = m[Meta.SlotCount];
       if (slot >= m[Meta.SlotCapacity]) {
@@ -250,7 +283,6 @@ export class Arena {
       m[Meta.SlotCount] = slot + 1;
     }
     const base = slot * this.slotWords;
-    const generation = (this.slotsI32[(base + Slot.Generation) * 2] + 1) & 0x1fffffff; // fits a timer tag
     this.slotsF64.fill(0, base, base + this.slotWords);
     this.slotsI32[(base + Slot.Generation) * 2] = generation;
     this.slotsI32[(base + Slot.KeyIdRevision) * 2 + 1] = -1;

@@ -31,7 +31,7 @@ export class WindowOperator {
   /** Per-event mode over sliding windows: panes, and the windows events read (panes.ts). */
   private readonly panes: Panes | null;
   /** Per-event mode (SPEC §13): a result per event, as of the event; windows never fire results. */
-  private readonly perEvent: boolean;
+  readonly perEvent: boolean;
   private batch!: EventBatch;
 
   constructor(
@@ -93,8 +93,9 @@ export class WindowOperator {
         slot = this.newSlot(keyId, start, end);
         a.insert(keyId, start, slot);
         // Without lateness a window is purged as it fires: one timer, not two (half the heap).
-        if (this.latenessMs > 0) a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
-        if (w < end) a.pushTimer(end, slot, TimerKind.Fire);
+        // Per-event mode fires no windows: only the purge.
+        if (this.latenessMs > 0 || this.perEvent) a.pushTimer(end + this.latenessMs, slot, TimerKind.Purge);
+        if (w < end && !this.perEvent) a.pushTimer(end, slot, TimerKind.Fire);
         this.scheduleEarly(slot, start, end, w);
       }
       if (k === 0) first = slot;

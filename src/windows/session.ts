@@ -77,7 +77,7 @@ export class Sessions {
       if (w >= newEnd) op.emit(slot, Phase.Event, seq);
       else {
         op.markChanged(slot * a.slotWords);
-        a.pushTimer(newEnd, slot, TimerKind.Fire);
+        if (!op.perEvent) a.pushTimer(newEnd, slot, TimerKind.Fire);
       }
       return slot;
     }
@@ -104,7 +104,7 @@ export class Sessions {
     if (w >= newEnd) op.emit(survivor, Phase.Event, seq);
     else {
       op.markChanged(sBase);
-      if (identityChanged) a.pushTimer(newEnd, survivor, TimerKind.Fire);
+      if (identityChanged && !op.perEvent) a.pushTimer(newEnd, survivor, TimerKind.Fire);
     }
     return survivor;
   }

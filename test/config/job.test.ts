@@ -416,6 +416,7 @@ test('mode, eventId and transforms (SPEC §13): each kind of bad is an error nam
   fails((j) => (j.mode = 'streaming'), 'job.yaml: mode: expected one of windows, per-event, got "streaming"');
   fails((j) => (j.eventId = 'id'), "job.yaml: eventId: only with mode: per-event (a per-event result carries the event's id)");
   fails((j) => (perEvent(j), (j.window.earlyEveryMs = 1000)), 'job.yaml: window.earlyEveryMs: early results are for mode: windows; per-event mode already scores every event as it arrives');
+  fails((j) => (perEvent(j), (j.sink = { type: 'kafka', topic: 'out', brokers: ['h:1'], keyFormat: 'window' })), "job.yaml: sink.keyFormat: window keys (<key>@<windowStart>) are for mode: windows; a per-event result is keyed by its event's key (keyFormat: key)");
   const t = (transform: unknown) => (j: Obj) => (j.features[1].transform = transform);
   fails(t('sqrt'), 'job.yaml: features[1].transform: expected one of log, log1p, hour, minute, weekday, day, month, length, words, got "sqrt"');
   fails(t({ log: true }), 'job.yaml: features[1].transform.log: unknown key; expected one of standardize, normalize, bucket, category, onehot, hash');
