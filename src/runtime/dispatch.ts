@@ -14,7 +14,7 @@ import { TaskTimeout, type WindowPool } from './pool';
 import type { EngineMetrics } from './ports';
 import type { PlanVersions } from '../models/plan';
 import type { ScoredSample } from '../models/calls';
-import type { PartitionWork, WindowTaskResult } from './protocol';
+import type { PartitionWork, PooledWindowTask, WindowTaskResult } from './protocol';
 import type { SummaryBuilder } from './summary';
 
 const log = logger('engine');
@@ -97,10 +97,9 @@ export class Dispatcher {
           const fail = this.failTask && this.failTask.batch === number && this.failTask.partition === p ? this.failTask.how : undefined;
           parts.push({ partition: p, state: this.states[p], spare: this.spares[p], failMidTask: fail, delayMs });
         }
-        const results = parts.length > 0 ? await this.runTask(batch.buffer, keys, versions, parts) : [];
-        const outs = results.map((r, i) => this.commit(parts[i].partition, r));
+        const out = parts.length > 0 ? this.commit(parts, await this.runTask({ batch: batch.buffer, keys, versions, parts })) : null;
         if (pinTo) for (const p of this.groups[g]) this.pin((pinTo[p] = this.states[p]));
-        return outs;
+        return out ? [out] : [];
       });
       this.chains[g] = run.catch(() => undefined);
       tasks.push(run);
@@ -121,51 +120,56 @@ export class Dispatcher {
     this.pinned.set(s, (this.pinned.get(s) ?? 0) + 1);
   }
 
-  /** A partition's task succeeded: its state becomes the committed one. */
-  private commit(p: number, r: WindowTaskResult): FiredOutput {
-    // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
-    // task copies into it. Copying into fresh memory instead would leave a partition's worth of
-    // SharedArrayBuffers per task for the garbage collector, which frees them far too late
-    // (measured: RSS grew without bound).
-    this.spares[p] = this.pinned.has(this.states[p]) ? undefined : this.states[p];
-    this.states[p] = r.state;
-    this.openWindows[p] = r.openWindows;
-    this.stateBytes[p] = r.stateBytes;
-    this.nextTimerMs[p] = r.nextTimerMs;
+  /** A task succeeded: its partitions' states become the committed ones. */
+  private commit(parts: PartitionWork[], r: WindowTaskResult): FiredOutput {
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i].partition;
+      const s = r.parts[i];
+      // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
+      // task copies into it. Copying into fresh memory instead would leave a partition's worth of
+      // SharedArrayBuffers per task for the garbage collector, which frees them far too late
+      // (measured: RSS grew without bound).
+      this.spares[p] = this.pinned.has(this.states[p]) ? undefined : this.states[p];
+      this.states[p] = s.state;
+      this.openWindows[p] = s.openWindows;
+      this.stateBytes[p] = s.stateBytes;
+      this.nextTimerMs[p] = s.nextTimerMs;
+      this.summary.lateEvents += s.counters.lateEvents;
+      this.summary.expiredAssignments += s.counters.expiredAssignments;
+      this.metrics.lateEvents(s.counters.lateEvents);
+      this.metrics.expiredAssignments(s.counters.expiredAssignments);
+    }
     this.summary.workerBusyMs += r.busyMs;
-    this.summary.lateEvents += r.counters.lateEvents;
-    this.summary.expiredAssignments += r.counters.expiredAssignments;
     this.metrics.scored(r.scoredRows, r.scoreMs / 1000);
     this.noteSamples(r.samples);
     for (const e of r.scoring?.errors ?? []) this.metrics.modelErrors(e.model, e.kind, e.rows);
     for (const f of r.scoring?.fallbacks ?? []) this.metrics.modelFallbacks(f.model, f.fallback, f.rows);
     for (const c of r.scoring?.cache ?? []) this.metrics.modelCache(c.model, c.hits, c.misses);
     for (const h of r.scoring?.scores ?? []) this.metrics.modelScores(h.model, h.buckets, h.sum);
-    this.metrics.lateEvents(r.counters.lateEvents);
-    this.metrics.expiredAssignments(r.counters.expiredAssignments);
     return { out: new TaskOutput(r.output), records: r.records };
   }
 
   /** A pooled task; past model.timeoutMs its rows are model errors for scoring.onError's
    *  fallback, if any; without one (or if that times out too) the policy decides: fail the job,
    *  or run it again without the model and dead-letter its windows. */
-  private async runTask(batch: SharedArrayBuffer, keys: KeyNamesBuffers, versions: PlanVersions | undefined, parts: PartitionWork[]): Promise<WindowTaskResult[]> {
+  private async runTask(task: PooledWindowTask): Promise<WindowTaskResult> {
+    // Retries go without spares: the timed-out worker may still be writing into them.
+    const again = (change: Partial<PooledWindowTask>) => ({ ...task, ...change, parts: task.parts.map((p) => ({ ...p, spare: undefined, delayMs: undefined })) });
     try {
-      return await this.pool.run({ batch, keys, versions, parts });
+      return await this.pool.run(task);
     } catch (e) {
       if (!(e instanceof TaskTimeout)) throw e;
       this.metrics.error('model-timeout');
-      if (this.timeout.fallback && !parts[0].failedWhy) {
+      if (this.timeout.fallback && !task.failedWhy) {
         log.warn(`model ${this.timeout.models}: ${e.message} (${this.timeout.at}.timeoutMs); its windows go to the fallback (scoring.onError)`);
         const failedWhy = `the model call did not finish within ${this.timeout.at}.timeoutMs (${this.timeout.timeoutMs} ms)`;
-        // Without spares, here and below: the timed-out worker may still be writing into them.
-        return this.runTask(batch, keys, versions, parts.map((p) => ({ ...p, spare: undefined, failedWhy, delayMs: undefined })));
+        return this.runTask(again({ failedWhy }));
       }
       const at = this.timeout.at;
       const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;
       if (this.timeout.onTimeout === 'fail') throw new SluiceError('SLUICE_RUNTIME', `${what}; raise ${at}.timeoutMs, or set ${at}.onTimeout: dead-letter to go on without those windows' scores`);
       log.warn(`${what}; its windows go to the dead letters unscored (${at}.onTimeout: dead-letter)`);
-      return this.pool.run({ batch, keys, versions, parts: parts.map((p) => ({ ...p, spare: undefined, noScore: true, delayMs: undefined })) });
+      return this.pool.run(again({ noScore: true }));
     }
   }
 }

@@ -51,7 +51,7 @@ export class WindowPool {
     return { queued: this.pool.queueSize, busy: Math.min(this.threads, this.running - this.pool.queueSize) };
   }
 
-  async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult[]> {
+  async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult> {
     try {
       return await this.once(task);
     } catch (e) {
@@ -71,12 +71,12 @@ export class WindowPool {
     }
   }
 
-  private async once(task: PooledWindowTask): Promise<WindowTaskResult[]> {
+  private async once(task: PooledWindowTask): Promise<WindowTaskResult> {
     this.running++;
     try {
       // Piscina stops the worker of an aborted task: a hung native call cannot be interrupted otherwise.
       const signal = Number.isFinite(this.timeoutMs) ? AbortSignal.timeout(this.timeoutMs) : undefined;
-      return (await this.pool.run(task, { signal })) as WindowTaskResult[];
+      return (await this.pool.run(task, { signal })) as WindowTaskResult;
     } finally {
       this.running--;
     }

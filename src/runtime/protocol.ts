@@ -21,25 +21,37 @@ export interface WorkerJobSpec {
   records: RecordsSpec;
 }
 
-export interface WindowTask {
-  job: WorkerJobSpec;
+/** One key partition's share of a pooled task. */
+export interface PartitionWork {
   partition: number;
   /** The partition's committed state; the worker works on a copy and returns it. */
   state: PartitionState;
   /** Buffers the copy may go into (the partition's state before the last task), if any. */
   spare?: PartitionState;
+  /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
+  failMidTask?: 'throw' | 'exit';
+  /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
+  delayMs?: number;
+}
+
+/**
+ * A task as the pool sends it: one batch, several partitions, applied one after another into one
+ * output, then scored and written as records once, all or nothing (each partition works on a copy
+ * of its state, so a failed task is simply run again). One task per worker thread per batch, not
+ * one per partition, and the job spec only once, as the workers' workerData: per-task messaging
+ * was a fifth of the main thread at thousands of tasks a second, and a scoring call, an output
+ * and a records buffer per partition cost ~250 µs each for a few rows.
+ */
+export interface PooledWindowTask {
   /** An EventBatch buffer (src/state/batch.ts) shared by every partition's task of the batch. */
   batch: SharedArrayBuffer;
   /** The key names as of the batch (src/decode/key-names.ts): its results' keys are in them. */
   keys: KeyNamesBuffers;
   /** The models' versions, once one was reloaded (the job spec has the ones at start). */
   versions?: PlanVersions;
+  parts: PartitionWork[];
   /** A made-up task before the first record (src/runtime/warm-up.ts): remote models are not called. */
   warmUp?: boolean;
-  /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
-  failMidTask?: 'throw' | 'exit';
-  /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
-  delayMs?: number;
   /** Fire windows without calling the model: the task timed out before (model.onTimeout). */
   noScore?: boolean;
   /** Fire windows with every variant's call failed for this reason (the task timed out before):
@@ -47,37 +59,33 @@ export interface WindowTask {
   failedWhy?: string;
 }
 
-/** One partition's share of a pooled task. */
-export type PartitionWork = Omit<WindowTask, 'job' | 'batch' | 'keys' | 'versions'>;
-
-/**
- * A task as the pool sends it: one batch, several partitions, done one after another, all or
- * nothing (each works on a copy of its state, so a failed task is simply run again). One task per
- * worker thread per batch, not one per partition, and the job spec only once, as the workers'
- * workerData: per-task messaging was a fifth of the main thread at thousands of tasks a second.
- */
-export interface PooledWindowTask {
-  batch: SharedArrayBuffer;
-  keys: KeyNamesBuffers;
-  versions?: PlanVersions;
-  parts: PartitionWork[];
+/** A pooled task with its job, as window-task.ts runs it. */
+export interface WindowTask extends PooledWindowTask {
+  job: WorkerJobSpec;
 }
 
 export interface WindowWorkerData {
   job: WorkerJobSpec;
 }
 
-export interface WindowTaskResult {
+/** A partition's state after a task, and what the main thread keeps of it. */
+export interface PartitionResult {
   state: PartitionState;
-  /** A TaskOutput buffer (src/state/output.ts) with scores filled in, results in output order. */
-  output: SharedArrayBuffer;
-  /** Its results encoded as records, row for row (dead letters for an unscored task's windows). */
-  records: EncodedTaskRecords;
   nextTimerMs: number;
   counters: OperatorCounters;
   /** Windows open and bytes of state after the task (for the summary's peaks). */
   openWindows: number;
   stateBytes: number;
+}
+
+export interface WindowTaskResult {
+  /** Per partition of the task, in its order. */
+  parts: PartitionResult[];
+  /** A TaskOutput buffer (src/state/output.ts) of all the task's partitions, with scores filled
+   *  in, results in output order. */
+  output: SharedArrayBuffer;
+  /** Its results encoded as records, row for row (dead letters for an unscored task's windows). */
+  records: EncodedTaskRecords;
   /** Time the worker spent on the task, and of it on the model's calls for scoredRows windows. */
   busyMs: number;
   scoreMs: number;

@@ -27,5 +27,5 @@ export async function warmUp(pool: WindowPool, slotWords: number, numFields: num
   batch.header[BatchHeader.WatermarkAfterMs] = Infinity;
   let keys = SharedKeyNames.create(KEYS);
   for (let k = 0; k < KEYS; k++) keys = keys.append(`warm-up-${k}`);
-  await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ batch: batch.buffer, keys: keys.buffers, parts: [{ partition: 0, state: Arena.create(slotWords), warmUp: true }] })));
+  await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ batch: batch.buffer, keys: keys.buffers, parts: [{ partition: 0, state: Arena.create(slotWords) }], warmUp: true })));
 }

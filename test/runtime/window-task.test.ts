@@ -65,13 +65,14 @@ test('a copy made ahead starts the next task, with the results and state of a co
   // Two batches: the first fires nothing; the second fires the first one's windows and more.
   const first = batchOf(0, 0, -1);
   const second = batchOf(EVENTS, EVENTS * 100, 15_000);
-  const task = (job: WorkerJobSpec, batch: SharedArrayBuffer, state: PartitionState, spare?: PartitionState) => ({ job, partition: 0, batch, keys: keys.buffers, state, spare });
+  const task = (job: WorkerJobSpec, batch: SharedArrayBuffer, state: PartitionState, spare?: PartitionState) => ({ job, batch, keys: keys.buffers, parts: [{ partition: 0, state, spare }] });
+  const stateOf = (r: { parts: Array<{ state: PartitionState }> }) => r.parts[0].state;
 
   // Copied by each task.
   const plain = await jobSpec('plain');
   const { slotWords } = planFeatures(plain.features, false);
   const a1 = await runWindowTask(task(plain, first, Arena.create(slotWords)));
-  const a2 = await runWindowTask(task(plain, second, a1.state, Arena.create(slotWords)));
+  const a2 = await runWindowTask(task(plain, second, stateOf(a1), Arena.create(slotWords)));
 
   // Copied ahead, as a worker does after sending a task's results.
   const ahead = await jobSpec('ahead');
@@ -79,19 +80,19 @@ test('a copy made ahead starts the next task, with the results and state of a co
   const b1 = await runWindowTask(task(ahead, first, Arena.create(slotWords)), prepared);
   prepareStates(prepared.splice(0));
   const spare = Arena.create(slotWords);
-  const b2 = await runWindowTask(task(ahead, second, b1.state, spare), prepared);
-  assert.notEqual(b2.state.meta, spare.meta, 'the task ran on the copy made ahead, not on a copy into its spare');
-  assert.notEqual(b2.state.meta, b1.state.meta);
+  const b2 = await runWindowTask(task(ahead, second, stateOf(b1), spare), prepared);
+  assert.notEqual(stateOf(b2).meta, spare.meta, 'the task ran on the copy made ahead, not on a copy into its spare');
+  assert.notEqual(stateOf(b2).meta, stateOf(b1).meta);
   assert.ok(a2.records.results.byteLength > 200, 'the second batch fires windows');
   assert.equal(resultBytes(b2), resultBytes(a2));
-  assert.deepEqual(bytes(b2.state, slotWords), bytes(a2.state, slotWords));
-  assert.notEqual(Arena.stampOf(b2.state), Arena.stampOf(b1.state), 'a task stamps the state it returns');
+  assert.deepEqual(bytes(stateOf(b2), slotWords), bytes(stateOf(a2), slotWords));
+  assert.notEqual(Arena.stampOf(stateOf(b2)), Arena.stampOf(stateOf(b1)), 'a task stamps the state it returns');
 
   // The copy ahead is now of b2's state. The same task run again (its result lost) starts from
   // b1's state: the copy does not match it and is not used.
   prepareStates(prepared.splice(0));
-  const again = await runWindowTask(task(ahead, second, b1.state, spare));
-  assert.equal(again.state.meta, spare.meta, 'copied into its spare: the copy ahead was of another state');
+  const again = await runWindowTask(task(ahead, second, stateOf(b1), spare));
+  assert.equal(stateOf(again).meta, spare.meta, 'copied into its spare: the copy ahead was of another state');
   assert.equal(resultBytes(again), resultBytes(a2));
-  assert.deepEqual(bytes(again.state, slotWords), bytes(a2.state, slotWords));
+  assert.deepEqual(bytes(stateOf(again), slotWords), bytes(stateOf(a2), slotWords));
 });
