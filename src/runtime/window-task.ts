@@ -40,9 +40,11 @@ const spareBuilders = new Map<number, OutputBuilder[]>();
  */
 const prepared = new Map<string, PartitionState>();
 let preparedBytes = 0;
-/** Past this, no more copies are made ahead: they cost memory (SPEC §9 holds a 1 h sliding
- *  window of 140 MiB of state under 1 GiB of RSS; at 256 MiB it took 986 MiB). */
-const MAX_PREPARED_BYTES = 64 << 20;
+/** Past this, no more copies are made ahead: they cost memory, and more than their own bytes
+ *  (buffers they replace are freed only at a GC). The 1 h sliding-window bench (140 MiB of state;
+ *  SPEC §9: under 1 GiB of RSS) took 916 and 986 MiB at 64 and 256 MiB, and 741-942 at 16 (RSS
+ *  moves with GC timing), against 542-676 without copies ahead. */
+const MAX_PREPARED_BYTES = 16 << 20;
 
 /** A copy to make after a task: the state it returned, and buffers free to take it. */
 export interface Preparation {
@@ -52,6 +54,8 @@ export interface Preparation {
   into: PartitionState | undefined;
 }
 
+const fits = (into: PartitionState, s: PartitionState) =>
+  into.meta.byteLength >= s.meta.byteLength && into.slots.byteLength >= s.slots.byteLength && into.index.byteLength >= s.index.byteLength && into.timers.byteLength >= s.timers.byteLength && into.digests.byteLength >= s.digests.byteLength;
 const bytesOf = (s: PartitionState) => s.meta.byteLength + s.slots.byteLength + s.index.byteLength + s.timers.byteLength + s.digests.byteLength;
 
 function takePrepared(key: string): PartitionState | undefined {
@@ -68,6 +72,8 @@ export function prepareStates(list: Preparation[]): void {
   for (const { key, state, slotWords, into } of list) {
     takePrepared(key); // a copy of an older state: dropped
     if (preparedBytes + bytesOf(state) > MAX_PREPARED_BYTES) continue;
+    // Into buffers too small for the state (it grew): no copy, rather than new buffers.
+    if (into && !fits(into, state)) continue;
     const copy = Arena.copyStamped(state, slotWords, into);
     prepared.set(key, copy);
     preparedBytes += bytesOf(copy);
