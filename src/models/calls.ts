@@ -71,11 +71,16 @@ export class ModelCalls {
     const width = this.plan().inputFeature.length;
     const keys = rows.map((_, i) => PredictionCache.key(index, version, inputs.subarray(i * width, (i + 1) * width)));
     const scores = new Float32Array(rows.length * k);
+    // Rows not in the cache, each scored once: a row the call holds twice (a task's partitions
+    // share one call) takes the first one's outputs, as a hit.
     const missed: number[] = [];
+    const firstMiss = new Map<string, number>();
+    const repeats: Array<[row: number, of: number]> = [];
     keys.forEach((key, i) => {
       const hit = cache.get(key, nowMs);
       if (hit) scores.set(hit, i * k);
-      else missed.push(i);
+      else if (firstMiss.has(key)) repeats.push([i, firstMiss.get(key)!]);
+      else firstMiss.set(key, missed.push(i) - 1);
     });
     this.noteCache(index, rows.length - missed.length, missed.length);
     if (missed.length === 0) return { scores, errors: null, kind: null };
@@ -88,6 +93,11 @@ export class ModelCalls {
       if (error) (errors ??= rows.map(() => null))[i] = error;
       else cache.set(keys[i], outputs, nowMs);
     });
+    for (const [i, j] of repeats) {
+      scores.set(got.scores.subarray(j * k, j * k + k), i * k);
+      const error = got.errors?.[j];
+      if (error) (errors ??= rows.map(() => null))[i] = error;
+    }
     return { scores, errors, kind: got.kind };
   }
 
