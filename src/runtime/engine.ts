@@ -12,6 +12,7 @@ import { NativeJsonDecoder } from '../decode/native-decoder';
 import type { RawBatch } from '../decode/raw-batch';
 import { SluiceError } from '../errors';
 import { planFeatures } from '../features/plan';
+import type { ScoringPlan } from '../models/plan';
 import { ModelRegistry } from '../models/registry';
 import { Arena, type PartitionState } from '../state/arena';
 import type { EventBatch } from '../state/batch';
@@ -112,6 +113,25 @@ function timeoutPolicy(job: JobConfig): TimeoutPolicy {
   };
 }
 
+/** What window workers need of a job (src/runtime/protocol.ts). */
+export function workerJobSpec(job: JobConfig, scoring: ScoringPlan, jobId: string): WorkerJobSpec {
+  return {
+    jobId,
+    mode: job.mode,
+    window: job.window,
+    features: job.features,
+    scoring,
+    records: {
+      featureNames: job.features.map((f) => f.name),
+      outputName: job.scoring.output,
+      keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
+      modelTimeoutMs: job.scoring.timeoutMs,
+      mode: job.mode,
+      eventId: job.eventId !== undefined,
+    },
+  };
+}
+
 export class Engine {
   private stopped = false;
   private readonly keyPartitions: number;
@@ -144,21 +164,7 @@ export class Engine {
     const models = await ModelRegistry.open(job, { store: durable?.store, metrics });
     const scoring = models.plan;
     const plan = planFeatures(job.features, job.window.type === 'session');
-    const spec: WorkerJobSpec = {
-      jobId: `${job.name}:${process.pid}:${startedAt}`,
-      mode: job.mode,
-      window: job.window,
-      features: job.features,
-      scoring,
-      records: {
-        featureNames: job.features.map((f) => f.name),
-        outputName: job.scoring.output,
-        keyFormat: job.sink.type === 'kafka' ? job.sink.keyFormat : 'key',
-        modelTimeoutMs: job.scoring.timeoutMs,
-        mode: job.mode,
-        eventId: job.eventId !== undefined,
-      },
-    };
+    const spec = workerJobSpec(job, scoring, `${job.name}:${process.pid}:${startedAt}`);
     const { source, sinks } = this.io;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
     const pool = new WindowPool(threads, spec, job.scoring.timeoutMs);

@@ -39,7 +39,6 @@ const spareBuilders = new Map<number, OutputBuilder[]>();
  * carries the same stamp (the state the copy was made of), otherwise its buffers are reused.
  */
 const prepared = new Map<string, PartitionState>();
-let preparedBytes = 0;
 /** Past this, no more copies are made ahead: they cost memory, and more than their own bytes
  *  (buffers they replace are freed only at a GC). The 1 h sliding-window bench (140 MiB of state;
  *  SPEC §9: under 1 GiB of RSS) took 916 and 986 MiB at 64 and 256 MiB, and 741-942 at 16 (RSS
@@ -54,29 +53,22 @@ export interface Preparation {
   into: PartitionState | undefined;
 }
 
-const fits = (into: PartitionState, s: PartitionState) =>
-  into.meta.byteLength >= s.meta.byteLength && into.slots.byteLength >= s.slots.byteLength && into.index.byteLength >= s.index.byteLength && into.timers.byteLength >= s.timers.byteLength && into.digests.byteLength >= s.digests.byteLength;
-const bytesOf = (s: PartitionState) => s.meta.byteLength + s.slots.byteLength + s.index.byteLength + s.timers.byteLength + s.digests.byteLength;
-
 function takePrepared(key: string): PartitionState | undefined {
   const p = prepared.get(key);
-  if (p) {
-    prepared.delete(key);
-    preparedBytes -= bytesOf(p);
-  }
+  prepared.delete(key);
   return p;
 }
 
 /** Makes the copies of a successful task's states (see `prepared`). */
 export function prepareStates(list: Preparation[]): void {
   for (const { key, state, slotWords, into } of list) {
-    takePrepared(key); // a copy of an older state: dropped
-    if (preparedBytes + bytesOf(state) > MAX_PREPARED_BYTES) continue;
+    prepared.delete(key); // a copy of an older state: dropped
+    let preparedBytes = 0;
+    for (const p of prepared.values()) preparedBytes += Arena.bytesOf(p);
+    if (preparedBytes + Arena.bytesOf(state) > MAX_PREPARED_BYTES) continue;
     // Into buffers too small for the state (it grew): no copy, rather than new buffers.
-    if (into && !fits(into, state)) continue;
-    const copy = Arena.copyStamped(state, slotWords, into);
-    prepared.set(key, copy);
-    preparedBytes += bytesOf(copy);
+    if (into && !Arena.fits(into, state)) continue;
+    prepared.set(key, Arena.copyStamped(state, slotWords, into));
   }
 }
 
@@ -120,7 +112,7 @@ export async function runWindowTask(task: WindowTask, preparations?: Preparation
     arena.restamp();
     const state = arena.partitionState;
     preparations?.push({ key, state, slotWords: plan.slotWords, into: free });
-    parts.push({ state, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes: bytesOf(state) });
+    parts.push({ state, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes: Arena.bytesOf(state) });
   }
   const keys = KeyNames.of(task.keys);
   const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);

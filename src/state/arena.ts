@@ -175,6 +175,18 @@ export class Arena {
     return new Arena(state, slotWords);
   }
 
+  /** The state's buffers' bytes, capacity included. */
+  static bytesOf(state: PartitionState): number {
+    let bytes = 0;
+    for (const r of REGIONS) bytes += state[r].byteLength;
+    return bytes;
+  }
+
+  /** Whether every region of `state` fits in the same region of `into`. */
+  static fits(into: PartitionState, state: PartitionState): boolean {
+    return REGIONS.every((r) => into[r].byteLength >= state[r].byteLength);
+  }
+
   static stampOf(state: PartitionState): number {
     return new Float64Array(state.meta)[Meta.Stamp];
   }

@@ -8,6 +8,7 @@ import { jobFromObject } from '../../src/config/job';
 import { SharedKeyNames } from '../../src/decode/key-names';
 import { planFeatures } from '../../src/features/plan';
 import { ModelRegistry } from '../../src/models/registry';
+import { workerJobSpec } from '../../src/runtime/engine';
 import type { WorkerJobSpec } from '../../src/runtime/protocol';
 import { prepareStates, runWindowTask, type Preparation } from '../../src/runtime/window-task';
 import { Arena, type PartitionState } from '../../src/state/arena';
@@ -50,9 +51,7 @@ async function jobSpec(jobId: string): Promise<WorkerJobSpec> {
     model: { path: path.join(repoRoot, 'test', 'golden', 'const-model.json') },
     sink: { type: 'file', path: '/tmp/window-task-test.jsonl' },
   });
-  const models = await ModelRegistry.open(job);
-  const records = { featureNames: job.features.map((f) => f.name), outputName: job.scoring.output, keyFormat: 'key' as const, modelTimeoutMs: job.scoring.timeoutMs, mode: job.mode, eventId: false };
-  return { jobId, mode: job.mode, window: job.window, features: job.features, scoring: models.plan, records };
+  return workerJobSpec(job, (await ModelRegistry.open(job)).plan, jobId);
 }
 
 /** A state's bytes as a checkpoint holds them (the stamp is not among them). */
