@@ -9,9 +9,12 @@ export type ErrorCode =
   | 'SLUICE_CSV_INVALID' // `sluice score` input
   | 'SLUICE_TDIGEST_INVALID' // t-digest bytes or arguments
   | 'SLUICE_DECODE_INVALID' // arguments given to the native decoder
+  | 'SLUICE_JSON_INVALID' // a JSON text the addon's parser refuses (src/native/json.ts; sluice serve answers 400)
   | 'SLUICE_NATIVE_MISSING' // the addon is not built
   | 'SLUICE_KAFKA' // a broker, topic or group that cannot be used
   | 'SLUICE_STATE' // a state dir that cannot be used: another job's, damaged, or unwritable
+  | 'SLUICE_OVERLOADED' // a queue is full: retry later (sluice serve answers 429)
+  | 'SLUICE_TIMEOUT' // work not done within its time limit (sluice serve answers 504)
   | 'SLUICE_RUNTIME'; // failure while a job runs
 
 export class SluiceError extends Error {
@@ -39,5 +42,5 @@ export const isSluiceError = (e: unknown): e is SluiceError => e instanceof Slui
 /** Exit code for the CLI (SPEC §3): 2 for bad invocations and invalid inputs, 1 for the rest. */
 export function exitCodeFor(e: unknown): 1 | 2 {
   if (!isSluiceError(e)) return 1;
-  return e.code === 'SLUICE_RUNTIME' || e.code === 'SLUICE_NATIVE_MISSING' || e.code === 'SLUICE_KAFKA' || e.code === 'SLUICE_STATE' ? 1 : 2;
+  return e.code === 'SLUICE_RUNTIME' || e.code === 'SLUICE_OVERLOADED' || e.code === 'SLUICE_TIMEOUT' || e.code === 'SLUICE_NATIVE_MISSING' || e.code === 'SLUICE_KAFKA' || e.code === 'SLUICE_STATE' ? 1 : 2;
 }

@@ -421,7 +421,29 @@ Napi::Value JsGatherRecords(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// float32ListJson(values): "a,b,c" as float32ToJson writes each (sluice serve's answers).
+Napi::Value JsFloat32ListJson(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    Napi::TypeError e = Napi::TypeError::New(env, "float32ListJson: expected a Float32Array");
+    e.Set("code", Napi::String::New(env, "SLUICE_RUNTIME"));
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Float32Array values = info[0].As<Napi::Float32Array>();
+  const size_t n = values.ElementLength();
+  std::string text;
+  text.resize(n * (records::kMaxNumberChars + 1));
+  char* at = text.data();
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0) *at++ = ',';
+    at = records::WriteFloat32Json(values[i], at);
+  }
+  return Napi::String::New(env, text.data(), at - text.data());
+}
+
 Registrar reg([](Napi::Env env, Napi::Object exports) {
+  exports.Set("float32ListJson", Napi::Function::New(env, JsFloat32ListJson, "float32ListJson"));
   exports.Set("encodeRecords", Napi::Function::New(env, JsEncodeRecords, "encodeRecords"));
   exports.Set("gatherRecords", Napi::Function::New(env, JsGatherRecords, "gatherRecords"));
 });

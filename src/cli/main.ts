@@ -5,6 +5,7 @@ import { setVerbose } from '../log';
 import { check, schemaText } from './check';
 import { run } from './run';
 import { score } from './score';
+import { serve } from './serve';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -55,6 +56,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--output <file>', 'where scores go; - for stdout', '-')
     .action((o: { model: string; input: string; output: string }) => {
       action = score(o).then(() => 0);
+    });
+
+  program
+    .command('serve')
+    .description('serve models over HTTP (Open Inference Protocol v2)')
+    .argument('[serve.yaml]', 'serve file: models, scoring, http, batching, workers')
+    .option('--model <file>', 'serve a model file under its base name (repeatable)', collect, [])
+    .option('--host <host>', 'listen on this host (default 127.0.0.1)')
+    .option('--port <port>', 'listen on this port (default 8000)')
+    .action((file: string | undefined, o: { model: string[]; host?: string; port?: string }) => {
+      action = serve(file, { models: o.model, host: o.host, port: o.port });
     });
 
   program

@@ -56,7 +56,7 @@ export function jobFromObject(obj: unknown, opts: { file?: string; baseDir?: str
 }
 
 /** YAML text → plain value; a syntax error is one line with its line and column. */
-function parseYaml(text: string, file: string): unknown {
+export function parseYaml(text: string, file: string): unknown {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, lineCounter });
   const err = doc.errors[0];
@@ -171,7 +171,7 @@ function readWindow(r: Reader, top: Section): WindowConfig {
 }
 
 /** `auto` leaves one core to the main thread, which does the I/O and the watermark (SPEC §1). */
-function readThreads(r: Reader, top: Section): number {
+export function readThreads(r: Reader, top: Section): number {
   const s = top.section('workers', keysOf(WORKERS));
   const v = s.get('threads');
   if (v === undefined || v === null || v === 'auto') return Math.max(1, os.availableParallelism() - 1);

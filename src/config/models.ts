@@ -74,7 +74,7 @@ const defaultType = (source: string) => {
   return name.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost';
 };
 
-function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
+export function readModels(r: Reader, top: Section): Record<string, ModelSpec> {
   const all = top.section('models', Object.keys(top.get('models') ?? {}));
   const names = Object.keys(all.raw).filter((n) => all.has(n));
   if (names.length === 0) throw r.expected('models', 'a mapping of model names to models ({ type, source })', all.raw);
@@ -177,7 +177,7 @@ function checkNoCycles(r: Reader, models: Record<string, ModelSpec>): void {
   for (const name of Object.keys(models)) visit(name, []);
 }
 
-function readVariants(r: Reader, s: Section, models: Record<string, ModelSpec>): ScoringConfig['variants'] {
+export function readVariants(r: Reader, s: Section, models: Record<string, ModelSpec>): ScoringConfig['variants'] {
   const names = Object.keys(models);
   const modelWhat = `the name of a model (${names.join(', ')})`;
   const modelName = (v: unknown, p: string) => {
@@ -223,13 +223,13 @@ function readCache(r: Reader, s: Section): ScoringConfig['cache'] {
   return { maxEntries: c.int('maxEntries', 'positive', CACHE_DEFAULTS.maxEntries), ttlMs: c.int('ttlMs', 'positive', CACHE_DEFAULTS.ttlMs) };
 }
 
-function readShadow(r: Reader, s: Section, models: Record<string, ModelSpec>): string[] {
+export function readShadow(r: Reader, s: Section, models: Record<string, ModelSpec>): string[] {
   const v = s.get('shadow');
   return v === undefined || v === null || (Array.isArray(v) && v.length === 0) ? [] : modelNames(r, s, 'shadow', models);
 }
 
 /** { fallback: <model> } or { fallback: { value: <number or one per output> } }. */
-function readOnError(r: Reader, s: Section, models: Record<string, ModelSpec>): OnError | null {
+export function readOnError(r: Reader, s: Section, models: Record<string, ModelSpec>): OnError | null {
   if (!s.has('onError') || s.get('onError') === null) return null;
   const e = r.section(s.get('onError'), s.at('onError'), keysOf(SCORING.properties.onError));
   const names = Object.keys(models);

@@ -2,12 +2,13 @@
 import * as path from 'node:path';
 import { SluiceError } from '../errors';
 import type { DecodeBinding } from './decode';
+import type { JsonBinding } from './json';
 import type { KafkaBinding } from './kafka';
 import type { RecordsBinding } from './records';
 import type { ArenaDigestBinding, TDigestBinding } from './tdigest';
 import type { XgbBinding } from './xgboost';
 
-export type NativeAddon = XgbBinding & TDigestBinding & ArenaDigestBinding & DecodeBinding & KafkaBinding & RecordsBinding;
+export type NativeAddon = XgbBinding & TDigestBinding & ArenaDigestBinding & DecodeBinding & KafkaBinding & RecordsBinding & JsonBinding;
 
 // Compiled to dist/src/native/index.js; the addon is built to build/native/Release/ at the root.
 // SLUICE_ADDON_PATH swaps in another build, e.g. the sanitizer one (npm run test:asan).

@@ -29,6 +29,12 @@ export interface ResultSortColumns {
 
 export interface RecordsBinding {
   /**
+   * [sync] The values as float32ToJson (src/records/number.ts) writes each, joined by commas
+   * (NaN and ±Infinity as null): sluice serve's answers.
+   * @throw TypeError (SLUICE_RUNTIME) unless values is a Float32Array.
+   */
+  float32ListJson(values: Float32Array): string;
+  /**
    * [sync] Runs record programs (native/records/record_program.h) over rows. cursor is
    * [row, rowEnd, recordOut, valuesAt, keysAt]: rows from `row` to rowEnd (kinds[row] picks the
    * program, 255 skips the row; kinds null: program 0) become records from recordOut on, their

@@ -1,4 +1,6 @@
-// One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out.
+// One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out; or a
+// candidate model version's check (SPEC §12 hot reload in `sluice serve`).
+import { checkCandidate, type CandidateCheck, type CheckOutcome } from '../models/check';
 import { cachedModel } from './load-model';
 
 export interface ScoreTask {
@@ -11,7 +13,12 @@ export interface ScoreTask {
   out: SharedArrayBuffer;
 }
 
-export async function runScoreTask(task: ScoreTask): Promise<number> {
+export interface CheckTask {
+  check: CandidateCheck;
+}
+
+export async function runScoreTask(task: ScoreTask | CheckTask): Promise<number | CheckOutcome> {
+  if ('check' in task) return checkCandidate(task.check);
   const model = await cachedModel(task.modelPath, task.format ?? (task.modelPath.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost'));
   const rows = new Float32Array(task.rows, 0, task.nRows * model.numFeatures);
   const out = new Float32Array(task.out, 0, task.nRows * model.numOutputs);

@@ -1,75 +1,113 @@
 // ScoringPool (SPEC §8): the embeddable worker pool. Many callers' score() requests are coalesced
 // into larger model calls on worker threads, with a bounded queue that applies back-pressure.
+// `sluice serve` (SPEC §14) runs on it too: several models by path, and a batching delay
+// (maxDelayMs) as Triton's dynamic batcher has.
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
+import type { CandidateCheck, CheckOutcome } from '../models/check';
 import { loadModel } from './load-model';
 import { checkRows, type Model } from './model';
 import type { ScoreTask } from './score-task';
 
 export interface ScoringPoolOptions {
-  /** Model file (XGBoost .json/.ubj or ONNX .onnx). */
-  model: string;
+  /** Model file (XGBoost .json/.ubj or ONNX .onnx): the one score() uses unless it names another. */
+  model?: string;
   /** Worker threads; default: available cores - 1, at least 1. */
   threads?: number;
   /** Rows per model call at most: large calls amortize dispatch, small ones keep latency low. */
   maxBatchRows?: number;
+  /** A batch smaller than maxBatchRows waits this long at most for more rows (default 0: none). */
+  maxDelayMs?: number;
   /** Rows queued (not yet dispatched) at most; past it score() waits or fails, see onFull. */
   maxQueuedRows?: number;
-  /** 'wait' (default): score() resolves once there is room; 'error': it rejects at once. */
+  /** 'wait' (default): score() resolves once there is room; 'error': it rejects at once
+   *  (a SluiceError with code SLUICE_OVERLOADED). */
   onFull?: 'wait' | 'error';
+  /** Called with each batch's rows as it goes to a worker (metrics). */
+  onBatch?: (rows: number) => void;
+}
+
+export interface ScoreOptions {
+  /** Another model file than the pool's own. */
+  model?: string;
+  format?: 'xgboost' | 'onnx';
+  /** Rows still queued this long after score() are not scored: when their batch forms, score()
+   *  rejects with SLUICE_TIMEOUT instead. */
+  timeoutMs?: number;
 }
 
 interface Request {
   rows: Float32Array;
   nRows: number;
+  queuedAtMs: number;
+  /** performance.now() past which it is not scored. */
+  deadlineMs: number;
   resolve: (scores: Float32Array) => void;
   reject: (e: unknown) => void;
+}
+
+/** The requests waiting for one model, oldest first. */
+interface ModelQueue {
+  model: Model;
+  path: string;
+  format: 'xgboost' | 'onnx';
+  requests: Request[];
+  rows: number;
 }
 
 /** 4096 rows: one call is then ~1 ms for a 100-tree model, long enough to amortize dispatch. */
 const DEFAULT_MAX_BATCH_ROWS = 4096;
 const DEFAULT_MAX_QUEUED_ROWS = 65536;
 
+const formatOf = (file: string): 'xgboost' | 'onnx' => (file.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
+
 export class ScoringPool {
   private readonly pool: Piscina;
-  private readonly ready: Promise<Model>;
-  private readonly queue: Request[] = [];
+  /** Models loaded on this thread, by path: their widths, checked once, up front. */
+  private readonly loaded = new Map<string, Promise<Model>>();
+  private readonly queues = new Map<string, ModelQueue>();
   private queuedRows = 0;
   private inFlight = 0;
   private arriving = 0;
   private closed = false;
+  private delayTimer: NodeJS.Timeout | null = null;
   private readonly roomWaiters: Array<() => void> = [];
   private readonly idleWaiters: Array<() => void> = [];
   private readonly threads: number;
   private readonly maxBatchRows: number;
   private readonly maxQueuedRows: number;
+  private readonly maxDelayMs: number;
 
   constructor(private readonly opts: ScoringPoolOptions) {
     this.threads = opts.threads ?? Math.max(1, os.availableParallelism() - 1);
     this.maxBatchRows = opts.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS;
     this.maxQueuedRows = Math.max(opts.maxQueuedRows ?? DEFAULT_MAX_QUEUED_ROWS, this.maxBatchRows);
-    // The main thread loads the model too: it checks the file once, up front, and knows the widths.
-    this.ready = loadModel(opts.model);
-    this.ready.catch(() => undefined);
+    this.maxDelayMs = opts.maxDelayMs ?? 0;
+    if (opts.model !== undefined) this.load(opts.model).catch(() => undefined);
     this.pool = new Piscina({ filename: path.join(__dirname, '..', '..', 'workers', 'score-worker.js'), minThreads: this.threads, maxThreads: this.threads });
   }
 
-  /** The loaded model's shape; rejects if the model file is bad. */
-  async model(): Promise<Pick<Model, 'numFeatures' | 'numOutputs' | 'featureNames'>> {
-    const m = await this.ready;
+  /** The model file's shape (the pool's own by default); rejects if the file is bad. */
+  async model(file = this.opts.model): Promise<Pick<Model, 'numFeatures' | 'numOutputs' | 'featureNames'>> {
+    const m = await this.load(this.pathOf(file));
     return { numFeatures: m.numFeatures, numOutputs: m.numOutputs, featureNames: m.featureNames };
   }
 
+  /** Rows waiting for a worker (not yet being scored). */
+  get waitingRows(): number {
+    return this.queuedRows;
+  }
+
   /** Scores nRows rows (row-major, NaN = missing); resolves to nRows x numOutputs values. */
-  async score(rows: Float32Array, nRows: number): Promise<Float32Array> {
+  async score(rows: Float32Array, nRows: number, opts: ScoreOptions = {}): Promise<Float32Array> {
     if (this.closed) throw new SluiceError('SLUICE_RUNTIME', 'ScoringPool is closed');
     // Counted until queued, so a close() that starts meanwhile still waits for this call.
     this.arriving++;
     let queued: { result: Promise<Float32Array> };
     try {
-      queued = await this.enqueue(rows, nRows);
+      queued = await this.enqueue(rows, nRows, opts);
     } finally {
       this.arriving--;
       this.notifyIdle();
@@ -77,64 +115,124 @@ export class ScoringPool {
     return queued.result;
   }
 
+  /** Checks a candidate model version on a worker (SPEC §12 hot reload, off the main thread). */
+  check(c: CandidateCheck): Promise<CheckOutcome> {
+    return this.pool.run({ check: c });
+  }
+
+  private pathOf(file: string | undefined): string {
+    if (file === undefined) throw new SluiceError('SLUICE_USAGE', 'ScoringPool: no model given (set options.model, or score(rows, n, { model }))');
+    return file;
+  }
+
+  private load(file: string): Promise<Model> {
+    let m = this.loaded.get(file);
+    if (!m) {
+      m = loadModel(file);
+      this.loaded.set(file, m);
+    }
+    return m;
+  }
+
   /** Waits for the model and for room, queues the request; the result comes later. */
-  private async enqueue(rows: Float32Array, nRows: number): Promise<{ result: Promise<Float32Array> }> {
-    const model = await this.ready;
-    checkRows(this.opts.model, model.numFeatures, rows, nRows);
+  private async enqueue(rows: Float32Array, nRows: number, opts: ScoreOptions): Promise<{ result: Promise<Float32Array> }> {
+    const file = this.pathOf(opts.model ?? this.opts.model);
+    const model = await this.load(file);
+    checkRows(file, model.numFeatures, rows, nRows);
     if (nRows === 0) return { result: Promise.resolve(new Float32Array(0)) };
+    const deadlineMs = performance.now() + (opts.timeoutMs ?? Infinity);
     while (this.queuedRows + nRows > this.maxQueuedRows && this.queuedRows > 0) {
       if (this.opts.onFull === 'error') {
-        throw new SluiceError('SLUICE_RUNTIME', `ScoringPool queue is full (${this.queuedRows} rows queued, at most ${this.maxQueuedRows}); retry later or raise maxQueuedRows`);
+        throw new SluiceError('SLUICE_OVERLOADED', `ScoringPool queue is full (${this.queuedRows} rows queued, at most ${this.maxQueuedRows}); retry later or raise maxQueuedRows`);
       }
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.closed) throw new SluiceError('SLUICE_RUNTIME', 'ScoringPool is closed');
     }
+    let q = this.queues.get(file);
+    if (!q) this.queues.set(file, (q = { model, path: file, format: opts.format ?? formatOf(file), requests: [], rows: 0 }));
+    const queue = q;
     const result = new Promise<Float32Array>((resolve, reject) => {
       // Copy now: the caller may reuse its buffer as soon as score() returns a promise.
-      this.queue.push({ rows: rows.slice(0, nRows * model.numFeatures), nRows, resolve, reject });
+      queue.requests.push({ rows: rows.slice(0, nRows * model.numFeatures), nRows, queuedAtMs: performance.now(), deadlineMs, resolve, reject });
+      queue.rows += nRows;
       this.queuedRows += nRows;
-      this.pump(model);
+      this.pump(false);
     });
     return { result };
   }
 
   private notifyIdle(): void {
-    if (this.queue.length === 0 && this.inFlight === 0 && this.arriving === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.queuedRows === 0 && this.inFlight === 0 && this.arriving === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Scores everything queued, then stops the workers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (this.queue.length > 0 || this.inFlight > 0 || this.arriving > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    this.pump(true); // queued batches waiting out their delay go now
+    while (this.queuedRows > 0 || this.inFlight > 0 || this.arriving > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     for (const w of this.roomWaiters.splice(0)) w();
     await this.pool.destroy();
   }
 
-  /** Starts batches while workers are free: each takes as many whole queued requests as fit. */
-  private pump(model: Model): void {
-    while (this.inFlight < this.threads && this.queue.length > 0) {
-      const batch: Request[] = [];
-      let n = 0;
-      while (this.queue.length > 0 && (batch.length === 0 || n + this.queue[0].nRows <= this.maxBatchRows)) {
-        const r = this.queue.shift()!;
-        batch.push(r);
-        n += r.nRows;
+  /**
+   * Starts batches while workers are free. A model's queue is due when it holds maxBatchRows, or
+   * its oldest request has waited maxDelayMs, or `flush`: a worker just finished, and what queued
+   * meanwhile has waited for it already. The due queue with the oldest request goes first, taking
+   * as many whole requests as fit. Otherwise a timer waits for the first to fall due.
+   */
+  private pump(flush: boolean): void {
+    while (this.inFlight < this.threads && this.queuedRows > 0) {
+      const now = performance.now();
+      let next: ModelQueue | null = null;
+      let dueInMs = Infinity;
+      for (const q of this.queues.values()) {
+        if (q.requests.length === 0) continue;
+        const waitMs = flush || this.closed || q.rows >= this.maxBatchRows ? 0 : q.requests[0].queuedAtMs + this.maxDelayMs - now;
+        if (waitMs > 0) dueInMs = Math.min(dueInMs, waitMs);
+        else if (next === null || q.requests[0].queuedAtMs < next.requests[0].queuedAtMs) next = q;
       }
-      this.queuedRows -= n;
-      for (const w of this.roomWaiters.splice(0)) w();
-      this.inFlight++;
-      this.run(model, batch, n).finally(() => {
-        this.inFlight--;
-        this.pump(model);
-        this.notifyIdle();
-      });
+      if (next === null) {
+        if (dueInMs < Infinity && this.delayTimer === null) {
+          this.delayTimer = setTimeout(() => {
+            this.delayTimer = null;
+            this.pump(false);
+          }, Math.ceil(dueInMs));
+        }
+        return;
+      }
+      this.dispatch(next, now);
     }
   }
 
-  private async run(model: Model, batch: Request[], nRows: number): Promise<void> {
-    const F = model.numFeatures;
-    const K = model.numOutputs;
+  private dispatch(q: ModelQueue, now: number): void {
+    const batch: Request[] = [];
+    let n = 0;
+    while (q.requests.length > 0 && (batch.length === 0 || n + q.requests[0].nRows <= this.maxBatchRows)) {
+      const r = q.requests.shift()!;
+      q.rows -= r.nRows;
+      this.queuedRows -= r.nRows;
+      if (r.deadlineMs < now) {
+        r.reject(new SluiceError('SLUICE_TIMEOUT', `not scored: still queued after its timeoutMs (${Math.round(now - r.queuedAtMs)} ms)`));
+        continue;
+      }
+      batch.push(r);
+      n += r.nRows;
+    }
+    for (const w of this.roomWaiters.splice(0)) w();
+    if (batch.length === 0) return;
+    this.opts.onBatch?.(n);
+    this.inFlight++;
+    this.run(q, batch, n).finally(() => {
+      this.inFlight--;
+      this.pump(true);
+      this.notifyIdle();
+    });
+  }
+
+  private async run(q: ModelQueue, batch: Request[], nRows: number): Promise<void> {
+    const F = q.model.numFeatures;
+    const K = q.model.numOutputs;
     const rows = new Float32Array(new SharedArrayBuffer(nRows * F * 4));
     let at = 0;
     for (const r of batch) {
@@ -143,7 +241,7 @@ export class ScoringPool {
     }
     const out = new Float32Array(new SharedArrayBuffer(nRows * K * 4));
     try {
-      const task: ScoreTask = { modelPath: this.opts.model, rows: rows.buffer as SharedArrayBuffer, nRows, out: out.buffer as SharedArrayBuffer };
+      const task: ScoreTask = { modelPath: q.path, format: q.format, rows: rows.buffer as SharedArrayBuffer, nRows, out: out.buffer as SharedArrayBuffer };
       await this.pool.run(task);
       at = 0;
       for (const r of batch) {
