@@ -66,3 +66,41 @@ test('close() scores what is queued, then refuses new work; bad input is refused
   await assert.rejects(bad.score(rows, 1), /nope\.json: cannot read the file/);
   await bad.close();
 });
+
+test('maxDelayMs: concurrent requests of one model share a call; requests for other models get theirs', async () => {
+  const multi = await XGBoostModel.load(MODEL);
+  const OTHER = fixture('xgboost', 'binary_logistic.json');
+  const other = await XGBoostModel.load(OTHER);
+  const batches: number[] = [];
+  // One thread, and 50 ms to gather: everything sent at once lands in one call per model.
+  const pool = new ScoringPool({ threads: 1, maxDelayMs: 50, onBatch: (n) => batches.push(n) });
+  try {
+    const r = rng(8);
+    const a = Array.from({ length: 10 }, () => randomRows(r, 3, multi.numFeatures));
+    const b = Array.from({ length: 5 }, () => randomRows(r, 2, other.numFeatures));
+    const [ra, rb] = await Promise.all([Promise.all(a.map((rows) => pool.score(rows, 3, { model: MODEL }))), Promise.all(b.map((rows) => pool.score(rows, 2, { model: OTHER })))]);
+    a.forEach((rows, i) => assert.deepEqual(ra[i], multi.predictSync(rows, 3)));
+    b.forEach((rows, i) => assert.deepEqual(rb[i], other.predictSync(rows, 2)));
+    assert.deepEqual(batches.sort((x, y) => x - y), [10, 30]);
+    await assert.rejects(pool.score(a[0], 3), /no model given/);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('timeoutMs: rows still queued past it are not scored, and score() rejects with SLUICE_TIMEOUT', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const F = direct.numFeatures;
+  const pool = new ScoringPool({ model: MODEL, threads: 1, maxDelayMs: 100 });
+  try {
+    await pool.model();
+    const rows = randomRows(rng(9), 4, F);
+    const [late, onTime] = await Promise.allSettled([pool.score(rows, 2, { timeoutMs: 10 }), pool.score(rows, 4, { timeoutMs: 5000 })]);
+    assert.equal(late.status, 'rejected');
+    assert.equal((late as PromiseRejectedResult).reason.code, 'SLUICE_TIMEOUT');
+    assert.deepEqual((onTime as PromiseFulfilledResult<Float32Array>).value, direct.predictSync(rows, 4));
+    assert.equal(pool.waitingRows, 0);
+  } finally {
+    await pool.close();
+  }
+});
