@@ -61,6 +61,8 @@ interface ModelQueue {
 const DEFAULT_MAX_BATCH_ROWS = 4096;
 const DEFAULT_MAX_QUEUED_ROWS = 65536;
 
+const timedOut = (r: Request, now: number) => new SluiceError('SLUICE_TIMEOUT', `not scored: still queued after its timeoutMs (${Math.round(now - r.queuedAtMs)} ms)`);
+
 const formatOf = (file: string): 'xgboost' | 'onnx' => (file.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
 
 export class ScoringPool {
@@ -161,6 +163,23 @@ export class ScoringPool {
     return { result };
   }
 
+  /** Rows queued past their timeoutMs leave the queue now (score() rejects with SLUICE_TIMEOUT),
+   *  not when their batch forms: they no longer count as waiting. */
+  dropExpired(): void {
+    const now = performance.now();
+    for (const q of this.queues.values()) {
+      q.requests = q.requests.filter((r) => {
+        if (r.deadlineMs >= now) return true;
+        q.rows -= r.nRows;
+        this.queuedRows -= r.nRows;
+        r.reject(timedOut(r, now));
+        return false;
+      });
+    }
+    for (const w of this.roomWaiters.splice(0)) w();
+    this.notifyIdle();
+  }
+
   private notifyIdle(): void {
     if (this.queuedRows === 0 && this.inFlight === 0 && this.arriving === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
@@ -213,7 +232,7 @@ export class ScoringPool {
       q.rows -= r.nRows;
       this.queuedRows -= r.nRows;
       if (r.deadlineMs < now) {
-        r.reject(new SluiceError('SLUICE_TIMEOUT', `not scored: still queued after its timeoutMs (${Math.round(now - r.queuedAtMs)} ms)`));
+        r.reject(timedOut(r, now));
         continue;
       }
       batch.push(r);

@@ -8,7 +8,7 @@ import { native } from '../native';
 /** An error answer: the status and the one line the client gets as {"error": ...}. */
 export class ServeError extends Error {
   constructor(
-    readonly status: 400 | 404 | 413 | 429 | 500 | 503 | 504,
+    readonly status: 400 | 404 | 408 | 413 | 429 | 500 | 503 | 504,
     message: string,
   ) {
     super(message);
@@ -57,8 +57,14 @@ interface Tensor {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
 
-/** The request's rows for a model of `shape`; a ServeError(400) says what is wrong. */
-export function readInferRequest(doc: unknown, shape: InputShape): InferRequest {
+/** What one request may hold: rows (more is a 413), and values (its body's bytes bound them). */
+export interface InferLimits {
+  maxRows: number;
+  maxValues: number;
+}
+
+/** The request's rows for a model of `shape`; a ServeError (400, or 413) says what is wrong. */
+export function readInferRequest(doc: unknown, shape: InputShape, limits: InferLimits): InferRequest {
   if (!isObject(doc)) throw badRequest('the body must be a JSON object with "inputs"');
   const id = doc.id;
   if (id !== undefined && typeof id !== 'string') throw badRequest('id: expected a string');
@@ -68,12 +74,12 @@ export function readInferRequest(doc: unknown, shape: InputShape): InferRequest 
   if (key !== undefined && typeof key !== 'string') throw badRequest('parameters.key: expected a string');
   const inputs = doc.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest('inputs: expected a non-empty list of tensors ({"name","shape","datatype","data"})');
-  const tensors = inputs.map((t, i) => readTensor(t, `inputs[${i}]`));
+  const tensors = inputs.map((t, i) => readTensor(t, `inputs[${i}]`, limits));
   const out = tensors.length === 1 && tensors[0].shape.length === 2 && (shape.width === null || tensors[0].shape[1] === shape.width) ? matrix(tensors[0]) : byName(tensors, shape);
   return { ...(id === undefined ? {} : { id }), ...(key === undefined ? {} : { key }), ...out };
 }
 
-function readTensor(t: unknown, at: string): Tensor {
+function readTensor(t: unknown, at: string, limits: InferLimits): Tensor {
   if (!isObject(t)) throw badRequest(`${at}: expected a tensor ({"name","shape","datatype","data"})`);
   const { name, shape, datatype, data } = t;
   if (typeof name !== 'string') throw badRequest(`${at}.name: expected a string`);
@@ -83,6 +89,10 @@ function readTensor(t: unknown, at: string): Tensor {
     throw badRequest(`${at}.shape: expected [N, F] or [N] (non-negative integers), got ${JSON.stringify(dims) ?? 'nothing'}`);
   }
   if (!(data instanceof Float64Array) && !Array.isArray(data)) throw badRequest(`${at}.data: expected a list of numbers (flat or nested as the shape)`);
+  const [n, width = 1] = dims as number[];
+  // Checked before rows are allocated for the shape: a shape is the client's word.
+  if (n > limits.maxRows) throw new ServeError(413, `${n} rows in one request; batching.maxQueueRows is ${limits.maxRows}: split the request`);
+  if (n * width > limits.maxValues) throw badRequest(`${at}.shape: [${dims.join(', ')}] is ${n * width} values, more than the body holds`);
   return { name, shape: dims as number[], datatype, data, at };
 }
 

@@ -74,6 +74,7 @@ export class ServedModels {
     try {
       for (const name of Object.keys(config.models)) await m.visit(name);
       if (config.route) m.openRoute(config.route);
+      if (config.shadowPath !== null && config.shadowPath !== '-') await checkWritable(config.file, config.shadowPath);
     } catch (e) {
       await m.close();
       throw e;
@@ -222,7 +223,15 @@ export class ServedModels {
 
   private shadowStream(): NodeJS.WritableStream {
     if (this.config.shadowPath === '-') return process.stdout;
-    this.shadowOut ??= fs.createWriteStream(this.config.shadowPath!, { flags: 'a' });
+    if (!this.shadowOut) {
+      const out = fs.createWriteStream(this.config.shadowPath!, { flags: 'a' });
+      // A write that fails (disk full) loses shadow records, never the server; the next one reopens.
+      out.on('error', (e) => {
+        log.error(`shadow output ${this.config.shadowPath}: ${e.message}; shadow records are lost until it can be written again`);
+        if (this.shadowOut === out) this.shadowOut = null;
+      });
+      this.shadowOut = out;
+    }
     return this.shadowOut;
   }
 
@@ -302,6 +311,15 @@ function modelFailure(name: string, e: unknown): Error {
   if (e instanceof SluiceError && e.code === 'SLUICE_TIMEOUT') return new ServeError(504, e.message);
   const why = e instanceof ModelCallError ? e.message : String((e as Error)?.message ?? e).split('\n')[0];
   return new ServeError(500, `model ${name} failed: ${why}`);
+}
+
+/** The shadow output can be appended to (it is opened at the first shadow record). */
+async function checkWritable(file: string, at: string): Promise<void> {
+  try {
+    await (await fs.promises.open(at, 'a')).close();
+  } catch (e) {
+    throw configError(`${file}: shadow.path: cannot write ${at} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
 }
 
 /** A non-finite output is a model failure (SPEC §12). */

@@ -32,7 +32,6 @@ export async function startServer(config: ServeConfig): Promise<Server> {
   const { metrics, registry } = serveMetrics(() => pool?.waitingRows ?? 0);
   pool = new ScoringPool({ threads: config.workers.threads, maxBatchRows: config.batching.maxRows, maxDelayMs: config.batching.maxDelayMs, maxQueuedRows: config.batching.maxQueueRows, onFull: 'error', onBatch: metrics.batch });
   let models: ServedModels | null = null;
-  let closing = false;
   let inFlight = 0;
   let nextId = 0;
   const drained: Array<() => void> = [];
@@ -43,7 +42,7 @@ export async function startServer(config: ServeConfig): Promise<Server> {
     let model = '';
     const send = (status: number, body: string, type = JSON_TYPE) => {
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(status, { ...type, 'x-request-id': requestId, ...(closing ? { connection: 'close' } : {}) }).end(body);
+      res.writeHead(status, { ...type, 'content-length': Buffer.byteLength(body), 'x-request-id': requestId }).end(body);
     };
     try {
       const url = req.url ?? '/';
@@ -57,9 +56,9 @@ export async function startServer(config: ServeConfig): Promise<Server> {
         throw new ServeError(404, `no endpoint ${p}`);
       }
       const route = modelPath(p);
-      model = route.model;
       if (!models) throw new ServeError(503, 'the models are still loading');
       models.resolve(route.model, route.version);
+      model = route.model; // a metrics label only once it names a model: URLs are the client's
       if (route.action === 'ready') {
         if (req.method !== 'GET') throw new ServeError(404, `${req.method} ${p}: only GET`);
         return send(200, JSON.stringify({ name: route.model, ready: true }));
@@ -69,25 +68,25 @@ export async function startServer(config: ServeConfig): Promise<Server> {
         return send(200, JSON.stringify(models.metadata(route.model, route.version)));
       }
       if (req.method !== 'POST') throw new ServeError(404, `${req.method} ${p}: infer takes POST`);
-      const body = await readBody(req, config.http.maxBodyBytes);
+      const body = await readBody(req, config.http.maxBodyBytes, config.http.timeoutMs);
       let doc: unknown;
       try {
         doc = native.parseJsonNumeric(body, MAX_JSON_DEPTH);
       } catch (e) {
         throw badRequest(`the body is not JSON: ${(e as Error).message}`);
       }
-      const infer = readInferRequest(doc, models.shape(route.model));
       const limit = config.batching.maxQueueRows;
-      if (infer.nRows > limit) throw new ServeError(413, `${infer.nRows} rows in one request; batching.maxQueueRows is ${limit}: split the request`);
+      const infer = readInferRequest(doc, models.shape(route.model), { maxRows: limit, maxValues: body.length });
       if (pool!.waitingRows + infer.nRows > limit) throw new ServeError(429, `${pool!.waitingRows} rows are waiting to be scored, at most ${limit} (batching.maxQueueRows); retry later`);
       const key = (req.headers['x-sluice-key'] as string | undefined) ?? infer.key;
       const leftMs = config.http.timeoutMs - (performance.now() - startedAt);
-      const got = await withTimeout(models.score(route.model, route.version, infer.rows, infer.nRows, key, leftMs, requestId), leftMs, config.http.timeoutMs);
+      const got = await withTimeout(models.score(route.model, route.version, infer.rows, infer.nRows, key, leftMs, requestId), leftMs, config.http.timeoutMs, () => pool!.dropExpired());
       send(200, inferAnswer(route.model, got.version, infer.id, models.outputName(route.model), got.scores, infer.nRows, got.params));
       metrics.request(model, 200, (performance.now() - startedAt) / 1000);
     } catch (e) {
       const err = e instanceof ServeError ? e : new ServeError(500, `unexpected: ${(e as Error)?.message ?? String(e)}`);
-      if (err.status === 413) res.setHeader('connection', 'close'); // the rest of the body is not read
+      // The rest of the body is not read: the connection cannot carry another request.
+      if (err.status === 413 || err.status === 408) res.setHeader('connection', 'close');
       send(err.status, JSON.stringify({ error: err.message }));
       if (model) metrics.request(model, err.status, (performance.now() - startedAt) / 1000);
       const line = `${req.method} ${req.url}: ${err.status} ${err.message}`;
@@ -97,13 +96,25 @@ export async function startServer(config: ServeConfig): Promise<Server> {
   };
 
   const server = http.createServer((req, res) => {
+    // Counted until the answer is written out, or its connection is gone (a pipelined request
+    // behind an aborted one never gets its response's 'close'), not until handle returns.
     inFlight++;
-    handle(req, res).finally(() => {
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      req.socket.off('close', done);
       if (--inFlight === 0) for (const d of drained.splice(0)) d();
-    });
+    };
+    res.once('close', done);
+    req.socket.once('close', done);
+    void handle(req, res);
   });
   // Keep-alive connections outlive a client's pause between requests (wrk, load balancers).
   server.keepAliveTimeout = 65_000;
+  // Headers that never end are Node's to cut (a body that never ends is readBody's).
+  server.headersTimeout = Math.max(1000, config.http.timeoutMs);
+  server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new SluiceError('SLUICE_RUNTIME', `sluice serve: cannot listen on ${config.http.host}:${config.http.port} (${e.code ?? e.message}); set http.port or --port to a free port`, { cause: e })));
     server.listen(config.http.port, config.http.host, () => resolve());
@@ -121,14 +132,14 @@ export async function startServer(config: ServeConfig): Promise<Server> {
     host: config.http.host,
     loaded,
     close: async () => {
-      closing = true;
       const stopped = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
+      // Every request received is answered; each waits at most timeoutMs (its body read, then its scores).
       if (inFlight > 0) await new Promise<void>((r) => drained.push(r));
+      server.closeAllConnections();
+      await loaded.catch(() => undefined);
       await pool!.close();
       await models?.close();
-      await loaded.catch(() => undefined);
-      server.closeAllConnections();
       await stopped;
     },
   };
@@ -160,33 +171,42 @@ function modelPath(p: string): { model: string; version?: string; action: 'metad
   throw new ServeError(404, `no endpoint ${p}`);
 }
 
-/** The whole body; over `max` bytes (declared or sent) is a 413 as soon as it is known. */
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+/** The whole body; over `max` bytes (declared or sent) is a 413 as soon as it is known; a body not
+ *  in within timeoutMs is a 408 (a client that stalls holds nothing for long). */
+function readBody(req: http.IncomingMessage, max: number, timeoutMs: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (declared > max) return Promise.reject(new ServeError(413, `the body is ${declared} bytes, over http.maxBodyBytes (${max})`));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
+    const stop = (e: ServeError) => {
+      clearTimeout(timer);
+      req.removeAllListeners('data');
+      req.pause();
+      reject(e);
+    };
+    const timer = setTimeout(() => stop(new ServeError(408, `the body did not arrive within http.timeoutMs (${timeoutMs} ms)`)), timeoutMs);
     req.on('data', (c: Buffer) => {
       bytes += c.length;
-      if (bytes > max) {
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new ServeError(413, `the body is over http.maxBodyBytes (${max} bytes)`));
-        return;
-      }
+      if (bytes > max) return stop(new ServeError(413, `the body is over http.maxBodyBytes (${max} bytes)`));
       chunks.push(c);
     });
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes)));
-    req.on('error', (e) => reject(badRequest(`the body could not be read: ${e.message}`)));
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes));
+    });
+    req.on('error', (e) => stop(badRequest(`the body could not be read: ${e.message}`)));
   });
 }
 
-/** A request past timeoutMs is answered 504 then (rows still queued are dropped, src/scoring). */
-function withTimeout<T>(work: Promise<T>, leftMs: number, timeoutMs: number): Promise<T> {
+/** A request past timeoutMs is answered 504 then; `expired` drops rows still queued for it. */
+function withTimeout<T>(work: Promise<T>, leftMs: number, timeoutMs: number, expired: () => void): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ServeError(504, `not scored within http.timeoutMs (${timeoutMs} ms)`)), Math.max(0, leftMs));
+    timer = setTimeout(() => {
+      expired();
+      reject(new ServeError(504, `not scored within http.timeoutMs (${timeoutMs} ms)`));
+    }, Math.max(0, leftMs));
   });
   return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
 }

@@ -20,11 +20,13 @@ async function stillWorks(url: string): Promise<void> {
   assert.equal(got.body.outputs[0].data.length, 1);
 }
 
-/** Sends raw bytes over one connection; resolves to the status line's code and the body. */
+/** Sends raw bytes over one connection (not half-closed: Node's server drops what it has not
+ *  answered when the client ends its side); resolves to the status line's code and the body once
+ *  the server closes the connection. */
 function raw(url: string, request: string | Buffer): Promise<{ status: number; body: string }> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = require('node:net').connect(Number(port), '127.0.0.1', () => socket.end(request));
+    const socket = require('node:net').connect(Number(port), '127.0.0.1', () => socket.write(request));
     let text = '';
     socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
     socket.on('close', () => resolve({ status: Number(text.split(' ')[1]), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
@@ -57,6 +59,12 @@ test('400: bad JSON, shape, width, datatype, values; 404: unknown model, version
       assert.match(got.body.error, message);
       await stillWorks(s.url);
     }
+    // Shapes are the client's word: rows are not allocated for more values than the body holds.
+    for (const shape of [[1_000_000_000, 7], [1e15, 7], [3, 1e12]]) {
+      const got = await post(infer, { inputs: [{ name: 'input', shape, datatype: 'FP32', data: ROW }] });
+      assert.equal(got.status, shape[0] > 100_000 ? 413 : 400, `${shape}: ${JSON.stringify(got.body)}`);
+      await stillWorks(s.url);
+    }
     const deep = await post(infer, '['.repeat(100_000));
     assert.equal(deep.status, 400);
     await stillWorks(s.url);
@@ -67,6 +75,8 @@ test('400: bad JSON, shape, width, datatype, values; 404: unknown model, version
       await stillWorks(s.url);
     }
     for (const url of [`${s.url}/v2/models/nope`, `${s.url}/v2/models/nope/ready`, `${s.url}/v2/models/c/versions/zzz`, `${s.url}/nothing`]) assert.equal((await get(url)).status, 404, url);
+    // Names from URLs that name no model make no metric series.
+    assert.doesNotMatch((await get(`${s.url}/metrics`)).body, /model="nope"/);
   } finally {
     await s.close();
   }
@@ -87,6 +97,34 @@ test('413: a body over maxBodyBytes, declared or chunked; a request with more ro
     const rows = await post(`${s.url}/v2/models/c/infer`, matrixBody(Array.from({ length: 33 }, () => ROW)));
     assert.equal(rows.status, 413);
     assert.match(rows.body.error, /33 rows in one request; batching.maxQueueRows is 32/);
+    await stillWorks(s.url);
+  } finally {
+    await s.close();
+  }
+});
+
+test('408: a body that stalls is cut after timeoutMs; pipelined requests are answered in order', async () => {
+  const s = await serve({ models: { c: { source: MODEL_C } }, http: { timeoutMs: 300 } });
+  try {
+    const startedAt = Date.now();
+    const { port } = new URL(s.url);
+    const stalled = await new Promise<string>((resolve, reject) => {
+      const socket = require('node:net').connect(Number(port), '127.0.0.1', () => socket.write('POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"in'));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(stalled, /^HTTP\/1.1 408/);
+    assert.match(stalled, /did not arrive within http.timeoutMs \(300 ms\)/);
+    assert.ok(Date.now() - startedAt < 5000);
+    const one = (id: string, last = false) => {
+      const body = JSON.stringify(matrixBody([ROW], { id }));
+      return `POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${last ? 'Connection: close\r\n' : ''}Content-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    const piped = await raw(s.url, one('p1') + one('p2') + one('p3', true));
+    assert.equal(piped.status, 200);
+    assert.deepEqual([...piped.body.matchAll(/"id":"(p\d)"/g)].map((m) => m[1]), ['p1', 'p2', 'p3']);
     await stillWorks(s.url);
   } finally {
     await s.close();
@@ -153,4 +191,12 @@ test('serve.yaml mistakes name the file, the key and what was expected', () => {
   assert.throws(read({ models: { c }, scoring: { name: 'c', model: 'c' } }), /scoring.name: "c" is also a model's name/);
   assert.throws(read({ models: { c }, scoring: { variants: [{ model: 'd', weight: 1 }] } }), /scoring.variants\[0\].model: expected the name of a model \(c\)/);
   assert.throws(read({ models: { c }, shadow: { type: 'file', path: 'x' } }), /shadow: the shadow output takes the records of shadow models/);
+});
+
+test('a shadow output that cannot be written stops the server at start, with the path', async () => {
+  const yaml = { models: { c: { source: MODEL_C } }, scoring: { model: 'c', shadow: ['c'] }, shadow: { type: 'file', path: '/nonexistent-dir/shadow.jsonl' } };
+  await assert.rejects(async () => {
+    const s = await serve(yaml);
+    await s.close();
+  }, /serve.yaml: shadow.path: cannot write \/nonexistent-dir\/shadow.jsonl \(ENOENT\)/);
 });

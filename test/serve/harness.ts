@@ -19,7 +19,12 @@ export async function serve(yaml: Record<string, unknown>, opts: { baseDir?: str
   const http = { port: 0, ...((yaml.http as object) ?? {}) };
   const config = readServeConfig({ workers: { threads: 1 }, ...yaml, http }, 'serve.yaml', { baseDir: dir });
   const server = await startServer(config);
-  if (opts.waitLoaded !== false) await server.loaded;
+  if (opts.waitLoaded !== false) {
+    await server.loaded.catch(async (e) => {
+      await server.close();
+      throw e;
+    });
+  }
   return { server, url: `http://127.0.0.1:${server.port}`, config, dir, close: () => server.close() };
 }
 

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
@@ -139,10 +140,25 @@ test('SIGTERM with requests in flight: every one is answered, then exit 0', asyn
     await until('listening and ready', () => /"msg":"ready:/.test(log), 15_000);
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)![1]);
     const inFlight = Array.from({ length: 5 }, (_, i) => post(`http://127.0.0.1:${port}/v2/models/c/infer`, matrixBody([rowOf(i)], { id: `t${i}` })));
+    // And three requests pipelined on one connection.
+    const piped = new Promise<string>((resolve, reject) => {
+      const one = (id: string) => {
+        const body = JSON.stringify(matrixBody([rowOf(9)], { id }));
+        return `POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      };
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(one('p1') + one('p2') + one('p3')));
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
     await new Promise((r) => setTimeout(r, 100));
     child.kill('SIGTERM');
     const answers = await Promise.all(inFlight);
     assert.deepEqual(answers.map((a) => [a.status, a.body.id]), [0, 1, 2, 3, 4].map((i) => [200, `t${i}`]));
+    const text = await piped;
+    assert.deepEqual([...text.matchAll(/HTTP\/1.1 (\d+)/g)].map((m) => m[1]), ['200', '200', '200'], text);
+    assert.deepEqual([...text.matchAll(/"id":"(p\d)"/g)].map((m) => m[1]), ['p1', 'p2', 'p3']);
     assert.equal(await exited, 0, log);
   } finally {
     child.kill('SIGKILL');
