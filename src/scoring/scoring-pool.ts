@@ -36,6 +36,8 @@ export interface ScoreOptions {
   /** Rows still queued this long after score() are not scored: when their batch forms, score()
    *  rejects with SLUICE_TIMEOUT instead. */
   timeoutMs?: number;
+  /** The caller hands `rows` over and never touches them again: the pool keeps them, uncopied. */
+  handOver?: boolean;
 }
 
 interface Request {
@@ -69,6 +71,8 @@ export class ScoringPool {
   private readonly pool: Piscina;
   /** Models loaded on this thread, by path: their widths, checked once, up front. */
   private readonly loaded = new Map<string, Promise<Model>>();
+  /** The ones loaded by now, for score()'s path without an await. */
+  private readonly ready = new Map<string, Model>();
   private readonly queues = new Map<string, ModelQueue>();
   private queuedRows = 0;
   private inFlight = 0;
@@ -102,8 +106,22 @@ export class ScoringPool {
     return this.queuedRows;
   }
 
-  /** Scores nRows rows (row-major, NaN = missing); resolves to nRows x numOutputs values. */
-  async score(rows: Float32Array, nRows: number, opts: ScoreOptions = {}): Promise<Float32Array> {
+  /** Scores nRows rows (row-major, NaN = missing); resolves to nRows x numOutputs values (a view
+   *  of the batch's SharedArrayBuffer, which nothing writes again). */
+  score(rows: Float32Array, nRows: number, opts: ScoreOptions = {}): Promise<Float32Array> {
+    // The common case without an await: the model is loaded and the queue has room.
+    const file = opts.model ?? this.opts.model;
+    const model = file === undefined ? undefined : this.ready.get(file);
+    if (model === undefined || this.closed || nRows === 0 || this.queuedRows + nRows > this.maxQueuedRows) return this.scoreWhenReady(rows, nRows, opts);
+    try {
+      checkRows(file!, model.numFeatures, rows, nRows);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.push(file!, model, rows, nRows, opts);
+  }
+
+  private async scoreWhenReady(rows: Float32Array, nRows: number, opts: ScoreOptions): Promise<Float32Array> {
     if (this.closed) throw new SluiceError('SLUICE_RUNTIME', 'ScoringPool is closed');
     // Counted until queued, so a close() that starts meanwhile still waits for this call.
     this.arriving++;
@@ -131,6 +149,7 @@ export class ScoringPool {
     let m = this.loaded.get(file);
     if (!m) {
       m = loadModel(file);
+      m.then((model) => this.ready.set(file, model)).catch(() => undefined);
       this.loaded.set(file, m);
     }
     return m;
@@ -142,7 +161,6 @@ export class ScoringPool {
     const model = await this.load(file);
     checkRows(file, model.numFeatures, rows, nRows);
     if (nRows === 0) return { result: Promise.resolve(new Float32Array(0)) };
-    const deadlineMs = performance.now() + (opts.timeoutMs ?? Infinity);
     while (this.queuedRows + nRows > this.maxQueuedRows && this.queuedRows > 0) {
       if (this.opts.onFull === 'error') {
         throw new SluiceError('SLUICE_OVERLOADED', `ScoringPool queue is full (${this.queuedRows} rows queued, at most ${this.maxQueuedRows}); retry later or raise maxQueuedRows`);
@@ -150,17 +168,22 @@ export class ScoringPool {
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.closed) throw new SluiceError('SLUICE_RUNTIME', 'ScoringPool is closed');
     }
+    return { result: this.push(file, model, rows, nRows, opts) };
+  }
+
+  private push(file: string, model: Model, rows: Float32Array, nRows: number, opts: ScoreOptions): Promise<Float32Array> {
     let q = this.queues.get(file);
     if (!q) this.queues.set(file, (q = { model, path: file, format: opts.format ?? formatOf(file), requests: [], rows: 0 }));
     const queue = q;
-    const result = new Promise<Float32Array>((resolve, reject) => {
-      // Copy now: the caller may reuse its buffer as soon as score() returns a promise.
-      queue.requests.push({ rows: rows.slice(0, nRows * model.numFeatures), nRows, queuedAtMs: performance.now(), deadlineMs, resolve, reject });
+    const now = performance.now();
+    return new Promise<Float32Array>((resolve, reject) => {
+      // Copied unless handed over: the caller may reuse its buffer as soon as score() returns.
+      const own = opts.handOver ? rows.subarray(0, nRows * model.numFeatures) : rows.slice(0, nRows * model.numFeatures);
+      queue.requests.push({ rows: own, nRows, queuedAtMs: now, deadlineMs: now + (opts.timeoutMs ?? Infinity), resolve, reject });
       queue.rows += nRows;
       this.queuedRows += nRows;
       this.pump(false);
     });
-    return { result };
   }
 
   /** Rows queued past their timeoutMs leave the queue now (score() rejects with SLUICE_TIMEOUT),
@@ -264,7 +287,8 @@ export class ScoringPool {
       await this.pool.run(task);
       at = 0;
       for (const r of batch) {
-        r.resolve(out.slice(at * K, (at + r.nRows) * K));
+        // Views of the batch's own buffer, which nothing else writes: no copy, no allocation.
+        r.resolve(out.subarray(at * K, (at + r.nRows) * K));
         at += r.nRows;
       }
     } catch (e) {

@@ -29,12 +29,17 @@ export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics
   const reloads = new Counter({ name: 'sluice_model_reloads_total', help: 'New model versions checked, by result (accepted or refused)', labelNames: ['model', 'result'], registers: [registry] });
   const errors = new Counter({ name: 'sluice_model_errors_total', help: 'Rows a model failed to score, by kind', labelNames: ['model', 'kind'], registers: [registry] });
   const fallbacks = new Counter({ name: 'sluice_model_fallbacks_total', help: 'Rows a fallback scored for a model that failed', labelNames: ['model', 'fallback'], registers: [registry] });
+  // Labelled children kept per (model, status): prom-client hashes the labels on every call.
+  const children = new Map<string, { count: { inc(): void }; seconds: { observe(s: number): void } | null }>();
   return {
     registry,
     metrics: {
       request: (model, status, seconds) => {
-        requests.inc({ model, status: String(status) });
-        if (status === 200) latency.observe({ model }, seconds);
+        const key = `${status} ${model}`;
+        let c = children.get(key);
+        if (!c) children.set(key, (c = { count: requests.labels({ model, status: String(status) }), seconds: status === 200 ? latency.labels({ model }) : null }));
+        c.count.inc();
+        c.seconds?.observe(seconds);
       },
       modelInfo: (model, version, inForce) => info.set({ model, version }, inForce ? 1 : 0),
       modelReload: (model, result) => reloads.inc({ model, result }),

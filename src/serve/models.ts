@@ -170,7 +170,7 @@ export class ServedModels {
     const mv = this.files.get(name)!;
     const v = version === undefined ? mv.inForce : mv.versions.find((x) => x.version === version)!;
     try {
-      scores = await this.pool.score(rows, nRows, { model: v.path, format: spec.type, timeoutMs });
+      scores = await this.pool.score(rows, nRows, { model: v.path, format: spec.type, timeoutMs, handOver: true });
     } catch (e) {
       throw modelFailure(name, e);
     }
