@@ -2,10 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isSluiceError } from '../errors';
 import { setVerbose } from '../log';
-import { check, schemaText } from './check';
-import { run } from './run';
-import { score } from './score';
-import { serve } from './serve';
+// Each command's module is loaded when it runs: `sluice serve` does not carry the job engine
+// (kafkajs, rocksdb, the window pool) in its heap, nor pay for loading it.
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -28,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--summary <file>', 'also write the run summary as JSON to this file')
     .option('--reset-state', "delete the job's checkpoints (state.dir) and start over")
     .action((file: string, o: { set: string[]; quiet?: boolean; summary?: string; resetState?: boolean }) => {
-      action = run(file, o.set, { quiet: o.quiet === true, summaryFile: o.summary, resetState: o.resetState === true });
+      action = import('./run').then((m) => m.run(file, o.set, { quiet: o.quiet === true, summaryFile: o.summary, resetState: o.resetState === true }));
     });
 
   program
@@ -37,15 +35,14 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<job.yaml>', 'job file')
     .option('--set <path=value>', 'override a job-file value (repeatable)', collect, [])
     .action((file: string, o: { set: string[] }) => {
-      action = check(file, o.set).then(() => 0);
+      action = import('./check').then((m) => m.check(file, o.set)).then(() => 0);
     });
 
   program
     .command('schema')
     .description("print the job file's JSON Schema (schema/job.schema.json), for editors")
     .action(() => {
-      process.stdout.write(schemaText());
-      action = Promise.resolve(0);
+      action = import('./check').then((m) => (process.stdout.write(m.schemaText()), 0));
     });
 
   program
@@ -55,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--input <csv>', 'CSV with a header row of feature names; - for stdin', '-')
     .option('--output <file>', 'where scores go; - for stdout', '-')
     .action((o: { model: string; input: string; output: string }) => {
-      action = score(o).then(() => 0);
+      action = import('./score').then((m) => m.score(o)).then(() => 0);
     });
 
   program
@@ -66,7 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--host <host>', 'listen on this host (default 127.0.0.1)')
     .option('--port <port>', 'listen on this port (default 8000)')
     .action((file: string | undefined, o: { model: string[]; host?: string; port?: string }) => {
-      action = serve(file, { models: o.model, host: o.host, port: o.port });
+      action = import('./serve').then((m) => m.serve(file, { models: o.model, host: o.host, port: o.port }));
     });
 
   program

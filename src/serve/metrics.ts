@@ -1,6 +1,7 @@
 // `sluice serve`'s Prometheus metrics (SPEC §14): requests by model and status, latency, batch
 // rows, rows waiting, and §12's model metrics. Served on the server's own port (src/serve/server.ts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BucketHistogram } from '../io/http/metrics-server';
 
 export interface ServeMetrics {
   request(model: string, status: number, seconds: number): void;
@@ -15,7 +16,8 @@ export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
   const requests = new Counter({ name: 'sluice_serve_requests_total', help: 'Infer requests answered, by model and HTTP status', labelNames: ['model', 'status'], registers: [registry] });
-  const latency = new Histogram({ name: 'sluice_serve_request_seconds', help: 'Infer requests, from the whole body read to the answer written, by model', labelNames: ['model'], buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
+  const latency = new BucketHistogram('sluice_serve_request_seconds', 'Infer requests answered 200, from arrival to the answer written, by model', 'model', [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
+  registry.registerMetric(latency as unknown as Parameters<Registry['registerMetric']>[0]);
   const batchRows = new Histogram({ name: 'sluice_serve_batch_rows', help: 'Rows per model call on the worker pool (requests coalesced)', buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [registry] });
   new Gauge({
     name: 'sluice_serve_queue_rows',
@@ -30,16 +32,16 @@ export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics
   const errors = new Counter({ name: 'sluice_model_errors_total', help: 'Rows a model failed to score, by kind', labelNames: ['model', 'kind'], registers: [registry] });
   const fallbacks = new Counter({ name: 'sluice_model_fallbacks_total', help: 'Rows a fallback scored for a model that failed', labelNames: ['model', 'fallback'], registers: [registry] });
   // Labelled children kept per (model, status): prom-client hashes the labels on every call.
-  const children = new Map<string, { count: { inc(): void }; seconds: { observe(s: number): void } | null }>();
+  const children = new Map<string, { inc(): void }>();
   return {
     registry,
     metrics: {
       request: (model, status, seconds) => {
         const key = `${status} ${model}`;
         let c = children.get(key);
-        if (!c) children.set(key, (c = { count: requests.labels({ model, status: String(status) }), seconds: status === 200 ? latency.labels({ model }) : null }));
-        c.count.inc();
-        c.seconds?.observe(seconds);
+        if (!c) children.set(key, (c = requests.labels({ model, status: String(status) })));
+        c.inc();
+        if (status === 200) latency.observe(model, seconds);
       },
       modelInfo: (model, version, inForce) => info.set({ model, version }, inForce ? 1 : 0),
       modelReload: (model, result) => reloads.inc({ model, result }),

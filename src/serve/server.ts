@@ -95,20 +95,32 @@ export async function startServer(config: ServeConfig): Promise<Server> {
     }
   };
 
+  // A request is in flight until its answer is written out, or its connection is gone (a
+  // pipelined request behind an aborted one never gets its response's 'close'): counted per
+  // connection, with one 'close' listener per connection rather than per request.
+  const pending = new WeakMap<object, number>();
+  const settle = (n: number) => {
+    inFlight -= n;
+    if (inFlight === 0 && n > 0) for (const d of drained.splice(0)) d();
+  };
   const server = http.createServer((req, res) => {
-    // Counted until the answer is written out, or its connection is gone (a pipelined request
-    // behind an aborted one never gets its response's 'close'), not until handle returns.
+    const socket = req.socket;
     inFlight++;
-    let counted = true;
-    const done = () => {
-      if (!counted) return;
-      counted = false;
-      req.socket.off('close', done);
-      if (--inFlight === 0) for (const d of drained.splice(0)) d();
-    };
-    res.once('close', done);
-    req.socket.once('close', done);
+    pending.set(socket, (pending.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const left = pending.get(socket);
+      if (left === undefined) return; // the connection closed first and settled it
+      pending.set(socket, left - 1);
+      settle(1);
+    });
     void handle(req, res);
+  });
+  server.on('connection', (socket) => {
+    socket.once('close', () => {
+      const left = pending.get(socket) ?? 0;
+      pending.delete(socket);
+      settle(left);
+    });
   });
   // Keep-alive connections outlive a client's pause between requests (wrk, load balancers).
   server.keepAliveTimeout = 65_000;

@@ -180,7 +180,7 @@ export async function startMetricsServer(host: string, port: number, jobName: st
  * A histogram fed with bucket counts (workers count their tasks' scores; the main thread only
  * adds the counts up), in Prometheus' histogram form: cumulative _bucket{le}, _sum and _count.
  */
-class BucketHistogram {
+export class BucketHistogram {
   readonly type = 'histogram';
   private readonly series = new Map<string, { counts: number[]; sum: number }>();
 
@@ -193,10 +193,24 @@ class BucketHistogram {
 
   /** Counts per bucket (bounds, then +Inf), not cumulative. */
   add(labelValue: string, counts: readonly number[], sum: number): void {
+    const s = this.seriesOf(labelValue);
+    counts.forEach((n, i) => (s.counts[i] += n));
+    s.sum += sum;
+  }
+
+  /** One value (a few ns: prom-client's observe hashes its labels every call). */
+  observe(labelValue: string, value: number): void {
+    const s = this.seriesOf(labelValue);
+    let b = 0;
+    while (b < this.bounds.length && value > this.bounds[b]) b++;
+    s.counts[b]++;
+    s.sum += value;
+  }
+
+  private seriesOf(labelValue: string): { counts: number[]; sum: number } {
     let s = this.series.get(labelValue);
     if (!s) this.series.set(labelValue, (s = { counts: new Array(this.bounds.length + 1).fill(0), sum: 0 }));
-    counts.forEach((n, i) => (s!.counts[i] += n));
-    s.sum += sum;
+    return s;
   }
 
   get(): { name: string; help: string; type: string; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> } {
