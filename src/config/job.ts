@@ -171,10 +171,10 @@ function readWindow(r: Reader, top: Section): WindowConfig {
 }
 
 /** `auto` leaves one core to the main thread, which does the I/O and the watermark (SPEC §1). */
-export function readThreads(r: Reader, top: Section): number {
+export function readThreads(r: Reader, top: Section, auto = Math.max(1, os.availableParallelism() - 1)): number {
   const s = top.section('workers', keysOf(WORKERS));
   const v = s.get('threads');
-  if (v === undefined || v === null || v === 'auto') return Math.max(1, os.availableParallelism() - 1);
+  if (v === undefined || v === null || v === 'auto') return auto;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw r.expected(s.at('threads'), 'a positive integer or "auto"', v);
   return v;
 }
