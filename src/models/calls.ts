@@ -13,6 +13,26 @@ export const SAMPLE_ROWS = 1000;
  *  often: the check rows stay recent, and the main thread is not handed a copy of every row. */
 const SAMPLE_EVERY_MS = 1000;
 
+/** Whether rows a version just scored are worth keeping for its reload check: every row up to
+ *  SAMPLE_ROWS, then some at most every SAMPLE_EVERY_MS (workers here, sluice serve's main thread). */
+export class SampleClock {
+  /** Per model and version: rows kept so far, and when last. */
+  private readonly kept = new Map<string, { rows: number; atMs: number }>();
+
+  due(model: string, version: string, rows: number): boolean {
+    const key = `${model}\u0000${version}`;
+    const now = performance.now();
+    const last = this.kept.get(key) ?? { rows: 0, atMs: -Infinity };
+    if (last.rows >= SAMPLE_ROWS && now - last.atMs < SAMPLE_EVERY_MS) return false;
+    this.kept.set(key, { rows: last.rows + rows, atMs: now });
+    return true;
+  }
+
+  clear(): void {
+    this.kept.clear();
+  }
+}
+
 /** Model input rows a file model's version scored (the last SAMPLE_ROWS of a call at most). */
 export interface ScoredSample {
   model: string;
@@ -35,8 +55,8 @@ export interface CallResult {
 }
 
 export class ModelCalls {
-  /** Per model and version: rows sent back so far, and when last. */
-  private sampled = new Map<string, { rows: number; atMs: number }>();
+  /** When a version's rows go back to the main thread. */
+  private readonly sampled = new SampleClock();
   /** What the calls since the last take() scored (reload checks). */
   samples: ScoredSample[] = [];
   /** A warm-up's made-up rows: remote models are not called (their scores are zeros). */
@@ -140,7 +160,7 @@ export class ModelCalls {
       const model = await cachedModel(version.path, m.type);
       const width = m.inputFeature.length;
       const input = inputRows(output, rows, m.inputFeature);
-      if (this.sampleDue(m.name, version.version, rows.length)) this.samples.push({ model: m.name, version: version.version, width, rows: input.slice(Math.max(0, rows.length - SAMPLE_ROWS) * width) });
+      if (this.sampled.due(m.name, version.version, rows.length)) this.samples.push({ model: m.name, version: version.version, width, rows: input.slice(Math.max(0, rows.length - SAMPLE_ROWS) * width) });
       return model.predictSync ? model.predictSync(input, rows.length) : model.predict(input, rows.length);
     }
     if (m.kind === 'remote' && this.warmUp) return new Float32Array(rows.length * m.numOutputs);
@@ -159,15 +179,6 @@ export class ModelCalls {
     let r = this.remotes.get(index);
     if (!r) this.remotes.set(index, (r = new RemoteModel(this.plan().models[index] as RemotePlan)));
     return r;
-  }
-
-  private sampleDue(model: string, version: string, rows: number): boolean {
-    const key = `${model}\u0000${version}`;
-    const now = performance.now();
-    const last = this.sampled.get(key) ?? { rows: 0, atMs: -Infinity };
-    if (last.rows >= SAMPLE_ROWS && now - last.atMs < SAMPLE_EVERY_MS) return false;
-    this.sampled.set(key, { rows: last.rows + rows, atMs: now });
-    return true;
   }
 
   /** The samples since the last take. */
@@ -197,7 +208,7 @@ function inputRows(output: TaskOutput, rows: readonly number[], inputFeature: re
 }
 
 /** An ensemble's outputs from its members' (each rows x numOutputs, the same shape). */
-export function combine(m: Extract<PlannedModel, { kind: 'ensemble' }>, outs: readonly Float32Array[]): Float32Array {
+export function combine(m: Pick<Extract<PlannedModel, { kind: 'ensemble' }>, 'combine' | 'weights' | 'threshold'>, outs: readonly Float32Array[]): Float32Array {
   const len = outs[0].length;
   const result = new Float32Array(len);
   const weights = m.weights ?? outs.map(() => 1);

@@ -1,7 +1,7 @@
 // One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out; or a
 // candidate model version's check (SPEC §12 hot reload in `sluice serve`).
 import { checkCandidate, type CandidateCheck, type CheckOutcome } from '../models/check';
-import { cachedModel } from './load-model';
+import { cachedModel, formatOf } from './load-model';
 
 export interface ScoreTask {
   modelPath: string;
@@ -19,7 +19,7 @@ export interface CheckTask {
 
 export async function runScoreTask(task: ScoreTask | CheckTask): Promise<number | CheckOutcome> {
   if ('check' in task) return checkCandidate(task.check);
-  const model = await cachedModel(task.modelPath, task.format ?? (task.modelPath.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost'));
+  const model = await cachedModel(task.modelPath, task.format ?? formatOf(task.modelPath));
   const rows = new Float32Array(task.rows, 0, task.nRows * model.numFeatures);
   const out = new Float32Array(task.out, 0, task.nRows * model.numOutputs);
   out.set(model.predictSync ? model.predictSync(rows, task.nRows) : await model.predict(rows, task.nRows));

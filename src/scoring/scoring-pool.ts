@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
-import { loadModel } from './load-model';
+import { formatOf, loadModel } from './load-model';
 import { checkRows, type Model } from './model';
 import type { ScoreTask } from './score-task';
 
@@ -64,8 +64,6 @@ const DEFAULT_MAX_BATCH_ROWS = 4096;
 const DEFAULT_MAX_QUEUED_ROWS = 65536;
 
 const timedOut = (r: Request, now: number) => new SluiceError('SLUICE_TIMEOUT', `not scored: still queued after its timeoutMs (${Math.round(now - r.queuedAtMs)} ms)`);
-
-const formatOf = (file: string): 'xgboost' | 'onnx' => (file.toLowerCase().endsWith('.onnx') ? 'onnx' : 'xgboost');
 
 export class ScoringPool {
   private readonly pool: Piscina;

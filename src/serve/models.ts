@@ -10,8 +10,8 @@ import type { ModelSpec } from '../config/types';
 import { configError, SluiceError } from '../errors';
 import { logger } from '../log';
 import { Breaker } from '../models/breaker';
-import { combine, SAMPLE_ROWS } from '../models/calls';
-import type { PlannedModel, RemotePlan } from '../models/plan';
+import { combine, SampleClock } from '../models/calls';
+import type { RemotePlan } from '../models/plan';
 import { Reloader } from '../models/reload';
 import { ModelCallError, RemoteModel } from '../models/remote';
 import { VariantTable } from '../models/variants';
@@ -24,8 +24,6 @@ import type { ServeMetrics } from './metrics';
 
 const log = logger('serve');
 const utf8 = new TextEncoder();
-/** A file model's rows kept for its reload check at most this often (the check needs recent rows). */
-const SAMPLE_EVERY_MS = 1000;
 
 /** What GET /v2/models/{m} answers. */
 export interface ModelMetadata {
@@ -55,7 +53,7 @@ export class ServedModels {
   private readonly served = new Map<string, Served>();
   private readonly files = new Map<string, ModelVersions>();
   private readonly remotes = new Map<string, RemoteModel>();
-  private readonly sampledAtMs = new Map<string, number>();
+  private readonly sampled = new SampleClock();
   private reloader: Reloader | null = null;
   private table: VariantTable | null = null;
   private shadowOut: fs.WriteStream | null = null;
@@ -121,11 +119,6 @@ export class ServedModels {
   versionsOf(name: string): string[] {
     const mv = this.files.get(name);
     if (mv) return mv.versions.map((v) => v.version);
-    const spec = this.config.models[name];
-    if (spec?.type === 'remote') {
-      const v = this.remotes.get(name)!.version;
-      return v === null ? [] : [v];
-    }
     const v = this.versionInForce(name);
     return v === null ? [] : [v];
   }
@@ -155,7 +148,7 @@ export class ServedModels {
     if (spec.type === 'ensemble') {
       if (version !== undefined && version !== this.versionInForce(name)) throw new ServeError(404, `ensemble ${name} answers for its version in force only (${this.versionInForce(name)})`);
       const outs = await Promise.all(spec.members.map((m) => this.scoreModel(m, undefined, rows, nRows, timeoutMs)));
-      scores = combine({ name, kind: 'ensemble', members: [], combine: spec.combine, weights: spec.weights, threshold: spec.threshold } as Extract<PlannedModel, { kind: 'ensemble' }>, outs.map((o) => o.scores));
+      scores = combine(spec, outs.map((o) => o.scores));
       return { scores, version: ensembleVersion(outs.map((o) => o.version ?? 'null')) };
     }
     if (spec.type === 'remote') {
@@ -237,10 +230,7 @@ export class ServedModels {
 
   /** Rows a file model's version scored, now and then: the rows its next version is checked on. */
   private sample(mv: ModelVersions, version: string, rows: Float32Array, nRows: number): void {
-    if (mv.spec.reload === undefined) return;
-    const now = performance.now();
-    if (now - (this.sampledAtMs.get(mv.name) ?? -Infinity) < SAMPLE_EVERY_MS && mv.rows().rows.length >= SAMPLE_ROWS * mv.shape.numFeatures) return;
-    this.sampledAtMs.set(mv.name, now);
+    if (mv.spec.reload === undefined || !this.sampled.due(mv.name, version, nRows)) return;
     mv.noteRows({ model: mv.name, version, width: mv.shape.numFeatures, rows: rows.subarray(0, nRows * mv.shape.numFeatures) });
   }
 

@@ -2,7 +2,9 @@
 // works; and the serve.yaml mistakes that stop it at start.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { readServeConfig } from '../../src/serve/config';
@@ -26,7 +28,7 @@ async function stillWorks(url: string): Promise<void> {
 function raw(url: string, request: string | Buffer): Promise<{ status: number; body: string }> {
   const { port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = require('node:net').connect(Number(port), '127.0.0.1', () => socket.write(request));
+    const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
     let text = '';
     socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
     socket.on('close', () => resolve({ status: Number(text.split(' ')[1]), body: text.split('\r\n\r\n').slice(1).join('\r\n\r\n') }));
@@ -109,7 +111,7 @@ test('408: a body that stalls is cut after timeoutMs; pipelined requests are ans
     const startedAt = Date.now();
     const { port } = new URL(s.url);
     const stalled = await new Promise<string>((resolve, reject) => {
-      const socket = require('node:net').connect(Number(port), '127.0.0.1', () => socket.write('POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"in'));
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write('POST /v2/models/c/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"in'));
       let text = '';
       socket.on('data', (d: Buffer) => (text += d));
       socket.on('close', () => resolve(text));
@@ -159,7 +161,7 @@ test('500: a model that fails (non-finite outputs); 504: a model slower than tim
 
 test('503 while the models load: live is 200, ready and infer 503; then 200', async () => {
   // A model whose URL answers after 800 ms.
-  const bytes = require('node:fs').readFileSync(MODEL_C);
+  const bytes = fs.readFileSync(MODEL_C);
   const slow = http.createServer((_req, res) => setTimeout(() => res.writeHead(200).end(bytes), 800));
   await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
   const s = await serve({ models: { c: { type: 'xgboost', source: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/c.json` } } }, { waitLoaded: false });
