@@ -7,6 +7,8 @@ import type { JobConfig } from '../config/types';
 import { startMetricsServer, type MetricsServer } from '../io/http/metrics-server';
 import { openSink } from '../io/sinks/sink';
 import { KafkaSource } from '../io/kafka/source';
+import { openChangelog } from '../io/kafka/changelog';
+import { logger } from '../log';
 import { FileSource } from '../io/sources/file';
 import { GeneratorSource } from '../io/sources/generator';
 import { planFeatures } from '../features/plan';
@@ -14,6 +16,8 @@ import { Engine, DEFAULT_KEY_PARTITIONS, type DurableState, type EngineOptions }
 import { StateStore } from '../state/store';
 import type { Source } from '../runtime/ports';
 import type { Summary } from '../runtime/summary';
+
+const log = logger('job');
 
 export interface Job {
   /** Resolves with the run summary when a bounded job ends (or after stop()). */
@@ -53,17 +57,25 @@ export async function openSource(job: JobConfig, resumeAt?: ReadonlyArray<number
 async function openState(config: JobConfig, keyPartitions: number, reset: boolean): Promise<DurableState | null> {
   if (config.source.type !== 'kafka') return null;
   const startedAt = performance.now();
-  const plan = planFeatures(config.features, config.window.type === 'session');
-  // What the state's bytes mean: change any of it and the old state no longer fits.
-  const layout = JSON.stringify({ topic: config.source.topic, key: config.source.key, window: config.window, features: config.features, keyPartitions, slotWords: plan.slotWords });
-  const store = await StateStore.open(config.state.dir, { job: config.name, layout }, { reset });
+  const store = await StateStore.open(config.state.dir, { job: config.name, layout: stateLayout(config, keyPartitions) }, { reset });
   try {
-    const restored = await store.load(plan.slotWords);
+    // With a changelog, partitions are restored one by one as the group assigns them.
+    const restored = config.state.changelog ? null : await store.load(planFeatures(config.features, config.window.type === 'session').slotWords);
     return { store, restored, restoreMs: performance.now() - startedAt };
   } catch (e) {
     await store.close().catch(() => undefined);
     throw e;
   }
+}
+
+/** What the state's bytes mean: change any of it and the old state no longer fits. With a
+ *  changelog, state is per source partition, whatever the key partitions. */
+function stateLayout(config: JobConfig, keyPartitions: number | null): string {
+  const slotWords = planFeatures(config.features, config.window.type === 'session').slotWords;
+  const topic = config.source.type === 'kafka' ? config.source.topic : null;
+  const key = config.source.type === 'kafka' ? config.source.key : null;
+  const changelog = config.state.changelog;
+  return JSON.stringify({ topic, key, window: config.window, features: config.features, ...(changelog ? { changelog } : { keyPartitions }), slotWords });
 }
 
 export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
@@ -93,7 +105,9 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
         shadow: config.scoring.shadow.length > 0 ? await sink('shadow', config.shadow) : undefined,
       };
       const source = opts.source ?? (await open(openSource(config, state?.restored?.positions)));
-      engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined }, opts);
+      const changelog = state && config.state.changelog && config.source.type === 'kafka' ? { log: await open(openChangelog(config.source, config.state.changelog, config.name, source.numPartitions)), identity: { job: config.name, layout: stateLayout(config, null) } } : undefined;
+      if (changelog && config.watermark.idleTimeoutMs > 0) log.warn('watermark.idleTimeoutMs is ignored with state.changelog: each source partition has a watermark of its own, and its windows fire on its own event time (SPEC §15)');
+      engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined, changelog }, opts);
       if (stopRequested) engine.stop();
       return await engine.run();
     } finally {

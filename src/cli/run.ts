@@ -57,6 +57,9 @@ export async function run(file: string, overrides: string[], { quiet = false, su
     progress?.clear();
     if (!quiet) process.stderr.write(formatSummary(summary));
     if (summaryFile) await writeFile(summaryFile, JSON.stringify(summary, null, 2) + '\n');
+    // The job is done: its outputs are written and checkpointed. A connection a client library
+    // still holds (kafkajs reconnecting mid-rebalance) must not keep the process alive.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -210,7 +210,11 @@ export const SINK = {
 };
 const sink = (description: string) => T.Union(Object.values(SINK), { description });
 
-export const STATE = section({ dir: T.String({ description: 'Default: .sluice/<name>' }), checkpointIntervalMs: positive('', DEFAULTS.checkpointIntervalMs) });
+export const STATE = section({
+  dir: T.String({ description: 'Default: .sluice/<name>' }),
+  checkpointIntervalMs: positive('', DEFAULTS.checkpointIntervalMs),
+  changelog: T.String({ description: 'Kafka sources: a compacted topic with a partition per source partition; state follows its partition through it, so several processes can share the job (SPEC §15)' }),
+});
 export const WORKERS = section({ threads: T.Union([T.Integer({ minimum: 1 }), T.Literal('auto')], { default: 'auto' }) });
 export const METRICS = section({ port: T.Integer({ minimum: 0, maximum: 65535, default: DEFAULTS.metricsPort, description: '0: off' }), host: T.String({ default: DEFAULTS.metricsHost }) });
 

@@ -106,7 +106,9 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
   const state = {
     dir: stateSection.str('dir', path.join('.sluice', name), 'a directory path'),
     checkpointIntervalMs: stateSection.int('checkpointIntervalMs', 'positive', DEFAULTS.checkpointIntervalMs),
+    ...(stateSection.has('changelog') ? { changelog: stateSection.str('changelog', undefined, 'a Kafka topic name', /^[A-Za-z0-9._-]{1,249}$/) } : {}),
   };
+  if (state.changelog !== undefined && source.type !== 'kafka') throw r.fail('state.changelog', `a changelog carries the state of Kafka source partitions between processes; this job reads a ${source.type} source`);
   const sink = readSink(r, top, 'sink', source);
   if (mode === 'per-event' && sink.type === 'kafka' && sink.keyFormat === 'window') {
     throw r.fail('sink.keyFormat', 'window keys (<key>@<windowStart>) are for mode: windows; a per-event result is keyed by its event\'s key (keyFormat: key)');

@@ -186,7 +186,9 @@ export interface JobConfig {
   /** Shadow models' records (scoring.shadow). Default: a file beside a file sink
    *  (out.jsonl → out.shadow.jsonl), else <state.dir>/shadow.jsonl. */
   shadow: SinkConfig;
-  state: { dir: string; checkpointIntervalMs: number };
+  /** `changelog`: a compacted Kafka topic; with it, state and watermarks are per source partition
+   *  and follow their partition between processes (SPEC §15). */
+  state: { dir: string; checkpointIntervalMs: number; changelog?: string };
   /** `threads: auto` in the file is resolved here: max(1, availableParallelism() - 1). */
   workers: { threads: number };
   metrics: { port: number; host: string };

@@ -82,6 +82,13 @@ export class NativeJsonDecoder {
     return out;
   }
 
+  /** The id of a key name, interned if new (a partition's keys read back, SPEC §15). */
+  internKey(name: string): number {
+    const id = this.handle.internKey(name);
+    this.syncKeys();
+    return id;
+  }
+
   /** Interns a checkpoint's keys, in id order, into a decoder that has seen none: they get back
    *  the ids the window state refers to. */
   restoreKeys(names: readonly string[]): void {

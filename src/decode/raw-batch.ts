@@ -96,7 +96,20 @@ export interface Source {
   lag?(): Array<{ partition: number; records: number }>;
   /** Records read and waiting for the engine's next batch (live sources; absent: plenty). */
   readonly queuedRecords?: number;
+  /** Consumer groups with state per partition (SPEC §15): the engine hears of rebalances. */
+  listen?(listener: RebalanceListener): void;
   close(): Promise<void>;
+}
+
+/**
+ * A consumer group's rebalances, as the engine hears of them (SPEC §15). Rebalances are eager:
+ * before rejoining, the source stops taking records, drops those it holds and calls revoke();
+ * the group waits for it. Then assign() with the new partitions, which are not read until it
+ * resolves, each from the offset it gives (null: where the source would start without state).
+ */
+export interface RebalanceListener {
+  revoke(): Promise<void>;
+  assign(partitions: number[]): Promise<Map<number, number | null>>;
 }
 
 export function rawText(v: string | Uint8Array): string {

@@ -60,6 +60,11 @@ export class PositionTracker {
     }
   }
 
+  /** A partition taken on (its checkpoint's position) or given up (null). */
+  set(partition: number, position: number | null): void {
+    this.position[partition] = position;
+  }
+
   get current(): Array<number | null> {
     return this.position.slice();
   }
@@ -83,7 +88,8 @@ export class Checkpointer {
   private totalBytes = 0;
 
   constructor(
-    private readonly store: StateStore,
+    /** The store, or with a changelog the partition owner (src/runtime/partitions.ts). */
+    private readonly store: Pick<StateStore, 'write'>,
     private readonly source: Source,
     private readonly restoredFrom: number | null,
     private readonly restoreMs: number,

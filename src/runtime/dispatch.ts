@@ -93,7 +93,8 @@ export class Dispatcher {
         const parts: PartitionWork[] = [];
         for (const p of this.groups[g]) {
           const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
-          if (events === 0 && !(this.nextTimerMs[p] <= watermarkAfterMs)) continue;
+          const afterMs = batch.partitionClocks ? batch.partitionClock[3 * p + 1] : watermarkAfterMs;
+          if (events === 0 && !(this.nextTimerMs[p] <= afterMs)) continue;
           const fail = this.failTask && this.failTask.batch === number && this.failTask.partition === p ? this.failTask.how : undefined;
           parts.push({ partition: p, state: this.states[p], spare: this.spares[p], failMidTask: fail, delayMs });
         }
@@ -105,6 +106,19 @@ export class Dispatcher {
       tasks.push(run);
     }
     return Promise.all(tasks).then((outs) => outs.flat());
+  }
+
+  /** Replaces a partition's state (taken on or given up, SPEC §15), between batches only. */
+  replace(p: number, state: PartitionState): void {
+    this.states[p] = state;
+    this.spares[p] = undefined;
+    ({ liveSlots: this.openWindows[p], nextTimerMs: this.nextTimerMs[p] } = Arena.peek(state));
+    this.stateBytes[p] = Arena.bytesOf(state);
+  }
+
+  /** The committed states as they are now (between batches: those of the last batch). */
+  get current(): readonly PartitionState[] {
+    return this.states;
   }
 
   /** Releases states pinned by a dispatch with `pinTo` (the checkpoint has staged them). */

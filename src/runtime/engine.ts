@@ -23,7 +23,10 @@ import { Dispatcher, type FailTask, type TimeoutPolicy } from './dispatch';
 import { EmitQueue } from './emit-queue';
 import { Emitter, type Emitted, type FiredOutput } from './emitter';
 import { WindowPool } from './pool';
-import { noMetrics, type JobSinks, type EngineMetrics, type Source } from './ports';
+import { noMetrics, type Changelog, type JobSinks, type EngineMetrics, type Source } from './ports';
+import { PartitionOwner } from './partitions';
+import { Rebalancer } from './rebalance';
+import type { PartitionIdentity } from '../state/partition-log';
 import type { WorkerJobSpec } from './protocol';
 import { Router } from './route';
 import { SummaryBuilder, type Summary } from './summary';
@@ -63,6 +66,8 @@ export interface EngineIo {
   metrics?: EngineMetrics;
   /** Durable state (sources that can resume): where checkpoints go, and the one to start from. */
   state?: DurableState;
+  /** State per source partition through a changelog topic (SPEC §15); needs `state`. */
+  changelog?: { log: Changelog; identity: PartitionIdentity };
 }
 
 export interface DurableState {
@@ -174,23 +179,27 @@ export class Engine {
       { keyPath: job.source.key, timestampPath: job.source.timestamp, fieldPaths: plan.fieldPaths, transforms: plan.transforms, eventIdPath: job.eventId, maxEventBytes: job.source.maxMessageBytes },
       this.keyPartitions,
     );
-    const P = this.keyPartitions;
+    // With a changelog, key partitions are the source partitions, each with its own state and
+    // watermark (SPEC §15); idleTimeoutMs does not apply.
+    const changelog = this.io.changelog && durable ? this.io.changelog : null;
+    const P = changelog ? source.numPartitions : this.keyPartitions;
     if (restored && restored.states.length !== P) throw new SluiceError('SLUICE_STATE', `the checkpoint has ${restored.states.length} key partitions, the job ${P}`);
     if (restored) decoder.restoreKeys(restored.keys);
     const elu = performance.eventLoopUtilization();
-    const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, job.watermark.idleTimeoutMs, this.nowMs());
+    const tracker = new WatermarkTracker(source.numPartitions, job.watermark.maxOutOfOrdernessMs, changelog ? 0 : job.watermark.idleTimeoutMs, this.nowMs());
     if (restored) tracker.restore(restored.maxEventTimeMs, restored.watermarkMs);
     const summary = new SummaryBuilder();
     summary.startedAtMs = startedAt;
 
     // The stages, in the order a batch goes through them.
-    const router = new Router(tracker, (id) => decoder.partitionOf(id), P, this.nowMs);
+    const owner = changelog ? new PartitionOwner(changelog.log, durable!.store, changelog.identity, plan.slotWords, { intern: (name) => decoder.internKey(name), name: (id) => decoder.keyName(id) }, metrics) : null;
+    const router = new Router(tracker, owner ? { by: 'source', keyIn: (id, p) => owner.keyIn(id, p) } : { by: 'key', partitionOf: (id) => decoder.partitionOf(id) }, P, this.nowMs);
     const states = restored ? restored.states : Array.from({ length: P }, () => Arena.create(plan.slotWords));
     const dispatcher = new Dispatcher(pool, states, timeoutPolicy(job), summary, metrics, (s) => models.noteSamples(s), this.opts.failTask);
     const emitter = new Emitter(sinks, summary, metrics, () => decoder.keyNames);
     // Checkpoints every checkpointIntervalMs, and at the end or on stop (durable state only).
     const positions = durable ? new PositionTracker(source.startPositions ?? [], source.numPartitions) : null;
-    const checkpointer = durable ? new Checkpointer(durable.store, source, restored?.id ?? null, durable.restoreMs, metrics) : null;
+    const checkpointer = durable ? new Checkpointer(owner ?? durable.store, source, restored?.id ?? null, durable.restoreMs, metrics) : null;
     const checkpointEveryMs = job.state.checkpointIntervalMs;
     let lastCheckpointAtMs = this.nowMs();
 
@@ -242,12 +251,22 @@ export class Engine {
       // The boundary: everything written so far is before it. Staging, acknowledgements, the
       // write and the commit follow in the background (src/runtime/checkpoints.ts).
       const at = work.checkpoint;
-      if (checkpointer && at) {
-        const keysFrom = (from: number) => decoder.keysFrom(from);
-        checkpointer.takeAfter(at, sinks, (sinkBytes) => durable!.store.stage(at.states, plan.slotWords, keysFrom, { positions: at.positions, ...at.watermarks, sinkBytes }, models.checkpointEntries()).finally(() => dispatcher.unpin(at.states)));
-      }
+      if (checkpointer && at) checkpoint(at, () => dispatcher.unpin(at.states));
       recycle(work);
       account(work, emitted, latencyMs);
+    };
+
+    /** Takes a checkpoint at `at` in the background; `done` once it is staged. */
+    const checkpoint = (at: CheckpointAt, done: () => void) => {
+      const keysFrom = (from: number) => decoder.keysFrom(from);
+      checkpointer!.takeAfter(at, sinks, async (sinkBytes) => {
+        try {
+          if (owner) return owner.stage(at.states, at.positions, at.watermarks.maxEventTimeMs);
+          return await durable!.store.stage(at.states, plan.slotWords, keysFrom, { positions: at.positions, ...at.watermarks, sinkBytes }, models.checkpointEntries());
+        } finally {
+          done();
+        }
+      });
     };
 
     /** Routes the batch, then starts its tasks. */
@@ -271,6 +290,19 @@ export class Engine {
 
     // Declared after emit and submit, which use it only once the loop below runs.
     const inFlight = new EmitQueue<BatchWork>(emit);
+    // Rebalances of a changelog job: the pipeline pauses between batches while partitions move.
+    const rebalancer = owner
+      ? new Rebalancer(owner, dispatcher, tracker, positions!, metrics, async () => {
+          await inFlight.below(1);
+          await checkpointer!.idle();
+          checkpointer!.throwIfFailed();
+        }, async () => {
+          checkpoint({ states: dispatcher.current.slice(), positions: positions!.current, watermarks: tracker.snapshot() }, () => undefined);
+          await checkpointer!.idle();
+          checkpointer!.throwIfFailed();
+        }, () => Arena.create(plan.slotWords))
+      : null;
+    if (rebalancer) source.listen?.(rebalancer);
     let failure: unknown = null;
     let endedAtMs = 0;
     try {
@@ -279,13 +311,16 @@ export class Engine {
       if (models.polls) pool.startChecker();
       models.startPolling((c) => pool.checkCandidate(c), () => tracker.maxEventTimeMs, () => !positions || !ends || positions.reached(ends), () => tracker.current === Infinity);
       // Ready once the model is loaded, the state restored and the sinks open (all done by now)
-      // and the source reads: a consumer group has assigned it partitions.
+      // and the source reads: a consumer group has assigned it partitions (with a changelog:
+      // while it holds them, restored).
       let ready = false;
       const checkReady = () => {
-        if (!ready && (source.joined ?? true)) metrics.ready((ready = true));
+        const now = source.joined ?? true;
+        if (now !== ready) metrics.ready((ready = now));
       };
       checkReady();
       for await (const raw of source.batches(this.batchSize)) {
+        await rebalancer?.between();
         checkReady();
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);

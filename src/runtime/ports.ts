@@ -3,7 +3,7 @@
 import type { ModelMetrics } from '../models/registry';
 import type { EncodedRecords } from '../records/encoded';
 import type { ResultLatency } from './summary';
-export type { RawBatch, Source } from '../decode/raw-batch';
+export type { RawBatch, RebalanceListener, Source } from '../decode/raw-batch';
 
 /** Where records go (src/io implements it for files, stdout and Kafka). Records come encoded
  *  (src/records/encoded.ts): a value per record, and for Kafka its key, hash and timestamp. */
@@ -66,6 +66,23 @@ export interface EngineMetrics extends ModelMetrics {
   checkpoint(seconds: number, pauseSeconds: number, bytes: number): void;
   /** Something went wrong and was handled (retried, skipped) or ended the job: by kind. */
   error(kind: ErrorKind): void;
+  /** With a changelog (SPEC §15): the source partitions this process holds now. */
+  assignedPartitions(n: number): void;
+  /** A partition taken on: where its state came from, and how long it took. */
+  partitionRestored(from: 'changelog' | 'local' | 'none', seconds: number): void;
+  /** The group rebalanced (this process gave up its partitions and took new ones). */
+  rebalance(): void;
+  /** Events of a key seen in a second source partition (input not co-partitioned). */
+  keyPartitionConflicts(n: number): void;
+}
+
+/** A changelog topic, partition by partition (src/io/kafka/client.ts's PartitionLog). */
+export interface Changelog {
+  readonly topic: string;
+  append(partition: number, records: Array<[string, Buffer | null]>): Promise<number>;
+  offsets(): Promise<{ low: number[]; high: number[] }>;
+  read(partition: number, from: number, to: number, onRecord: (offset: number, key: string, value: Buffer | null) => void): Promise<number>;
+  close(): Promise<void>;
 }
 
 /** task-retry: a window task failed and ran again; model-timeout: a window task's model calls
@@ -93,6 +110,10 @@ export const noMetrics: EngineMetrics = {
   consumerLag: nothing,
   checkpoint: nothing,
   error: nothing,
+  assignedPartitions: nothing,
+  partitionRestored: nothing,
+  rebalance: nothing,
+  keyPartitionConflicts: nothing,
   modelInfo: nothing,
   modelReload: nothing,
   modelErrors: nothing,

@@ -393,6 +393,38 @@ export class Arena {
     }
   }
 
+  /**
+   * Gives the keys new ids (`idOf(old)`): a partition restored into a process whose key table
+   * numbers keys its own way (SPEC §15). Slots keep their places; the index is rebuilt.
+   */
+  rekey(idOf: (oldId: number) => number): void {
+    const m = this.meta;
+    for (let slot = 0; slot < m[Meta.SlotCount]; slot++) {
+      const base = slot * this.slotWords;
+      if (!(this.slotsI32[(base + Slot.FlagsNext) * 2] & SlotFlag.Live)) continue;
+      const at = (base + Slot.KeyIdRevision) * 2;
+      this.slotsI32[at] = idOf(this.slotsI32[at]);
+    }
+    const entries: number[] = [];
+    for (let i = 0; i < m[Meta.IndexCapacity]; i++) {
+      const slot = this.indexI32[i * 4 + 1];
+      if (slot !== -1) entries.push(idOf(this.indexI32[i * 4]), this.indexF64[i * 2 + 1], slot);
+    }
+    this.indexI32.fill(-1);
+    m[Meta.IndexUsed] = 0;
+    for (let e = 0; e < entries.length; e += 3) this.insert(entries[e], entries[e + 1], entries[e + 2]);
+  }
+
+  /** The ids of the keys with open windows. */
+  liveKeyIds(): Set<number> {
+    const out = new Set<number>();
+    for (let slot = 0; slot < this.meta[Meta.SlotCount]; slot++) {
+      const base = slot * this.slotWords;
+      if (this.slotsI32[(base + Slot.FlagsNext) * 2] & SlotFlag.Live) out.add(this.slotsI32[(base + Slot.KeyIdRevision) * 2]);
+    }
+    return out;
+  }
+
   // ---- timers: min-heap by (timeMs, kind) ---------------------------------------------------
 
   pushTimer(timeMs: number, slot: number, kind: TimerKind): void {

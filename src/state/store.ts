@@ -13,6 +13,8 @@
 //                                  time, written on its own when the version is accepted (SPEC §12)
 //   r/<model>                     the rows its version in force scored last (ModelRows), with
 //                                  each checkpoint
+//   c/<pppp>/<record>              with a changelog (SPEC §15): source partition p's records, as
+//                                  its changelog partition has them (src/state/partition-log.ts)
 //
 // Incremental: the store keeps a copy of the bytes it last wrote, and stages only the pages that
 // differ from it (a memcmp per page), plus the keys new since.
@@ -133,6 +135,8 @@ export class StateStore {
       const thread = opts.thread ?? opts.backend !== 'level';
       kv = await (thread ? openKvOnThread(dir, opts.backend) : openKv(dir, opts.backend));
     } catch (e) {
+      // RocksDB's LOCK: another process has this state.dir open (SPEC §15: refused at start).
+      if (/lock/i.test(firstLine(e))) throw stateError(`${stateDir}: is in use by another running sluice process; give each process a state.dir of its own (--set state.dir=...)`, e);
       throw damaged(dir, `RocksDB cannot open it (${firstLine(e)})`, e);
     }
     const store = new StateStore(dir, kv, identity);
@@ -242,6 +246,34 @@ export class StateStore {
       return Arena.fromRegions(used, slotWords);
     } catch (e) {
       throw damaged(this.dir, `partition ${partition}: ${(e as Error).message}`, e);
+    }
+  }
+
+  /** Source partition p's records (a changelog job's local copy), latest value per key. */
+  async partitionRecords(p: number): Promise<Map<string, Buffer>> {
+    const prefix = `c/${pad(p, 4)}/`;
+    const out = new Map<string, Buffer>();
+    for await (const [key, value] of this.kv.entries(prefix)) out.set(key.slice(prefix.length), value);
+    return out;
+  }
+
+  /** Writes partitions' records (null: delete) in one atomic, synced batch. */
+  async writePartitions(records: ReadonlyArray<{ partition: number; records: ReadonlyArray<readonly [string, Buffer | null]> }>): Promise<void> {
+    const puts: Array<[string, Uint8Array]> = [];
+    const dels: string[] = [];
+    if (!this.identityWritten) puts.push(['meta', Buffer.from(JSON.stringify({ format: STATE_FORMAT, ...this.identity }))]);
+    this.identityWritten = true;
+    for (const { partition, records: list } of records) {
+      const prefix = `c/${pad(partition, 4)}/`;
+      for (const [key, value] of list) {
+        if (value === null) dels.push(prefix + key);
+        else puts.push([prefix + key, value]);
+      }
+    }
+    try {
+      await this.kv.write(puts, dels);
+    } catch (e) {
+      throw stateError(`${this.dir}: writing a checkpoint failed: ${firstLine(e)}`, e);
     }
   }
 

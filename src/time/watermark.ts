@@ -61,6 +61,20 @@ export class WatermarkTracker {
     return this.watermarkMs;
   }
 
+  /** Partition p's own watermark (SPEC §15, with a changelog): its largest event time minus
+   *  maxOutOfOrdernessMs; +Infinity once it reached its end. */
+  partitionWatermark(partition: number): number {
+    const p = this.parts[partition];
+    return p.finished ? Infinity : p.maxEventTimeMs - this.maxOutOfOrdernessMs;
+  }
+
+  /** Back to a checkpoint's largest event time for one partition (a partition restored on its own). */
+  restorePartition(partition: number, maxEventTimeMs: number | null): void {
+    const p = this.parts[partition];
+    p.maxEventTimeMs = maxEventTimeMs ?? -Infinity;
+    p.finished = false;
+  }
+
   /** Marks partitions idle whose last data is older than idleTimeoutMs; returns the watermark. */
   checkIdle(nowMs: number): number {
     if (this.idleTimeoutMs <= 0) return this.watermarkMs;

@@ -13,6 +13,7 @@ import { Phase, type OutputBuilder } from '../state/output';
 import { assignFixed } from './assign';
 import { Panes } from './panes';
 import { Sessions } from './session';
+import { lowerBound } from '../util/sorted';
 
 export interface OperatorCounters {
   lateEvents: number;
@@ -33,6 +34,12 @@ export class WindowOperator {
   /** Per-event mode (SPEC §13): a result per event, as of the event; windows never fire results. */
   readonly perEvent: boolean;
   private batch!: EventBatch;
+  /** The partition being applied, and its events' range in the batch (partition clocks). */
+  private partition = 0;
+  private begin = 0;
+  private end = 0;
+  /** The watermark at the step stepReaching last returned. */
+  private reachedMs = -Infinity;
 
   constructor(
     private readonly window: WindowConfig,
@@ -53,12 +60,18 @@ export class WindowOperator {
   /** Processes partition `partition`'s events of the batch, then fires up to the batch's final watermark. */
   apply(batch: EventBatch, partition: number): void {
     this.batch = batch;
-    const begin = batch.partitionStart[partition];
-    const end = batch.partitionStart[partition + 1];
+    const begin = (this.begin = batch.partitionStart[partition]);
+    const end = (this.end = batch.partitionStart[partition + 1]);
+    this.partition = partition;
+    const clocks = batch.partitionClocks;
     const F = batch.numFields;
     for (let i = begin; i < end; i++) {
       const seq = batch.seq[i];
-      const w = seq === batch.firstSeq ? batch.watermarkBeforeMs : batch.watermark[seq - batch.firstSeq - 1];
+      // The watermark the event is judged against: the job's before its step, or with partition
+      // clocks (SPEC §15) its own partition's after the partition's previous event.
+      const w = clocks
+        ? i === begin ? batch.partitionClock[3 * partition] : batch.eventWatermark[i - 1]
+        : seq === batch.firstSeq ? batch.watermarkBeforeMs : batch.watermark[seq - batch.firstSeq - 1];
       this.fireDue(w);
       const keyId = batch.keyId[i];
       const tsMs = batch.timestampMs[i];
@@ -69,7 +82,7 @@ export class WindowOperator {
           : this.processFixed(seq, keyId, tsMs, batch.fields, i * F, batch.ref[i], w);
       if (this.perEvent) this.eventResult(seq, keyId, tsMs, slot, batch.fields, i * F, batch.ref[i]);
     }
-    this.fireDue(batch.watermarkAfterMs);
+    this.fireDue(clocks ? batch.partitionClock[3 * partition + 1] : batch.watermarkAfterMs);
     this.digests.flush();
   }
 
@@ -170,7 +183,7 @@ export class WindowOperator {
     const startMs = a.slotsF64[base + Slot.WindowStartMs];
     const endMs = a.slotsF64[base + Slot.WindowEndMs];
     const step = this.stepReaching(timerMs);
-    const w = this.batch.watermark[step - this.batch.firstSeq];
+    const w = this.reachedMs;
     if (w >= endMs) return;
     const flags = a.slotsI32[(base + Slot.FlagsNext) * 2];
     const k = Math.floor((w - startMs) / this.earlyEveryMs);
@@ -209,9 +222,23 @@ export class WindowOperator {
     }
   }
 
-  /** The step at which the watermark first reached timeMs (it may be in this batch only). */
+  /** The step at which the watermark first reached timeMs (it may be in this batch only); the
+   *  watermark at that step goes to reachedMs. */
   private stepReaching(timeMs: number): number {
-    return this.batch.stepReaching(timeMs);
+    const b = this.batch;
+    if (!b.partitionClocks) {
+      const step = b.stepReaching(timeMs);
+      this.reachedMs = b.watermark[step - b.firstSeq];
+      return step;
+    }
+    // The partition's own steps: its events, then the step that ended it, if any.
+    const k = lowerBound(b.eventWatermark, timeMs, this.begin, this.end);
+    if (k < this.end) {
+      this.reachedMs = b.eventWatermark[k];
+      return b.seq[k];
+    }
+    this.reachedMs = b.partitionClock[3 * this.partition + 1];
+    return b.partitionClock[3 * this.partition + 2];
   }
 
   /** Fires the window: pending retractions (sessions) first, then the window at its next revision. */

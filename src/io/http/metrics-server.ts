@@ -57,6 +57,11 @@ export async function startMetricsServer(host: string, port: number, jobName: st
   const modelScores = new BucketHistogram('sluice_model_score', "Results' scores (the first output) by the model of their variant: drift between variants shows here", 'model', SCORE_BUCKETS);
   registry.registerMetric(modelScores as unknown as Parameters<Registry['registerMetric']>[0]);
   const breakers = gauge('sluice_model_breaker_open', "A remote model's circuit breaker: 1 open (calls go to the fallback), 0 closed", ['model']);
+  const assigned = gauge('sluice_assigned_partitions', 'Source partitions this process holds (with a changelog, SPEC §15)');
+  const restores = counter('sluice_changelog_restores_total', 'Partitions taken on, by where their state came from: changelog, local (the local copy, or kept in memory) or none', ['from']);
+  const restoreSeconds = histogram('sluice_partition_restore_seconds', 'Taking on a partition: reading and restoring its state');
+  const rebalances = counter('sluice_rebalances_total', 'Consumer group rebalances this process went through');
+  const conflicts = counter('sluice_key_partition_conflicts_total', 'Events of a key already seen in another source partition (input not co-partitioned)');
   const errors = counter('sluice_errors_total', 'Errors handled (task retries, failed commits) or fatal, by kind', ['kind']);
   let watermarkMs = -Infinity;
   new Gauge({
@@ -81,6 +86,13 @@ export async function startMetricsServer(host: string, port: number, jobName: st
     ready: (r) => {
       isReady = r;
     },
+    assignedPartitions: (n) => assigned.set(n),
+    partitionRestored: (from, s) => {
+      restores.inc({ from });
+      restoreSeconds.observe(s);
+    },
+    rebalance: () => rebalances.inc(),
+    keyPartitionConflicts: (n) => conflicts.inc(n),
     batch: (n, inFlight) => {
       batchSize.observe(n);
       queueDepth.set(inFlight);

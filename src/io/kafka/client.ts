@@ -57,14 +57,45 @@ export interface GroupHandlers {
    *  heartbeat() while waiting longer than a second or so: kafkajs sends none on its own then. */
   onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<void>;
   /** The group (re)assigned this member's partitions of the topic; `seek` sets where each one's
-   *  fetching starts (otherwise: the group's committed offset). */
-  onAssign(partitions: number[], seek: (partition: number, offset: number) => void): void;
+   *  fetching starts (otherwise: the group's committed offset). `pause` and `resume` stop and
+   *  restart fetching partitions. */
+  onAssign(partitions: number[], seek: (partition: number, offset: number) => void, control: { pause(partitions: number[]): void; resume(partitions: number[]): void }): void;
+  /** The consumer stopped for good (an error kafkajs does not retry). */
+  onFatal?(error: unknown): void;
+  /** Called before the member rejoins a rebalancing group (not before its first join); the group
+   *  waits (up to its rebalance timeout) until it resolves. */
+  beforeRejoin?(): Promise<void>;
 }
 
 export interface GroupConsumer {
   commit(offsets: Array<{ partition: number; offset: number }>): Promise<void>;
+  /** No fetching for these partitions until resume (a partition being restored, SPEC §15). */
+  pause(partitions: number[]): void;
+  resume(partitions: number[]): void;
   stop(): Promise<void>;
 }
+
+/** A record of a partition log: its key, and its value (null: a tombstone). */
+export type LogRecord = [key: string, value: Buffer | null];
+
+/** One topic read and written partition by partition, outside any consumer group: a changelog
+ *  (SPEC §15). */
+export interface PartitionLog {
+  readonly topic: string;
+  /** Appends records to one partition, in order, LZ4-compressed; resolves once all are
+   *  acknowledged (acks -1) with the offset after the last. */
+  append(partition: number, records: LogRecord[]): Promise<number>;
+  /** Per partition: first offset held, and the end offset. */
+  offsets(): Promise<TopicOffsets>;
+  /** Reads [from, to) of a partition, in offset order; resolves with the bytes read. */
+  read(partition: number, from: number, to: number, onRecord: (offset: number, key: string, value: Buffer | null) => void): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Records per produce request of a log: well under a broker's default max message size (1 MB). */
+const LOG_REQUEST_BYTES = 512 << 10;
+/** How long a log read waits for data it knows is there (a fetch answers at once when it has any). */
+const LOG_FETCH_WAIT_MS = 100;
 
 export type { RecordSegment };
 
@@ -75,6 +106,36 @@ export interface RecordProducer {
   /** Loads the topic's metadata now, so that the first results do not wait for it. */
   warm(topic: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Group membership errors after which the consumer joins again rather than stop. */
+const GROUP_ERRORS = ['INVALID_REQUEST', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS'];
+
+/** kafkajs wraps what its join gives up on (KafkaJSNonRetriableError) without the type: the
+ *  message tells INVALID_REQUEST apart then. */
+const isGroupError = (e: Error & { type?: string }) => GROUP_ERRORS.includes(e.type ?? '') || /request being malformed/.test(e.message);
+
+/** Per group id, what to do before this process's member rejoins it (GroupHandlers.beforeRejoin). */
+const beforeRejoin = new Map<string, () => Promise<void>>();
+let rejoinHooked = false;
+
+/**
+ * kafkajs has no hook between noticing a rebalance and rejoining (Java's onPartitionsRevoked): its
+ * consumer group's joinAndSync is wrapped here, once, to wait for the member's beforeRejoin first.
+ * Eager rebalancing then works as in Kafka Streams: the group completes only once every member
+ * has checkpointed what it gives up.
+ */
+function hookRejoin(): void {
+  if (rejoinHooked) return;
+  rejoinHooked = true;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const proto = (require(require.resolve('kafkajs/src/consumer/consumerGroup')) as { prototype: { joinAndSync(): Promise<void>; groupId: string; generationId: number | null } }).prototype;
+  const original = proto.joinAndSync;
+  proto.joinAndSync = async function (this: typeof proto) {
+    const hook = beforeRejoin.get(this.groupId);
+    if (hook && this.generationId !== null && this.generationId !== undefined) await hook();
+    return original.call(this);
+  };
 }
 
 const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k)));
@@ -157,6 +218,7 @@ export class KafkaClient {
   /** Joins the group, subscribed to one topic, without auto-commit: offsets are committed by the
    *  engine only once the outputs before them are acknowledged (SPEC §10). */
   async consume(topic: string, groupId: string, handlers: GroupHandlers): Promise<GroupConsumer> {
+    if (handlers.beforeRejoin) hookRejoin();
     const consumer: Consumer = this.kafka.consumer({
       groupId,
       sessionTimeout: DEFAULT_SESSION_TIMEOUT_MS,
@@ -167,14 +229,30 @@ export class KafkaClient {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assigned = (e.payload.memberAssignment[topic] ?? []).slice().sort((a, b) => a - b);
       log.info('joined the consumer group', { groupId, topic, partitions: assigned, durationMs: e.payload.duration });
-      handlers.onAssign(assigned, (partition, offset) => consumer.seek({ topic, partition, offset: String(offset) }));
+      const control = { pause: (partitions: number[]) => consumer.pause([{ topic, partitions }]), resume: (partitions: number[]) => consumer.resume([{ topic, partitions }]) };
+      handlers.onAssign(assigned, (partition, offset) => consumer.seek({ topic, partition, offset: String(offset) }), control);
     });
-    consumer.on(consumer.events.CRASH, (e) => log.warn('consumer failed; restarting', { error: e.payload.error, restart: e.payload.restart }));
+    if (handlers.beforeRejoin) beforeRejoin.set(groupId, handlers.beforeRejoin);
+    let stopping = false;
+    let restarting: Promise<void> | null = null;
+    consumer.on(consumer.events.CRASH, (e) => {
+      const error = e.payload.error as Error & { type?: string };
+      if (e.payload.restart) return log.warn('consumer failed; restarting', { error });
+      if (stopping) return;
+      // kafkajs gives up on errors it calls fatal. A group protocol error (the mock broker answers
+      // a SyncGroup racing a rebalance with INVALID_REQUEST) is not: join again. Others end the job.
+      if (isGroupError(error)) {
+        log.warn('consumer left the group on an error; joining again', { error: error.message });
+        setTimeout(() => (restarting = runAgain().catch((err) => handlers.onFatal?.(err))), 1000);
+      } else {
+        handlers.onFatal?.(new SluiceError('SLUICE_KAFKA', `the consumer of topic "${topic}" stopped: ${error.message}`, { cause: error }));
+      }
+    });
     // Inside fastRecords: the consumer's connections, and so its fetches, read record batches
     // into columns instead of per-record objects.
     await fastRecords.run(true, () => connect(consumer, this.where()));
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await fastRecords.run(true, () => consumer.run({
+    const run = () => fastRecords.run(true, () => consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
@@ -182,9 +260,80 @@ export class KafkaClient {
         await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[], highWatermark: Number(batch.highWatermark) }, heartbeat);
       },
     }));
+    const runAgain = async () => {
+      if (stopping) return;
+      await fastRecords.run(true, () => connect(consumer, this.where()));
+      if (!stopping) await run();
+    };
+    await run();
     return {
       commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: String(o.offset) }))),
-      stop: () => consumer.disconnect(),
+      pause: (partitions) => consumer.pause([{ topic, partitions }]),
+      resume: (partitions) => consumer.resume([{ topic, partitions }]),
+      stop: async () => {
+        stopping = true;
+        if (beforeRejoin.get(groupId) === handlers.beforeRejoin) beforeRejoin.delete(groupId);
+        await restarting; // a rejoin under way connects first; then it is disconnected too
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  /** A log over `topic` (which must exist): a producer for appends, and kafkajs's own cluster
+   *  connection for reads by offset, which its consumers only do inside a group. */
+  async partitionLog(topic: string): Promise<PartitionLog> {
+    const producer: Producer = this.kafka.producer({ allowAutoTopicCreation: false, ...pick(this.settings, PRODUCER_KEYS) });
+    await connect(producer, this.where());
+    const createCluster = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster');
+    if (!createCluster) throw new SluiceError('SLUICE_KAFKA', 'this kafkajs has no cluster factory (sluice needs kafkajs 2.x)');
+    const cluster = (this.kafka as unknown as Record<symbol, (o: object) => KafkajsCluster>)[createCluster]({ allowAutoTopicCreation: false });
+    await connect(cluster, this.where());
+    await cluster.addTargetTopic(topic);
+    const self = this;
+    return {
+      topic,
+      async append(partition, records) {
+        let end = -1;
+        for (let i = 0; i < records.length; ) {
+          const messages: Message[] = [];
+          for (let bytes = 0; i < records.length && (messages.length === 0 || bytes < LOG_REQUEST_BYTES); i++) {
+            const [key, value] = records[i];
+            messages.push({ key, value, partition });
+            bytes += key.length + (value?.length ?? 0);
+          }
+          const [meta] = await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.LZ4 });
+          end = Number(meta.baseOffset) + messages.length;
+        }
+        return end;
+      },
+      offsets: async () => {
+        const { low, high } = await self.topicOffsets(topic);
+        return { low, high };
+      },
+      async read(partition, from, to, onRecord) {
+        let bytes = 0;
+        for (let at = from; at < to; ) {
+          const [leader] = Object.entries(cluster.findLeaderForPartitions(topic, [partition]));
+          if (!leader) throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" partition ${partition} has no leader`);
+          const broker = await cluster.findBroker({ nodeId: leader[0] });
+          // Plain records (with their keys), even when called from inside a consumer's fetch path.
+          const { responses } = await fastRecords.run(false, () => broker.fetch({ maxWaitTime: LOG_FETCH_WAIT_MS, minBytes: 1, maxBytes: 16 << 20, isolationLevel: 1, topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: 8 << 20 }] }] }));
+          const messages = responses[0]?.partitions[0]?.messages ?? [];
+          for (const m of messages) {
+            const offset = Number(m.offset);
+            if (offset < at || offset >= to) continue;
+            bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+            onRecord(offset, m.key?.toString('utf8') ?? '', m.value);
+            at = offset + 1;
+          }
+          if (messages.length === 0) await cluster.refreshMetadata();
+        }
+        return bytes;
+      },
+      async close() {
+        await producer.disconnect().catch(() => undefined);
+        await cluster.disconnect().catch(() => undefined);
+      },
     };
   }
 
@@ -221,6 +370,18 @@ export function messagesOf({ records: r, from, to }: RecordSegment): Message[] {
     messages.push({ key, value, timestamp: Number.isNaN(r.timestampMs[i]) ? undefined : String(r.timestampMs[i]) });
   }
   return messages;
+}
+
+/** What partitionLog uses of kafkajs's (internal) cluster. */
+interface KafkajsCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
+  findBroker(o: { nodeId: string }): Promise<{
+    fetch(request: object): Promise<{ responses: Array<{ partitions: Array<{ messages: Array<{ offset: string; key: Buffer | null; value: Buffer | null }> }> }> }>;
+  }>;
 }
 
 async function connect(client: { connect(): Promise<void> }, where: string): Promise<void> {

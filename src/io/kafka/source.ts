@@ -12,7 +12,7 @@
 // bounded size: when it is full, eachBatch waits, which stops fetching (back-pressure), and calls
 // heartbeat() every second meanwhile so that the group does not evict this member.
 import type { KafkaSourceConfig } from '../../config/types';
-import { appendMessage, newRawBatch, type RawBatch, type Source } from '../../decode/raw-batch';
+import { appendMessage, newRawBatch, type RawBatch, type RebalanceListener, type Source } from '../../decode/raw-batch';
 import { logger } from '../../log';
 import { KafkaClient, type FetchedBatch, type FetchedRecord, type GroupConsumer } from './client';
 import { RECORDS } from './record-batch';
@@ -58,6 +58,13 @@ export class KafkaSource implements Source {
   private readonly queue: Chunk[] = [];
   private queuedBytes = 0;
   private readonly assigned = new Set<number>();
+  /** Assigned partitions whose records are taken: with a rebalance listener, once it has given
+   *  their offsets (their state is restored); otherwise as soon as they are assigned. */
+  private readonly ready = new Set<number>();
+  private listener: RebalanceListener | null = null;
+  private revoking = new Set<number>();
+  /** A listener's failure (a damaged changelog): the next batch throws it. */
+  private failure: unknown = null;
   private maxQueuedRecords = Infinity;
   /** Partitions assigned since the last batch, for RawBatch.assigned. */
   private newlyAssigned: number[] = [];
@@ -136,11 +143,17 @@ export class KafkaSource implements Source {
     }
     this.joiningSinceMs = performance.now();
     this.group = await this.client.consume(this.config.topic, this.config.groupId, {
-      onAssign: (partitions, seek) => this.onAssign(partitions, seek),
+      onAssign: (partitions, seek, control) => this.onAssign(partitions, seek, control),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
+      beforeRejoin: this.listener ? () => this.revokeAll() : undefined,
+      onFatal: (e) => {
+        this.failure ??= e;
+        this.wakeReader?.();
+      },
     });
     let first = true;
     while (!this.closed) {
+      if (this.failure) throw this.failure;
       if (this.queue.length === 0) {
         if (this.finishedCount === this.numPartitions && !first) return;
         await new Promise<void>((resolve) => {
@@ -202,27 +215,76 @@ export class KafkaSource implements Source {
     }
   }
 
-  private onAssign(partitions: number[], seek: (partition: number, offset: number) => void): void {
+  /** The engine hears of rebalances (state per partition, SPEC §15). Before the first batch. */
+  listen(listener: RebalanceListener): void {
+    this.listener = listener;
+  }
+
+  private onAssign(partitions: number[], seek: (partition: number, offset: number) => void, control: { pause(partitions: number[]): void; resume(partitions: number[]): void }): void {
     // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
     // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     this.groupJoins++;
-    this.groupJoinMs ??= performance.now() - this.joiningSinceMs;
     const now = new Set(partitions);
     const revoked = [...this.assigned].filter((p) => !now.has(p));
     this.assigned.clear();
-    this.newlyAssigned.push(...partitions);
-    for (const p of partitions) {
-      this.assigned.add(p);
-      if (Number.isFinite(this.end[p]) && this.position[p] >= this.end[p]) continue;
-      seek(p, this.position[p]);
-    }
+    this.ready.clear();
+    for (const p of partitions) this.assigned.add(p);
     if (revoked.length) log.info('partitions revoked', { partitions: revoked });
+    const start = (offsets: ReadonlyMap<number, number | null>) => {
+      this.groupJoinMs ??= performance.now() - this.joiningSinceMs;
+      this.newlyAssigned.push(...partitions);
+      for (const p of partitions) {
+        this.position[p] = offsets.get(p) ?? this.position[p];
+        this.ready.add(p);
+        if (Number.isFinite(this.end[p]) && this.position[p] >= this.end[p]) continue;
+        seek(p, this.position[p]);
+      }
+    };
+    if (!this.listener) return start(new Map());
+    // Not read until their state is restored: then from the offsets it holds.
+    control.pause(partitions);
+    const generation = this.groupJoins;
+    this.listener.assign(partitions).then(
+      (offsets) => {
+        if (generation !== this.groupJoins || this.closed) return; // another rebalance came first
+        start(offsets);
+        control.resume(partitions);
+        this.wakeReader?.();
+      },
+      (e) => {
+        this.failure ??= e;
+        this.wakeReader?.();
+      },
+    );
+  }
+
+  /** Before rejoining a rebalancing group: nothing is read any more, what is queued is dropped
+   *  (the engine goes on from its own positions), and the listener checkpoints and lets go. */
+  private async revokeAll(): Promise<void> {
+    this.groupJoins++; // an assignment still being restored is stale now
+    // Still committed by the checkpoint the listener takes (the broker may refuse it now: then
+    // the changelog's manifest is where the next owner starts).
+    this.revoking = new Set(this.ready);
+    this.assigned.clear();
+    this.ready.clear();
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.queuedRecords = 0;
+    for (const wake of this.wakeWriters.splice(0)) wake();
+    try {
+      await this.listener!.revoke();
+    } catch (e) {
+      this.failure ??= e;
+      this.wakeReader?.();
+    } finally {
+      this.revoking.clear();
+    }
   }
 
   private async onBatch(batch: FetchedBatch, heartbeat: () => Promise<void>): Promise<void> {
     const p = batch.partition;
-    // A batch fetched before a rebalance, for a partition that is no longer ours.
-    if (!this.assigned.has(p) || this.closed) return;
+    // A batch fetched before a rebalance, for a partition that is no longer ours (or not yet).
+    if (!this.ready.has(p) || this.closed) return;
     this.highWatermark[p] = batch.highWatermark;
     const from = this.position[p];
     const end = this.end[p];
@@ -244,7 +306,7 @@ export class KafkaSource implements Source {
       // Throws when the group is rebalancing: kafkajs then rejoins and fetches again from the
       // positions set in onAssign. Nothing of this batch was taken.
       await heartbeat();
-      if (!this.assigned.has(p)) return;
+      if (!this.ready.has(p)) return;
     }
     if (this.closed) return;
     const last = chunks[chunks.length - 1];
@@ -259,8 +321,16 @@ export class KafkaSource implements Source {
     this.wakeReader?.();
   }
 
+  /** Reading: assigned partitions (with a listener: all restored), or a bounded read that is done. */
   get joined(): boolean {
-    return this.groupJoinMs !== null || this.finishedCount === this.numPartitions;
+    if (this.finishedCount === this.numPartitions) return true;
+    if (this.listener) return this.ready.size > 0 && this.ready.size === this.assigned.size;
+    return this.groupJoinMs !== null;
+  }
+
+  /** Partitions assigned to this member now. */
+  get partitions(): number[] {
+    return [...this.assigned].sort((a, b) => a - b);
   }
 
   lag(): Array<{ partition: number; records: number }> {
@@ -275,7 +345,7 @@ export class KafkaSource implements Source {
 
   async commit(positions: ReadonlyArray<{ partition: number; offset: number }>): Promise<boolean> {
     // Never for a partition this member no longer has: its new owner commits it (kafkajs #1046).
-    const due = positions.filter((o) => this.assigned.has(o.partition) && o.offset > this.committed[o.partition]);
+    const due = positions.filter((o) => (this.ready.has(o.partition) || this.revoking.has(o.partition)) && o.offset > this.committed[o.partition]);
     if (due.length === 0 || !this.group) return true;
     for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt++) {
       let timer: NodeJS.Timeout | undefined;
@@ -287,8 +357,11 @@ export class KafkaSource implements Source {
         return true;
       } catch (e) {
         // Not fatal: a rebalance or a coordinator move fails a commit now and then, and the next
-        // commit covers these offsets too.
-        log.warn(`offset commit failed (attempt ${attempt} of ${COMMIT_ATTEMPTS})`, { error: e, offsets: due });
+        // commit covers these offsets too. During a rebalance, trying again is no use: the next
+        // owner of a partition starts from its checkpoint anyway (SPEC §15).
+        const rebalancing = /rebalanc/i.test(String((e as Error).message));
+        log[rebalancing ? 'info' : 'warn'](`offset commit failed (attempt ${attempt} of ${COMMIT_ATTEMPTS})`, { error: e, offsets: due });
+        if (rebalancing) return false;
         if (attempt < COMMIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 500));
       } finally {
         clearTimeout(timer);
