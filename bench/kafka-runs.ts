@@ -94,8 +94,8 @@ export function killRunning(): void {
 }
 
 /** Starts `sluice run` in a fresh process. joined() resolves once its consumer joined the group
- *  (its info log says so); done, with its summary, once it exits 0. */
-export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
+ *  (its info log says so); done, with its summary, once it exits 0. onLine: each log line. */
+export function runSluice(ctx: BenchContext, job: string, sets: string[], onLine?: (line: string) => void) {
   const summaryFile = path.join(path.dirname(job), `summary-${++runs}.json`);
   const args = [path.join(ctx.rootDir, 'bin', 'sluice.js'), 'run', job, '--quiet', '--summary', summaryFile, ...sets.flatMap((s) => ['--set', s])];
   const t0 = performance.now();
@@ -117,6 +117,7 @@ export function runSluice(ctx: BenchContext, job: string, sets: string[]) {
     partial = lines.pop()!;
     for (const line of lines) {
       if (line.includes('"joined the consumer group"')) onJoin();
+      onLine?.(line);
       const a = /"component":"models".*"version":"(\w+)","T":(\d+),"readMs":(\d+),"checkMs":(\d+)/.exec(line);
       if (a) accepted.push({ atMs: Date.now(), version: a[1], T: Number(a[2]), readMs: Number(a[3]), checkMs: Number(a[4]) });
       // Warnings and errors (kafkajs's too: rebalances, offsets out of range) explain odd figures.

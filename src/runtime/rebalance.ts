@@ -17,6 +17,9 @@ const log = logger('partitions');
 export class Rebalancer implements RebalanceListener {
   private gate: Promise<void> | null = null;
   private openGate: (() => void) | null = null;
+  /** Revokes and assigns run one after another: a rebalance can start while partitions of the
+   *  last one are still being restored, and a checkpoint must not see them half taken on. */
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly owner: PartitionOwner,
@@ -36,7 +39,21 @@ export class Rebalancer implements RebalanceListener {
     while (this.gate) await this.gate;
   }
 
-  async revoke(): Promise<void> {
+  revoke(): Promise<void> {
+    return this.serially(() => this.revokeNow());
+  }
+
+  assign(partitions: number[]): Promise<Map<number, number | null>> {
+    return this.serially(() => this.assignNow(partitions));
+  }
+
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(step);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async revokeNow(): Promise<void> {
     const held = this.owner.held;
     this.metrics.rebalance();
     if (held.length === 0) return;
@@ -50,7 +67,7 @@ export class Rebalancer implements RebalanceListener {
     log.info('partitions revoked', { partitions: held, checkpointMs: Math.round(performance.now() - startedAt) });
   }
 
-  async assign(partitions: number[]): Promise<Map<number, number | null>> {
+  private async assignNow(partitions: number[]): Promise<Map<number, number | null>> {
     await this.pause();
     try {
       const before = this.owner.held;
