@@ -19,7 +19,12 @@ export function formatSummary(s: Summary): string {
   ];
   const c = s.checkpoints;
   if (c) {
-    const from = c.restoredFrom === null ? 'started fresh' : `restored checkpoint ${c.restoredFrom} in ${c.restoreMs.toFixed(0)} ms`;
+    const p = c.partitions;
+    const from = p
+      ? `partitions taken on: ${p.changelog} from the changelog, ${p.local} local, ${p.none} new; ${p.rebalances} rebalance${p.rebalances === 1 ? '' : 's'}`
+      : c.restoredFrom === null
+        ? 'started fresh'
+        : `restored checkpoint ${c.restoredFrom} in ${c.restoreMs.toFixed(0)} ms`;
     lines.push(`state         ${from}; ${c.count} checkpoint${c.count === 1 ? '' : 's'} written, longest pause ${c.pauseMs.max.toFixed(1)} ms`);
   }
   if (s.topWindows.length > 0) {

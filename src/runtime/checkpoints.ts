@@ -42,6 +42,9 @@ export interface CheckpointStats {
   /** Bytes written by the last checkpoint, and in all. */
   lastBytes: number;
   totalBytes: number;
+  /** With a changelog (SPEC §15): partitions taken on, by where their state came from, and the
+   *  rebalances gone through. */
+  partitions?: { changelog: number; local: number; none: number; rebalances: number };
 }
 
 /** Per source partition, the position (next offset) after each submitted batch. */

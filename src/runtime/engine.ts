@@ -364,7 +364,7 @@ export class Engine {
     }
     if (failure) throw failure instanceof SluiceError ? failure : new SluiceError('SLUICE_RUNTIME', (failure as Error).message ?? String(failure), { cause: failure });
     const mainBusyMs = performance.eventLoopUtilization(elu).active;
-    summary.checkpoints = checkpointer?.stats() ?? null;
+    summary.checkpoints = checkpointer ? { ...checkpointer.stats(), ...(rebalancer ? { partitions: rebalancer.stats() } : {}) } : null;
     summary.groupJoinMs = source.groupJoinMs ?? null;
     return summary.finish(performance.now() - startedAt, endedAtMs, { results: sinks.results.where, late: sinks.late.where, deadLetters: sinks.deadLetters.where, shadow: sinks.shadow?.where }, pool.retries, threads, mainBusyMs, job.mode, sinks.results.ackLatency);
   }

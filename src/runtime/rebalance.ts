@@ -20,6 +20,7 @@ export class Rebalancer implements RebalanceListener {
   /** Revokes and assigns run one after another: a rebalance can start while partitions of the
    *  last one are still being restored, and a checkpoint must not see them half taken on. */
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly taken = { changelog: 0, local: 0, none: 0, rebalances: 0 };
 
   constructor(
     private readonly owner: PartitionOwner,
@@ -53,9 +54,15 @@ export class Rebalancer implements RebalanceListener {
     return run;
   }
 
+  /** Partitions taken on so far, by where from, and rebalances (the run summary). */
+  stats(): typeof this.taken {
+    return { ...this.taken };
+  }
+
   private async revokeNow(): Promise<void> {
     const held = this.owner.held;
     this.metrics.rebalance();
+    this.taken.rebalances++;
     if (held.length === 0) return;
     const startedAt = performance.now();
     await this.pause();
@@ -84,6 +91,7 @@ export class Rebalancer implements RebalanceListener {
           this.positions.set(t.partition, t.position);
           this.tracker.restorePartition(t.partition, t.maxEventTimeMs);
         }
+        this.taken[t.from]++;
         const windows = t.state ? t.windows : Arena.peek(this.dispatcher.current[t.partition]).liveSlots;
         log.info('partition assigned', { partition: t.partition, restoredFrom: t.from, ...(t.state ? {} : { inMemory: true }), windows, ms: Math.round(t.ms) });
       }

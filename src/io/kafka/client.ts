@@ -96,6 +96,7 @@ export interface PartitionLog {
 const LOG_REQUEST_BYTES = 512 << 10;
 /** How long a log read waits for data it knows is there (a fetch answers at once when it has any). */
 const LOG_FETCH_WAIT_MS = 100;
+const LOG_FETCH_ATTEMPTS = 8;
 
 export type { RecordSegment };
 
@@ -183,9 +184,10 @@ export class KafkaClient {
     return this.config.brokers.join(',');
   }
 
-  /** Partition count and offsets of a topic; a clear error when it does not exist. */
-  async topicOffsets(topic: string, groupId?: string): Promise<TopicOffsets & { committed: number[] }> {
-    const admin = this.startup.admin();
+  /** Partition count and offsets of a topic; a clear error when it does not exist. At start-up
+   *  (the default) with a few retries only; `retryForever` with the job's retries (mid-run). */
+  async topicOffsets(topic: string, groupId?: string, opts: { retryForever?: boolean } = {}): Promise<TopicOffsets & { committed: number[] }> {
+    const admin = (opts.retryForever ? this.kafka : this.startup).admin();
     try {
       await admin.connect();
       // Listed first: asking for one topic's metadata may create it on brokers that auto-create
@@ -307,26 +309,36 @@ export class KafkaClient {
         return end;
       },
       offsets: async () => {
-        const { low, high } = await self.topicOffsets(topic);
+        const { low, high } = await self.topicOffsets(topic, undefined, { retryForever: true });
         return { low, high };
       },
       async read(partition, from, to, onRecord) {
         let bytes = 0;
         for (let at = from; at < to; ) {
-          const [leader] = Object.entries(cluster.findLeaderForPartitions(topic, [partition]));
-          if (!leader) throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" partition ${partition} has no leader`);
-          const broker = await cluster.findBroker({ nodeId: leader[0] });
           // Plain records (with their keys), even when called from inside a consumer's fetch path.
-          const { responses } = await fastRecords.run(false, () => broker.fetch({ maxWaitTime: LOG_FETCH_WAIT_MS, minBytes: 1, maxBytes: 16 << 20, isolationLevel: 1, topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: 8 << 20 }] }] }));
+          const { responses } = await fetchRetrying(async () => {
+            const [leader] = Object.entries(cluster.findLeaderForPartitions(topic, [partition]));
+            if (!leader) throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" partition ${partition} has no leader`);
+            const broker = await cluster.findBroker({ nodeId: leader[0] });
+            return fastRecords.run(false, () => broker.fetch({ maxWaitTime: LOG_FETCH_WAIT_MS, minBytes: 1, maxBytes: 16 << 20, isolationLevel: 1, topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: 8 << 20 }] }] }));
+          }, () => cluster.refreshMetadata());
           const messages = responses[0]?.partitions[0]?.messages ?? [];
+          // Nothing at or past `at`: the rest of the range was compacted away (a real broker
+          // removes old tombstones too). Records past `to` end the read as well.
+          if (messages.length === 0) break;
+          let past = false;
+          const before = at;
           for (const m of messages) {
             const offset = Number(m.offset);
+            if (offset >= to) past = true;
             if (offset < at || offset >= to) continue;
             bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
             onRecord(offset, m.key?.toString('utf8') ?? '', m.value);
             at = offset + 1;
           }
-          if (messages.length === 0) await cluster.refreshMetadata();
+          if (past) break;
+          // A compacted batch whose records left are all below `at`: step past it.
+          if (at === before) at++;
         }
         return bytes;
       },
@@ -370,6 +382,21 @@ export function messagesOf({ records: r, from, to }: RecordSegment): Message[] {
     messages.push({ key, value, timestamp: Number.isNaN(r.timestampMs[i]) ? undefined : String(r.timestampMs[i]) });
   }
   return messages;
+}
+
+/** A log read's fetch, tried again (after a metadata refresh) on a connection timeout or a moved
+ *  leader: a restore must not fail on what a consumer would retry. */
+async function fetchRetrying<T>(fetch: () => Promise<T>, refresh: () => Promise<void>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch();
+    } catch (e) {
+      if (attempt >= LOG_FETCH_ATTEMPTS || e instanceof SluiceError) throw e;
+      log.warn(`a changelog fetch failed (attempt ${attempt} of ${LOG_FETCH_ATTEMPTS}); trying again`, { error: (e as Error).message });
+      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+      await refresh().catch(() => undefined);
+    }
+  }
 }
 
 /** What partitionLog uses of kafkajs's (internal) cluster. */
