@@ -62,13 +62,17 @@ function takePrepared(key: string): PartitionState | undefined {
 /** Makes the copies of a successful task's states (see `prepared`). */
 export function prepareStates(list: Preparation[]): void {
   for (const { key, state, slotWords, into } of list) {
-    prepared.delete(key); // a copy of an older state: dropped
-    let preparedBytes = 0;
-    for (const p of prepared.values()) preparedBytes += Arena.bytesOf(p);
-    if (preparedBytes + Arena.bytesOf(state) > MAX_PREPARED_BYTES) continue;
-    // Into buffers too small for the state (it grew): no copy, rather than new buffers.
-    if (into && !Arena.fits(into, state)) continue;
-    prepared.set(key, Arena.copyStamped(state, slotWords, into));
+    try {
+      prepared.delete(key); // a copy of an older state: dropped
+      let preparedBytes = 0;
+      for (const p of prepared.values()) preparedBytes += Arena.bytesOf(p);
+      if (preparedBytes + Arena.bytesOf(state) > MAX_PREPARED_BYTES) continue;
+      // Into buffers too small for the state (it grew): no copy, rather than new buffers.
+      if (into && !Arena.fits(into, state)) continue;
+      prepared.set(key, Arena.copyStamped(state, slotWords, into));
+    } finally {
+      Arena.setCopyPending(state, false); // read for the last time: free to be a spare
+    }
   }
 }
 
@@ -94,11 +98,15 @@ export async function runWindowTask(task: WindowTask, preparations?: Preparation
   for (const part of task.parts) {
     const key = `${job.jobId}/${part.partition}`;
     const ready = takePrepared(key);
+    // The spare is the state before the last, which the worker that returned it may not have
+    // copied ahead yet (its setImmediate waits while that thread handles messages: this very
+    // task, even); writing into it then would change it under that copy.
+    const spare = part.spare && !Arena.copyPending(part.spare) ? part.spare : undefined;
     const stamp = Arena.stampOf(part.state);
     // A copy made ahead of this very state: no copy now, and the spare is free for the next one.
     const ahead = ready !== undefined && stamp !== 0 && Arena.stampOf(ready) === stamp;
-    const arena = ahead ? Arena.over(ready, plan.slotWords) : Arena.copyForTask(part.state, plan.slotWords, part.spare);
-    let free = ahead ? part.spare : ready;
+    const arena = ahead ? Arena.over(ready, plan.slotWords) : Arena.copyForTask(part.state, plan.slotWords, spare);
+    let free = ahead ? spare : ready;
     if (free?.meta === arena.partitionState.meta) free = undefined; // never the task's own buffers
     const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out, job.mode);
     op.apply(batch, part.partition);
@@ -114,6 +122,8 @@ export async function runWindowTask(task: WindowTask, preparations?: Preparation
     preparations?.push({ key, state, slotWords: plan.slotWords, into: free });
     parts.push({ state, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes: Arena.bytesOf(state) });
   }
+  // Before the result goes: its states are read once more, by their copies ahead (prepareStates).
+  for (const p of preparations ?? []) Arena.setCopyPending(p.state, true);
   const keys = KeyNames.of(task.keys);
   const output: TaskOutput = out.pack(job.scoring.numOutputs, keys);
   if (spares.length < 4) spares.push(out); // packed: the output has its own copy

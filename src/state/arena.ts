@@ -28,7 +28,10 @@ export const enum Meta {
   /** A random tag of this state, set by the task that made it (0: none): a copy of it made
    *  earlier is known by the same stamp (src/runtime/window-task.ts). */
   Stamp = 10 + 24,
-  Words = 10 + 24 + 1,
+  /** An i32 (Atomics), 1 while the worker that returned this state has yet to copy it ahead:
+   *  until then its buffers are not to be reused (src/runtime/window-task.ts). */
+  CopyPending = 10 + 24 + 1,
+  Words = 10 + 24 + 2,
 }
 
 /** Digest blocks come in power-of-two sizes from 2^kMinDigestClassLog2 words. */
@@ -189,6 +192,15 @@ export class Arena {
 
   static stampOf(state: PartitionState): number {
     return new Float64Array(state.meta)[Meta.Stamp];
+  }
+
+  /** Whether a copy of the state is still to be made ahead (Meta.CopyPending). */
+  static copyPending(state: PartitionState): boolean {
+    return Atomics.load(new Int32Array(state.meta), Meta.CopyPending * 2) !== 0;
+  }
+
+  static setCopyPending(state: PartitionState, pending: boolean): void {
+    Atomics.store(new Int32Array(state.meta), Meta.CopyPending * 2, pending ? 1 : 0);
   }
 
   /** Tags the state as a new one: a task changed it. */
