@@ -109,6 +109,9 @@ export interface Source {
  */
 export interface RebalanceListener {
   revoke(): Promise<void>;
+  /** The member left the group without a revoke (its consumer restarted): its partitions may
+   *  already be another's; nothing more is written for them until assign(). */
+  lost(): void;
   assign(partitions: number[]): Promise<Map<number, number | null>>;
 }
 

@@ -49,6 +49,7 @@ export class PartitionOwner {
   private readonly conflicting = new Set<string>();
   private warned = false;
   private lastId = 0;
+  private suspended = false;
 
   constructor(
     private readonly changelog: Changelog,
@@ -101,6 +102,7 @@ export class PartitionOwner {
    */
   async take(partitions: number[]): Promise<TakenPartition[]> {
     const { low, high } = await this.changelog.offsets();
+    this.suspended = false;
     for (const p of this.held) if (!partitions.includes(p)) this.drop(p);
     return Promise.all(
       partitions.map(async (p): Promise<TakenPartition> => {
@@ -124,6 +126,7 @@ export class PartitionOwner {
         }
         const writer = restored ? PartitionWriter.restored(p, this.identity, restored) : new PartitionWriter(p, this.identity);
         this.writers.set(p, writer);
+        this.written.set(p, new Set());
         this.ends.set(p, high[p]);
         this.fresh.set(p, []);
         const state = restored ? this.renumber(restored, p) : Arena.create(this.slotWords);
@@ -163,21 +166,30 @@ export class PartitionOwner {
     this.staleLocal.delete(p);
   }
 
+  /** The partitions were given up (a rebalance's revoke, or the group lost this member): no
+   *  checkpoint writes them until they are taken on again. */
+  suspend(): void {
+    this.suspended = true;
+  }
+
   /** A checkpoint of the held partitions: `states` as of its boundary. */
   stage(states: readonly PartitionState[], positions: ReadonlyArray<number | null>, maxEventTimeMs: ReadonlyArray<number | null>): StagedPartitions {
     const startedAt = performance.now();
     const parts: StagedPartitions['parts'] = [];
     let bytes = 0;
-    for (const [p, writer] of this.writers) {
+    for (const [p, writer] of this.suspended ? [] : this.writers) {
       const written = this.written.get(p) ?? new Set<number>();
       this.written.set(p, written);
       const fresh = this.fresh.get(p) ?? [];
       this.fresh.set(p, []);
       const named = (ids: Iterable<number>) => [...ids].map((id): [number, string] => [id, this.keys.name(id)]);
       const all = () => {
-        // A whole write names the keys with open windows, and any routed since the boundary.
+        // A whole write names the keys with open windows, any routed since the boundary
+        // (and every key ever named: a key routed after the boundary may have no window in the
+        // boundary's state and still need its name later).
         const ids = Arena.over(states[p], this.slotWords).liveKeyIds();
         for (const id of fresh) ids.add(id);
+        for (const id of written) ids.add(id);
         this.written.set(p, ids);
         return named(ids);
       };

@@ -48,6 +48,11 @@ export class Rebalancer implements RebalanceListener {
     return this.serially(() => this.assignNow(partitions));
   }
 
+  /** The group lost this member without a revoke (a consumer restart): stop writing at once. */
+  lost(): void {
+    this.owner.suspend();
+  }
+
   private serially<T>(step: () => Promise<T>): Promise<T> {
     const run = this.chain.then(step);
     this.chain = run.catch(() => undefined);
@@ -68,6 +73,9 @@ export class Rebalancer implements RebalanceListener {
     await this.pause();
     try {
       await this.checkpointNow();
+      // Until the group assigns again, no timed checkpoint writes partitions another process
+      // may be taking on.
+      this.owner.suspend();
     } finally {
       this.resume();
     }

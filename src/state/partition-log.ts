@@ -6,7 +6,7 @@
 //                                      crc32 + up to 64 KiB
 //   k/<vvvvvvvv>                       JSON [[keyId, name], ...]: keys new to the partition at v
 //   manifest                           JSON PartitionManifest: the pages and key lists in force
-// A write is [changed pages, new keys, tombstones of what the previous manifest stopped needing,
+// A write is [tombstones of what the manifest in force does not need, changed pages, new keys,
 // the manifest]: the manifest last, so a write cut short leaves the previous one whole. Once the
 // bytes written since the last whole write pass the state's size (at least 256 KiB, at most
 // 1 MiB), the next write is whole again, so the partition stays restorable from its newest
@@ -83,7 +83,10 @@ export class PartitionWriter {
   /** Goes on from a restored partition (its key ids renumbered: the next write is whole). */
   static restored(partition: number, identity: PartitionIdentity, r: RestoredPartition): PartitionWriter {
     const w = new PartitionWriter(partition, identity);
-    w.manifest = r.manifest;
+    // Versions go on past any record of a write cut short (an orphan), so that no new record
+    // takes the name of one that is about to be deleted.
+    const orphanVersions = r.orphans.map((k) => Number(/\/(\d{8})$/.exec(k)?.[1] ?? 0));
+    w.manifest = { ...r.manifest, version: Math.max(r.manifest.version, ...orphanVersions) };
     w.unneeded = r.orphans.slice();
     return w;
   }
@@ -145,7 +148,9 @@ export class PartitionWriter {
     }
     const moved = prev === null || prev.position !== point.position || prev.maxEventTimeMs !== point.maxEventTimeMs;
     if (records.length === 0 && !moved && this.unneeded.length === 0) return null;
-    for (const key of this.unneeded) records.push([key, null]);
+    // Tombstones first: what they delete is not needed by the manifest in force, and a new record
+    // of the same name (none, see restored) must win.
+    records.unshift(...this.unneeded.map((key): PartitionRecord => [key, null]));
     const manifest: PartitionManifest = { format: PARTITION_FORMAT, ...this.identity, partition: this.partition, version, ...point, regions, pages, keys: keyVersions };
     const value = Buffer.from(JSON.stringify(manifest));
     records.push([MANIFEST, value]);

@@ -97,6 +97,25 @@ test('a partition written often is rewritten whole now and then: what compaction
   assert.ok(liveBytes < 3 * stateBytes + 64 * 1024, `${liveBytes} bytes kept for a state of ${stateBytes}`);
 });
 
+test('a write cut short (its manifest never came): the next owner writes past its records, and the partition restores', () => {
+  const log = new Compacted();
+  const w = new PartitionWriter(1, ID);
+  log.apply(w.stage(stateWith([[0, 0]]), SLOT_WORDS, { position: 1, maxEventTimeMs: 1 }, names([0]), () => names([0]))!.records);
+  const cut = w.stage(stateWith([[0, 0], [1, 0]], 2), SLOT_WORDS, { position: 2, maxEventTimeMs: 2 }, names([1]), () => names([0, 1]))!;
+  log.apply(cut.records.filter(([k]) => k.startsWith('r/')).slice(0, 1)); // a page of version 2 only
+  const back = restorePartition(log.latest, 1, ID, SLOT_WORDS, 'the log')!;
+  assert.equal(back.manifest.version, 1);
+  assert.equal(back.orphans.length, 1);
+  // The next owner: a whole write, past version 2, deleting the orphan without touching its own.
+  const next = PartitionWriter.restored(1, ID, back);
+  const state = stateWith([[0, 0], [1, 0], [2, 0]], 3);
+  const staged = next.stage(state, SLOT_WORDS, { position: 3, maxEventTimeMs: 3 }, [], () => names([0, 1, 2]))!;
+  assert.equal(staged.manifest.version, 3);
+  log.apply(staged.records);
+  assert.deepEqual(bytesOf(restorePartition(log.latest, 1, ID, SLOT_WORDS, 'the log')!.state), bytesOf(state));
+  assert.ok(![...log.latest.keys()].some((k) => k.endsWith('/00000002')), 'the orphan is deleted');
+});
+
 test('damage is refused with what is wrong named: a missing page, a bad checksum, a missing key list, another job or layout', () => {
   const log = new Compacted();
   const w = new PartitionWriter(5, ID);

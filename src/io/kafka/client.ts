@@ -60,6 +60,8 @@ export interface GroupHandlers {
    *  fetching starts (otherwise: the group's committed offset). `pause` and `resume` stop and
    *  restart fetching partitions. */
   onAssign(partitions: number[], seek: (partition: number, offset: number) => void, control: { pause(partitions: number[]): void; resume(partitions: number[]): void }): void;
+  /** The consumer crashed: the member left the group without giving its partitions up. */
+  onLost?(): void;
   /** The consumer stopped for good (an error kafkajs does not retry). */
   onFatal?(error: unknown): void;
   /** Called before the member rejoins a rebalancing group (not before its first join); the group
@@ -239,6 +241,8 @@ export class KafkaClient {
     let restarting: Promise<void> | null = null;
     consumer.on(consumer.events.CRASH, (e) => {
       const error = e.payload.error as Error & { type?: string };
+      // Whatever happens next, this member has left the group: it rejoins as a new one.
+      if (!stopping) handlers.onLost?.();
       if (e.payload.restart) return log.warn('consumer failed; restarting', { error });
       if (stopping) return;
       // kafkajs gives up on errors it calls fatal. A group protocol error (the mock broker answers

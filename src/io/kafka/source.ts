@@ -146,6 +146,7 @@ export class KafkaSource implements Source {
       onAssign: (partitions, seek, control) => this.onAssign(partitions, seek, control),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
       beforeRejoin: this.listener ? () => this.revokeAll() : undefined,
+      onLost: () => this.lost(),
       onFatal: (e) => {
         this.failure ??= e;
         this.wakeReader?.();
@@ -224,6 +225,7 @@ export class KafkaSource implements Source {
     // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
     // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     this.groupJoins++;
+    if (this.listener) this.dropQueued(); // records of an earlier assignment: read again from the positions given
     const now = new Set(partitions);
     const revoked = [...this.assigned].filter((p) => !now.has(p));
     this.assigned.clear();
@@ -258,6 +260,24 @@ export class KafkaSource implements Source {
     );
   }
 
+  /** The consumer crashed out of the group: as a revoke, without a checkpoint (the partitions
+   *  may be another's by now). */
+  private lost(): void {
+    if (!this.listener) return;
+    this.groupJoins++;
+    this.assigned.clear();
+    this.ready.clear();
+    this.dropQueued();
+    this.listener.lost();
+  }
+
+  private dropQueued(): void {
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.queuedRecords = 0;
+    for (const wake of this.wakeWriters.splice(0)) wake();
+  }
+
   /** Before rejoining a rebalancing group: nothing is read any more, what is queued is dropped
    *  (the engine goes on from its own positions), and the listener checkpoints and lets go. */
   private async revokeAll(): Promise<void> {
@@ -267,10 +287,7 @@ export class KafkaSource implements Source {
     this.revoking = new Set(this.ready);
     this.assigned.clear();
     this.ready.clear();
-    this.queue.length = 0;
-    this.queuedBytes = 0;
-    this.queuedRecords = 0;
-    for (const wake of this.wakeWriters.splice(0)) wake();
+    this.dropQueued();
     try {
       await this.listener!.revoke();
     } catch (e) {
