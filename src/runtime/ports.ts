@@ -2,6 +2,7 @@
 // them and src/app wires them in, so nothing here imports a file, socket or client library.
 import type { ModelMetrics } from '../models/registry';
 import type { EncodedRecords } from '../records/encoded';
+import type { PartitionRecord } from '../state/partition-log';
 import type { ResultLatency } from './summary';
 export type { RawBatch, RebalanceListener, Source } from '../decode/raw-batch';
 
@@ -79,7 +80,7 @@ export interface EngineMetrics extends ModelMetrics {
 /** A changelog topic, partition by partition (src/io/kafka/client.ts's PartitionLog). */
 export interface Changelog {
   readonly topic: string;
-  append(partition: number, records: Array<[string, Buffer | null]>): Promise<number>;
+  append(partition: number, records: PartitionRecord[]): Promise<number>;
   offsets(): Promise<{ low: number[]; high: number[] }>;
   read(partition: number, from: number, to: number, onRecord: (offset: number, key: string, value: Buffer | null) => void): Promise<number>;
   close(): Promise<void>;

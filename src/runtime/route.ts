@@ -67,11 +67,7 @@ export class Router {
     if (this.parts.length < decoded.count) this.parts = new Int32Array(decoded.count);
     const parts = this.parts;
     for (let j = 0; j < decoded.count; j++) parts[j] = partitionOf(decoded.keyId[j]);
-    const batch = this.fill(decoded, parts, eventSeq, steps, false, spare);
-    batch.header[BatchHeader.FirstSeq] = firstSeq;
-    batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
-    batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
-    return { batch, eventSeq };
+    return { batch: this.fill(decoded, parts, eventSeq, steps, firstSeq, watermarkBeforeMs, false, spare), eventSeq };
   }
 
   /**
@@ -86,7 +82,8 @@ export class Router {
     const firstSeq = this.seq;
     const steps: number[] = [];
     const eventSeq = new Float64Array(decoded.count);
-    const parts = new Int32Array(decoded.count);
+    if (this.parts.length < decoded.count) this.parts = new Int32Array(decoded.count);
+    const parts = this.parts;
     const eventWatermark = new Float64Array(decoded.count);
     const clock = new Float64Array(3 * P);
     for (let p = 0; p < P; p++) {
@@ -121,18 +118,16 @@ export class Router {
       }
       this.seq++;
     }
-    const batch = this.fill(decoded, parts, eventSeq, steps, true, spare);
+    const batch = this.fill(decoded, parts, eventSeq, steps, firstSeq, watermarkBeforeMs, true, spare);
     const { eventWatermark: ew, ref } = batch;
     for (let i = 0; i < decoded.count; i++) ew[i] = eventWatermark[ref[i]];
     batch.partitionClock.set(clock);
-    batch.header[BatchHeader.FirstSeq] = firstSeq;
-    batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
-    batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
     return { batch, eventSeq };
   }
 
-  /** The batch the workers read: events grouped by key partition (`parts`), in arrival order. */
-  private fill(decoded: DecodedEvents, parts: Int32Array, eventSeq: Float64Array, steps: number[], clocks: boolean, spare?: SharedArrayBuffer): EventBatch {
+  /** The batch the workers read: events grouped by key partition (`parts`), in arrival order,
+   *  and the job watermark's steps from firstSeq. */
+  private fill(decoded: DecodedEvents, parts: Int32Array, eventSeq: Float64Array, steps: number[], firstSeq: number, watermarkBeforeMs: number, clocks: boolean, spare?: SharedArrayBuffer): EventBatch {
     const P = this.keyPartitions;
     const F = decoded.numFields;
     const counts = new Int32Array(P + 1);
@@ -155,6 +150,9 @@ export class Router {
       for (let f = 0; f < F; f++) fields[i * F + f] = decoded.fields[j * F + f];
     }
     batch.watermark.set(steps);
+    batch.header[BatchHeader.FirstSeq] = firstSeq;
+    batch.header[BatchHeader.WatermarkBeforeMs] = watermarkBeforeMs;
+    batch.header[BatchHeader.WatermarkAfterMs] = steps.length ? steps[steps.length - 1] : watermarkBeforeMs;
     return batch;
   }
 }

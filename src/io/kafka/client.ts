@@ -10,6 +10,7 @@
 import { encodedMessage, encodedSendsWork, installProduceEncoder, type RecordSegment } from './produce-request';
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { SluiceError } from '../../errors';
+import type { PartitionRecord } from '../../state/partition-log';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
 import { fastRecords, installFastRecords, RECORDS, type RecordColumns } from './record-batch';
@@ -71,14 +72,8 @@ export interface GroupHandlers {
 
 export interface GroupConsumer {
   commit(offsets: Array<{ partition: number; offset: number }>): Promise<void>;
-  /** No fetching for these partitions until resume (a partition being restored, SPEC §15). */
-  pause(partitions: number[]): void;
-  resume(partitions: number[]): void;
   stop(): Promise<void>;
 }
-
-/** A record of a partition log: its key, and its value (null: a tombstone). */
-export type LogRecord = [key: string, value: Buffer | null];
 
 /** One topic read and written partition by partition, outside any consumer group: a changelog
  *  (SPEC §15). */
@@ -86,7 +81,7 @@ export interface PartitionLog {
   readonly topic: string;
   /** Appends records to one partition, in order, LZ4-compressed; resolves once all are
    *  acknowledged (acks -1) with the offset after the last. */
-  append(partition: number, records: LogRecord[]): Promise<number>;
+  append(partition: number, records: PartitionRecord[]): Promise<number>;
   /** Per partition: first offset held, and the end offset. */
   offsets(): Promise<TopicOffsets>;
   /** Reads [from, to) of a partition, in offset order; resolves with the bytes read. */
@@ -274,8 +269,6 @@ export class KafkaClient {
     await run();
     return {
       commit: (offsets) => consumer.commitOffsets(offsets.map((o) => ({ topic, partition: o.partition, offset: String(o.offset) }))),
-      pause: (partitions) => consumer.pause([{ topic, partitions }]),
-      resume: (partitions) => consumer.resume([{ topic, partitions }]),
       stop: async () => {
         stopping = true;
         if (beforeRejoin.get(groupId) === handlers.beforeRejoin) beforeRejoin.delete(groupId);

@@ -345,10 +345,6 @@ export class KafkaSource implements Source {
     return this.groupJoinMs !== null;
   }
 
-  /** Partitions assigned to this member now. */
-  get partitions(): number[] {
-    return [...this.assigned].sort((a, b) => a - b);
-  }
 
   lag(): Array<{ partition: number; records: number }> {
     const out = [];
