@@ -1,5 +1,5 @@
-// One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out; or a
-// candidate model version's check (SPEC §12 hot reload in `sluice serve`).
+// One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out; a
+// candidate model version's check (SPEC §12 hot reload in `sluice serve`); or a model's load.
 import { checkCandidate, type CandidateCheck, type CheckOutcome } from '../models/check';
 import { cachedModel, formatOf } from './load-model';
 
@@ -17,8 +17,15 @@ export interface CheckTask {
   check: CandidateCheck;
 }
 
-export async function runScoreTask(task: ScoreTask | CheckTask): Promise<number | CheckOutcome> {
+/** Loads a model into this worker's cache ahead of its first batch. */
+export interface WarmTask {
+  warm: string;
+  format: 'xgboost' | 'onnx';
+}
+
+export async function runScoreTask(task: ScoreTask | CheckTask | WarmTask): Promise<number | CheckOutcome> {
   if ('check' in task) return checkCandidate(task.check);
+  if ('warm' in task) return (await cachedModel(task.warm, task.format)).numFeatures;
   const model = await cachedModel(task.modelPath, task.format ?? formatOf(task.modelPath));
   const rows = new Float32Array(task.rows, 0, task.nRows * model.numFeatures);
   const out = new Float32Array(task.out, 0, task.nRows * model.numOutputs);

@@ -9,7 +9,7 @@ import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
 import { formatOf, loadModel } from './load-model';
 import { checkRows, type Model } from './model';
-import type { ScoreTask } from './score-task';
+import type { ScoreTask, WarmTask } from './score-task';
 
 export interface ScoringPoolOptions {
   /** Model file (XGBoost .json/.ubj or ONNX .onnx): the one score() uses unless it names another. */
@@ -25,8 +25,14 @@ export interface ScoringPoolOptions {
   /** 'wait' (default): score() resolves once there is room; 'error': it rejects at once
    *  (a SluiceError with code SLUICE_OVERLOADED). */
   onFull?: 'wait' | 'error';
-  /** Called with each batch's rows as it goes to a worker (metrics). */
+  /** Called with each batch's rows as it goes to a worker, or is scored inline (metrics). */
   onBatch?: (rows: number) => void;
+  /** Batches of an XGBoost model predicted to score within this many µs are scored on the
+   *  calling thread, at the end of its current turn of the event loop, with whatever else arrived
+   *  in that turn (default 0: every batch goes to a worker). A hop to a worker costs the calling
+   *  thread more than that (the task's message, its answer, a wake-up), which is all a cheap
+   *  model's few rows take to score. Calibrated per model when it loads (docs/serve.md). */
+  inlineMaxUs?: number;
 }
 
 export interface ScoreOptions {
@@ -57,6 +63,21 @@ interface ModelQueue {
   format: 'xgboost' | 'onnx';
   requests: Request[];
   rows: number;
+  /** What a batch of this model costs on this thread; null: it never scores here. */
+  cost: RowCost | null;
+}
+
+/** A model's scoring time on this thread: the first row of a call, and each row after it. */
+export interface RowCost {
+  firstUs: number;
+  rowUs: number;
+}
+
+/** A batch's buffers, kept for the next batch: a SharedArrayBuffer's allocation (and the GC work
+ *  its release makes) costs more than a small batch's scoring. */
+interface BatchBuffers {
+  rows: SharedArrayBuffer;
+  out: SharedArrayBuffer;
 }
 
 /** 4096 rows: one call is then ~1 ms for a 100-tree model, long enough to amortize dispatch. */
@@ -71,6 +92,9 @@ export class ScoringPool {
   private readonly loaded = new Map<string, Promise<Model>>();
   /** The ones loaded by now, for score()'s path without an await. */
   private readonly ready = new Map<string, Model>();
+  private readonly costs = new Map<string, RowCost | null>();
+  private readonly spareBuffers: BatchBuffers[] = [];
+  private inlineScheduled = false;
   private readonly queues = new Map<string, ModelQueue>();
   private queuedRows = 0;
   private inFlight = 0;
@@ -83,12 +107,14 @@ export class ScoringPool {
   private readonly maxBatchRows: number;
   private readonly maxQueuedRows: number;
   private readonly maxDelayMs: number;
+  private readonly inlineMaxUs: number;
 
   constructor(private readonly opts: ScoringPoolOptions) {
     this.threads = opts.threads ?? Math.max(1, os.availableParallelism() - 1);
     this.maxBatchRows = opts.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS;
     this.maxQueuedRows = Math.max(opts.maxQueuedRows ?? DEFAULT_MAX_QUEUED_ROWS, this.maxBatchRows);
     this.maxDelayMs = opts.maxDelayMs ?? 0;
+    this.inlineMaxUs = opts.inlineMaxUs ?? 0;
     if (opts.model !== undefined) this.load(opts.model).catch(() => undefined);
     this.pool = new Piscina({ filename: path.join(__dirname, '..', '..', 'workers', 'score-worker.js'), minThreads: this.threads, maxThreads: this.threads });
   }
@@ -133,6 +159,15 @@ export class ScoringPool {
     return queued.result;
   }
 
+  /** Loads the model on this thread and on every worker, so that no request waits for a load
+   *  (a 10 MB model takes a worker ~0.3 s). Best effort: a worker busy meanwhile may be missed. */
+  async warm(file = this.opts.model, format?: 'xgboost' | 'onnx'): Promise<void> {
+    const path = this.pathOf(file);
+    await this.load(path);
+    const task: WarmTask = { warm: path, format: format ?? formatOf(path) };
+    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run(task)));
+  }
+
   /** Checks a candidate model version on a worker (SPEC §12 hot reload, off the main thread). */
   check(c: CandidateCheck): Promise<CheckOutcome> {
     return this.pool.run({ check: c });
@@ -146,8 +181,12 @@ export class ScoringPool {
   private load(file: string): Promise<Model> {
     let m = this.loaded.get(file);
     if (!m) {
-      m = loadModel(file);
-      m.then((model) => this.ready.set(file, model)).catch(() => undefined);
+      m = loadModel(file).then((model) => {
+        this.costs.set(file, this.inlineMaxUs > 0 && model.predictSync ? calibrate(model) : null);
+        this.ready.set(file, model);
+        return model;
+      });
+      m.catch(() => undefined);
       this.loaded.set(file, m);
     }
     return m;
@@ -171,7 +210,7 @@ export class ScoringPool {
 
   private push(file: string, model: Model, rows: Float32Array, nRows: number, opts: ScoreOptions): Promise<Float32Array> {
     let q = this.queues.get(file);
-    if (!q) this.queues.set(file, (q = { model, path: file, format: opts.format ?? formatOf(file), requests: [], rows: 0 }));
+    if (!q) this.queues.set(file, (q = { model, path: file, format: opts.format ?? formatOf(file), requests: [], rows: 0, cost: this.costs.get(file) ?? null }));
     const queue = q;
     const now = performance.now();
     return new Promise<Float32Array>((resolve, reject) => {
@@ -215,20 +254,37 @@ export class ScoringPool {
     await this.pool.destroy();
   }
 
+  /** Whether the queue's rows are cheap enough to score on this thread. */
+  private inline(q: ModelQueue): boolean {
+    return q.cost !== null && predictedUs(q.cost, q.rows) <= this.inlineMaxUs;
+  }
+
   /**
-   * Starts batches while workers are free. A model's queue is due when it holds maxBatchRows, or
-   * its oldest request has waited maxDelayMs, or `flush`: a worker just finished, and what queued
-   * meanwhile has waited for it already. The due queue with the oldest request goes first, taking
+   * Starts batches while workers are free. A queue cheap enough to score inline is left for the
+   * end of this turn (runInline); one of the same model that costs more is due at once. Otherwise
+   * (models that never score inline) a queue is due when it holds maxBatchRows, or its oldest
+   * request has waited maxDelayMs, or `flush`: a worker just finished, and what queued meanwhile
+   * has waited for it already. The due queue with the oldest request goes first, taking
    * as many whole requests as fit. Otherwise a timer waits for the first to fall due.
    */
   private pump(flush: boolean): void {
+    if (this.inlineMaxUs > 0 && !this.inlineScheduled) {
+      for (const q of this.queues.values()) {
+        if (q.requests.length === 0 || !this.inline(q)) continue;
+        this.inlineScheduled = true;
+        setImmediate(() => this.runInline());
+        break;
+      }
+    }
     while (this.inFlight < this.threads && this.queuedRows > 0) {
       const now = performance.now();
       let next: ModelQueue | null = null;
       let dueInMs = Infinity;
       for (const q of this.queues.values()) {
-        if (q.requests.length === 0) continue;
-        const waitMs = flush || this.closed || q.rows >= this.maxBatchRows ? 0 : q.requests[0].queuedAtMs + this.maxDelayMs - now;
+        if (q.requests.length === 0 || this.inline(q)) continue;
+        // Rows too costly to score inline are worth a hop already: they need no company.
+        const worthHop = q.cost !== null && this.inlineMaxUs > 0;
+        const waitMs = flush || this.closed || worthHop || q.rows >= this.maxBatchRows ? 0 : q.requests[0].queuedAtMs + this.maxDelayMs - now;
         if (waitMs > 0) dueInMs = Math.min(dueInMs, waitMs);
         else if (next === null || q.requests[0].queuedAtMs < next.requests[0].queuedAtMs) next = q;
       }
@@ -245,10 +301,48 @@ export class ScoringPool {
     }
   }
 
-  private dispatch(q: ModelQueue, now: number): void {
+  /** Scores every queue still cheap enough here, each in one call; the rest go to workers. */
+  private runInline(): void {
+    this.inlineScheduled = false;
+    for (const q of this.queues.values()) {
+      if (q.requests.length === 0 || !this.inline(q)) continue;
+      const now = performance.now();
+      const { batch, nRows } = this.take(q, now, Infinity);
+      if (batch.length === 0) continue;
+      this.opts.onBatch?.(nRows);
+      const F = q.model.numFeatures;
+      const K = q.model.numOutputs;
+      const rows = batch.length === 1 ? batch[0].rows : new Float32Array(nRows * F);
+      if (batch.length > 1) {
+        let at = 0;
+        for (const r of batch) {
+          rows.set(r.rows, at * F);
+          at += r.nRows;
+        }
+      }
+      let out: Float32Array;
+      try {
+        out = q.model.predictSync!(rows, nRows);
+      } catch (e) {
+        for (const r of batch) r.reject(e);
+        continue;
+      }
+      let at = 0;
+      for (const r of batch) {
+        r.resolve(out.subarray(at * K, (at + r.nRows) * K));
+        at += r.nRows;
+      }
+    }
+    this.pump(false);
+    this.notifyIdle();
+  }
+
+  /** Whole requests from the front of q, up to maxRows rows (at least one request); those past
+   *  their deadline are rejected instead. */
+  private take(q: ModelQueue, now: number, maxRows: number): { batch: Request[]; nRows: number } {
     const batch: Request[] = [];
     let n = 0;
-    while (q.requests.length > 0 && (batch.length === 0 || n + q.requests[0].nRows <= this.maxBatchRows)) {
+    while (q.requests.length > 0 && (batch.length === 0 || n + q.requests[0].nRows <= maxRows)) {
       const r = q.requests.shift()!;
       q.rows -= r.nRows;
       this.queuedRows -= r.nRows;
@@ -260,6 +354,11 @@ export class ScoringPool {
       n += r.nRows;
     }
     for (const w of this.roomWaiters.splice(0)) w();
+    return { batch, nRows: n };
+  }
+
+  private dispatch(q: ModelQueue, now: number): void {
+    const { batch, nRows: n } = this.take(q, now, this.maxBatchRows);
     if (batch.length === 0) return;
     this.opts.onBatch?.(n);
     this.inFlight++;
@@ -273,24 +372,61 @@ export class ScoringPool {
   private async run(q: ModelQueue, batch: Request[], nRows: number): Promise<void> {
     const F = q.model.numFeatures;
     const K = q.model.numOutputs;
-    const rows = new Float32Array(new SharedArrayBuffer(nRows * F * 4));
+    const buffers = this.buffers(nRows * F * 4, nRows * K * 4);
+    const rows = new Float32Array(buffers.rows, 0, nRows * F);
     let at = 0;
     for (const r of batch) {
       rows.set(r.rows, at * F);
       at += r.nRows;
     }
-    const out = new Float32Array(new SharedArrayBuffer(nRows * K * 4));
+    const out = new Float32Array(buffers.out, 0, nRows * K);
     try {
-      const task: ScoreTask = { modelPath: q.path, format: q.format, rows: rows.buffer as SharedArrayBuffer, nRows, out: out.buffer as SharedArrayBuffer };
+      const task: ScoreTask = { modelPath: q.path, format: q.format, rows: buffers.rows, nRows, out: buffers.out };
       await this.pool.run(task);
       at = 0;
       for (const r of batch) {
-        // Views of the batch's own buffer, which nothing else writes: no copy, no allocation.
-        r.resolve(out.subarray(at * K, (at + r.nRows) * K));
+        // Copied out: the buffers go to the next batch.
+        r.resolve(out.slice(at * K, (at + r.nRows) * K));
         at += r.nRows;
       }
     } catch (e) {
       for (const r of batch) r.reject(e);
     }
+    // A worker that threw or died no longer writes them.
+    if (this.spareBuffers.length < this.threads) this.spareBuffers.push(buffers);
   }
+
+  /** Spare buffers that hold a batch of these sizes, or new ones (sized up, to be kept). */
+  private buffers(rowBytes: number, outBytes: number): BatchBuffers {
+    const i = this.spareBuffers.findIndex((b) => b.rows.byteLength >= rowBytes && b.out.byteLength >= outBytes);
+    if (i >= 0) return this.spareBuffers.splice(i, 1)[0];
+    if (this.spareBuffers.length >= this.threads) this.spareBuffers.shift(); // too small: let one go
+    const size = (bytes: number) => Math.max(4096, 2 ** Math.ceil(Math.log2(bytes)));
+    return { rows: new SharedArrayBuffer(size(rowBytes)), out: new SharedArrayBuffer(size(outBytes)) };
+  }
+}
+
+/** A call of n rows, in µs. */
+function predictedUs(cost: RowCost, n: number): number {
+  return cost.firstUs + (n - 1) * cost.rowUs;
+}
+
+/** Times predictSync on 1 and on 64 synthetic rows (fastest of a few tries, after a warm-up). */
+function calibrate(model: Model): RowCost {
+  const n = 64;
+  const rows = new Float32Array(n * model.numFeatures);
+  let seed = 12345;
+  for (let i = 0; i < rows.length; i++) rows[i] = ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 4 - 2;
+  const fastestUs = (nRows: number) => {
+    let best = Infinity;
+    for (let t = 0; t < 5; t++) {
+      const t0 = performance.now();
+      model.predictSync!(rows, nRows);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best * 1000;
+  };
+  fastestUs(n);
+  const firstUs = fastestUs(1);
+  return { firstUs, rowUs: Math.max(0, (fastestUs(n) - firstUs) / (n - 1)) };
 }

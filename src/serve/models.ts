@@ -10,6 +10,7 @@ import type { ModelSpec } from '../config/types';
 import { configError, SluiceError } from '../errors';
 import { logger } from '../log';
 import { Breaker } from '../models/breaker';
+import type { CandidateCheck } from '../models/check';
 import { combine, SampleClock } from '../models/calls';
 import type { RemotePlan } from '../models/plan';
 import { Reloader } from '../models/reload';
@@ -77,7 +78,14 @@ export class ServedModels {
       await m.close();
       throw e;
     }
-    m.reloader = new Reloader({ accept: (mv, read, took) => m.accept(mv, read, took), refused: (mv) => metrics.modelReload(mv.name, 'refused') }, (c) => pool.check(c));
+    // A version that loads is loaded everywhere before it can be accepted: its first requests
+    // do not wait for it.
+    const check = async (c: CandidateCheck) => {
+      const outcome = await pool.check(c);
+      if (outcome.loaded) await pool.warm(c.path, c.type).catch(() => undefined);
+      return outcome;
+    };
+    m.reloader = new Reloader({ accept: (mv, read, took) => m.accept(mv, read, took), refused: (mv) => metrics.modelReload(mv.name, 'refused') }, check);
     m.reloader.start(m.files.values(), [], () => true);
     return m;
   }
@@ -257,6 +265,7 @@ export class ServedModels {
       const shape = await this.pool.model(read.path).catch((e: Error) => {
         throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
       });
+      await this.pool.warm(read.path, spec.type);
       mv.setShape(shape, Array.from({ length: shape.numFeatures }, (_, i) => i));
       mv.versions.push({ version: read.version, path: read.path, fromMs: -Infinity });
       this.files.set(name, mv);

@@ -7,6 +7,7 @@ import { SluiceError } from '../errors';
 import { logger } from '../log';
 import { ScoringPool } from '../scoring/scoring-pool';
 import type { ServeConfig } from './config';
+import { Deadlines, type Within } from './deadlines';
 import { badRequest, inferAnswer, parseInferBody, readInferRequest, ServeError } from './infer';
 import { serveMetrics } from './metrics';
 import { ServedModels } from './models';
@@ -28,7 +29,7 @@ export interface Server {
 export async function startServer(config: ServeConfig): Promise<Server> {
   let pool: ScoringPool | null = null;
   const { metrics, registry } = serveMetrics(() => pool?.waitingRows ?? 0);
-  pool = new ScoringPool({ threads: config.workers.threads, maxBatchRows: config.batching.maxRows, maxDelayMs: config.batching.maxDelayMs, maxQueuedRows: config.batching.maxQueueRows, onFull: 'error', onBatch: metrics.batch });
+  pool = new ScoringPool({ threads: config.workers.threads, maxBatchRows: config.batching.maxRows, maxDelayMs: config.batching.maxDelayMs, maxQueuedRows: config.batching.maxQueueRows, inlineMaxUs: config.batching.inlineMaxUs, onFull: 'error', onBatch: metrics.batch });
   let models: ServedModels | null = null;
   let inFlight = 0;
   let nextId = 0;
@@ -182,60 +183,6 @@ function modelPath(p: string): { model: string; version?: string; action: 'metad
   if (rest === '') return { model, version, action: 'metadata' };
   if (rest === 'ready' || rest === 'infer') return { model, version, action: rest };
   throw new ServeError(404, `no endpoint ${p}`);
-}
-
-/** A time limit, as readBody takes it: when it passes, `expire` runs (once). */
-interface Within {
-  timeoutMs: number;
-  start(expire: () => void): () => void;
-}
-
-/** Requests' time limits on one interval timer. */
-class Deadlines {
-  private readonly entries = new Set<{ atMs: number; expire: () => void }>();
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly everyMs: number) {}
-
-  /** Runs `expire` once performance.now() passes atMs; the function returned cancels it. */
-  add(atMs: number, expire: () => void): () => void {
-    const entry = { atMs, expire };
-    this.entries.add(entry);
-    if (this.timer === null) {
-      this.timer = setInterval(() => this.sweep(), this.everyMs);
-      this.timer.unref();
-    }
-    return () => this.entries.delete(entry);
-  }
-
-  within(atMs: number, timeoutMs: number): Within {
-    return { timeoutMs, start: (expire) => this.add(atMs, expire) };
-  }
-
-  /** `work`'s outcome, or the error `expire` makes if atMs passes first. */
-  race<T>(work: Promise<T>, atMs: number, expire: () => Error): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const cancel = this.add(atMs, () => reject(expire()));
-      work.then(
-        (v) => (cancel(), resolve(v)),
-        (e) => (cancel(), reject(e)),
-      );
-    });
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  private sweep(): void {
-    const now = performance.now();
-    for (const e of this.entries) {
-      if (e.atMs > now) continue;
-      this.entries.delete(e);
-      e.expire();
-    }
-  }
 }
 
 /** The whole body; over `max` bytes (declared or sent) is a 413 as soon as it is known; a body not

@@ -104,3 +104,53 @@ test('timeoutMs: rows still queued past it are not scored, and score() rejects w
     await pool.close();
   }
 });
+
+/** Ten 3-row requests sent in one turn of the event loop; each answer checked against predictSync. */
+async function tenInOneTurn(pool: ScoringPool, direct: XGBoostModel, seed: number): Promise<void> {
+  await pool.model();
+  const r = rng(seed);
+  const requests = Array.from({ length: 10 }, () => randomRows(r, 3, direct.numFeatures));
+  const results = await Promise.all(requests.map((rows) => pool.score(rows, 3)));
+  requests.forEach((rows, i) => assert.deepEqual(results[i], direct.predictSync(rows, 3)));
+}
+
+test('inlineMaxUs: cheap batches score on the calling thread at the end of its turn, with all that arrived in it', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const batches: number[] = [];
+  // Everything fits the budget: the ten requests of this turn make one call, scored here.
+  const pool = new ScoringPool({ model: MODEL, threads: 1, inlineMaxUs: 1e9, onBatch: (n) => batches.push(n) });
+  try {
+    await tenInOneTurn(pool, direct, 10);
+    assert.deepEqual(batches, [30]);
+    assert.equal(pool.waitingRows, 0);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('inlineMaxUs: rows over the budget go to a worker at once, without waiting maxDelayMs for company', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const batches: number[] = [];
+  // A budget no call fits: the first request is worth a hop alone and goes now; the rest queue
+  // behind it (one worker) and go together. Without inline scoring, maxDelayMs would hold all 30.
+  const pool = new ScoringPool({ model: MODEL, threads: 1, maxDelayMs: 10_000, inlineMaxUs: 0.001, onBatch: (n) => batches.push(n) });
+  try {
+    await tenInOneTurn(pool, direct, 11);
+    assert.deepEqual(batches, [3, 27]);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('warm() loads the model on the workers; a file that does not load rejects', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const pool = new ScoringPool({ threads: 2 });
+  try {
+    await pool.warm(MODEL);
+    const rows = randomRows(rng(12), 5, direct.numFeatures);
+    assert.deepEqual(await pool.score(rows, 5, { model: MODEL }), direct.predictSync(rows, 5));
+    await assert.rejects(pool.warm(fixture('xgboost', 'nope.json')), /nope\.json/);
+  } finally {
+    await pool.close();
+  }
+});

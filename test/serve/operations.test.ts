@@ -25,9 +25,9 @@ const rowOf = (i: number) => [i % 5, i * 1.5, (i % 7) - 3, i % 11, 100 - i, (i *
 
 test('a burst over maxQueueRows: some requests get 429, the rest their own rows\' scores, each answered once', async () => {
   const model = await loadModel(MODEL_C);
-  // Batches wait 200 ms for rows, and five requests of 12 rows stay under maxRows: the rest of
-  // the burst finds the queue full.
-  const s = await serve({ models: { c: { source: MODEL_C } }, batching: { maxRows: 64, maxDelayMs: 200, maxQueueRows: 64 } });
+  // Batches wait 200 ms for rows (none is scored inline), and five requests of 12 rows stay under
+  // maxRows: the rest of the burst finds the queue full.
+  const s = await serve({ models: { c: { source: MODEL_C } }, batching: { maxRows: 64, maxDelayMs: 200, maxQueueRows: 64, inlineMaxUs: 0 } });
   try {
     const answers = await Promise.all(
       Array.from({ length: 40 }, (_, r) => {
