@@ -136,6 +136,53 @@ Text Unescape(const uint8_t* s, const uint8_t* e, std::string* out);
  *  magnitudes give +-Infinity or +-0. NaN only if the bytes are not a JSON number. */
 double ParseNumber(const uint8_t* s, const uint8_t* e);
 
+/** ScanNumber and ParseNumber in one pass: the end of the JSON number at p (nullptr if there is
+ *  none) with its value in *out. A decimal of at most 19 digits, no exponent part, whose digits
+ *  fit 2^53 and whose fraction is at most 22 digits is one exact division (Clinger's fast path:
+ *  both operands are exact doubles, so the quotient is correctly rounded); anything else goes
+ *  through ParseNumber. Request bodies of feature rows are mostly the first kind. */
+inline const uint8_t* ScanParseNumber(const uint8_t* p, const uint8_t* end, double* out) {
+  using detail::IsDigit;
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const uint8_t* const start = p;
+  const bool negative = p < end && *p == '-';
+  if (negative) ++p;
+  if (p == end) return nullptr;
+  uint64_t m = 0;
+  int digits = 0, fraction = 0;
+  if (*p == '0') {
+    ++p;
+  } else if (IsDigit(*p)) {
+    do {
+      m = m * 10 + static_cast<uint64_t>(*p++ - '0');
+      ++digits;
+    } while (p < end && IsDigit(*p));
+  } else {
+    return nullptr;
+  }
+  if (p < end && *p == '.') {
+    if (++p == end || !IsDigit(*p)) return nullptr;
+    do {
+      m = m * 10 + static_cast<uint64_t>(*p++ - '0');  // wraps past 19 digits: then not used
+      ++digits;
+      ++fraction;
+    } while (p < end && IsDigit(*p));
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    const uint8_t* e = ScanNumber(start, end);
+    if (e != nullptr) *out = ParseNumber(start, e);
+    return e;
+  }
+  if (digits > 19 || m > (uint64_t{1} << 53) || fraction > 22) {
+    *out = ParseNumber(start, p);
+    return p;
+  }
+  const double v = static_cast<double>(m) / kPow10[fraction];
+  *out = negative ? -v : v;
+  return p;
+}
+
 /** String(v) for a finite double, as JavaScript prints it (shortest round trip; "1e+21", "1.5e-7",
  *  "0" for -0). Writes at most 32 chars to out; returns the length. */
 size_t FormatJsNumber(double v, char* out);

@@ -197,9 +197,10 @@ bool Parser::Array(bool* opened) {
   const size_t first = numbers.size();
   while (p_ < end_) {
     if (*p_ == '-' || IsDigit(*p_)) {
-      const uint8_t* e = decode::ScanNumber(p_, end_);
+      double v;
+      const uint8_t* e = decode::ScanParseNumber(p_, end_, &v);
       if (e == nullptr) break;  // Document() reports it
-      numbers.push_back(decode::ParseNumber(p_, e));
+      numbers.push_back(v);
       p_ = e;
     } else if (*p_ == 'n' && end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) {
       numbers.push_back(std::numeric_limits<double>::quiet_NaN());  // a JSON number is never NaN
