@@ -66,21 +66,21 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   const dir = path.join(ctx.cacheDir, 'serve');
   fs.mkdirSync(dir, { recursive: true });
   const sluice: Server = { name: 'sluice serve', argv: (m, p) => [bin, 'serve', '--model', m, '--host', HOST, '--port', String(p)] };
-  // The same with batches that never wait for company: what clients that wait for each answer
-  // (wrk's closed loop) get from batching.maxDelayMs: 0 (docs/serve.md).
-  const noDelay = path.join(dir, 'no-delay.yaml');
-  fs.writeFileSync(noDelay, 'batching: { maxDelayMs: 0 }\n');
-  const sluiceNow: Server = { name: 'sluice serve, maxDelayMs 0', argv: (m, p) => [bin, 'serve', noDelay, '--model', m, '--host', HOST, '--port', String(p)] };
+  // The same with every batch on a worker (batching.inlineMaxUs: 0, docs/serve.md): what scoring
+  // cheap batches on the main thread gains or costs.
+  const workersOnly = path.join(dir, 'workers-only.yaml');
+  fs.writeFileSync(workersOnly, 'batching: { inlineMaxUs: 0 }\n');
+  const sluiceWorkers: Server = { name: 'sluice serve, inlineMaxUs 0', argv: (m, p) => [bin, 'serve', workersOnly, '--model', m, '--host', HOST, '--port', String(p)] };
   const naive: Server = { name: 'naive', argv: (m, p) => [path.join(ctx.rootDir, 'dist', 'bench', 'peers', 'naive-serve.js'), '--model', m, '--host', HOST, '--port', String(p)] };
   const out: SuiteResult = { suite: 'serve', rows: [], notes: [] };
   const failures: string[] = [];
   try {
-    for (const c of CASES) await runCase(ctx, c, { sluice, sluiceNow, naive }, dir, out, failures);
+    for (const c of CASES) await runCase(ctx, c, { sluice, sluiceWorkers, naive }, dir, out, failures);
   } finally {
     killServers();
   }
   out.notes.push(
-    `each trial a fresh server process (sluice: \`sluice serve --model <file> --host ${HOST} --port P\`, defaults otherwise (batching.maxDelayMs 2), and once more with a serve.yaml of batching: { maxDelayMs: 0 }; naive: bench/peers/naive-serve.ts), ` +
+    `each trial a fresh server process (sluice: \`sluice serve --model <file> --host ${HOST} --port P\`, defaults otherwise (batching.maxDelayMs 2, inlineMaxUs 50), and once more with a serve.yaml of batching: { inlineMaxUs: 0 }; naive: bench/peers/naive-serve.ts), ` +
       `ready once GET /v2/health/ready answers 200, stopped with SIGTERM (exit 0 expected); the two alternate, never at once, median of ${trials} trial${trials > 1 ? 's' : ''} of ${seconds} s after a ${WARMUP_SECONDS} s warm-up`,
   );
   out.notes.push(
@@ -95,9 +95,9 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
 
 /** One model and request size: requests/s under wrk, then p50/p99 at half of sluice's peak, then
  *  (100-row requests) rows/s over HTTP against in-process. Rows and notes go to `out`. */
-async function runCase(ctx: BenchContext, c: (typeof CASES)[number], servers: { sluice: Server; sluiceNow: Server; naive: Server }, dir: string, out: SuiteResult, failures: string[]): Promise<void> {
+async function runCase(ctx: BenchContext, c: (typeof CASES)[number], servers: { sluice: Server; sluiceWorkers: Server; naive: Server }, dir: string, out: SuiteResult, failures: string[]): Promise<void> {
   const { seconds, trials, inProcessMs } = ctx.quick ? QUICK : FULL;
-  const { sluice, sluiceNow, naive } = servers;
+  const { sluice, sluiceWorkers, naive } = servers;
   const peerName = 'naive node:http + predictSync, 1 thread';
   const { loadModel } = await import('../../src/scoring/load-model');
   const modelPath = path.join(ctx.cacheDir, `${c.model}.json`);
@@ -116,7 +116,7 @@ async function runCase(ctx: BenchContext, c: (typeof CASES)[number], servers: { 
     });
 
   // Cases 1 and 2: requests/s under wrk.
-  const tp = new Map<Server, WrkResult[]>([[sluice, []], [sluiceNow, []], [naive, []]]);
+  const tp = new Map<Server, WrkResult[]>([[sluice, []], [sluiceWorkers, []], [naive, []]]);
   const wrkStep = (server: Server) =>
     step(server, async (port) => {
       const url = `http://${HOST}:${port}${infer}`;
@@ -126,33 +126,33 @@ async function runCase(ctx: BenchContext, c: (typeof CASES)[number], servers: { 
       if (r.socketErrors) failures.push(`${tag}: ${server.name} under wrk: socket errors ${r.socketErrors}`);
       tp.get(server)!.push(r);
     });
-  await alternating(ctx, `${c.model} requests/s`, trials, [wrkStep(sluice), wrkStep(sluiceNow), wrkStep(naive)]);
+  await alternating(ctx, `${c.model} requests/s`, trials, [wrkStep(sluice), wrkStep(sluiceWorkers), wrkStep(naive)]);
   const wrkMedian = (s: Server, f: (r: WrkResult) => number) => median(tp.get(s)!.map(f));
   const rps = (s: Server) => wrkMedian(s, (r) => r.rps);
   const ratio = rps(sluice) / rps(naive);
   out.rows.push({ case: tag, metric: `requests/s (wrk -c ${WRK.connections})`, ours: rps(sluice), peer: rps(naive), peerName, higherIsBetter: true });
-  const ratioNow = rps(sluiceNow) / rps(naive);
-  out.rows.push({ case: `${tag}, sluice with maxDelayMs 0`, metric: `requests/s (wrk -c ${WRK.connections})`, ours: rps(sluiceNow), peer: rps(naive), peerName, higherIsBetter: true });
-  out.notes.push(`${tag}: requests/s per trial: sluice ${list(tp.get(sluice)!.map((r) => r.rps))}; sluice with maxDelayMs 0 ${list(tp.get(sluiceNow)!.map((r) => r.rps))}; naive ${list(tp.get(naive)!.map((r) => r.rps))}; goal >= ${c.goal}x: ${ratio >= c.goal ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x; ${ratioNow.toFixed(2)}x with maxDelayMs 0)`);
+  const ratioWorkers = rps(sluiceWorkers) / rps(naive);
+  out.rows.push({ case: `${tag}, sluice with inlineMaxUs 0`, metric: `requests/s (wrk -c ${WRK.connections})`, ours: rps(sluiceWorkers), peer: rps(naive), peerName, higherIsBetter: true });
+  out.notes.push(`${tag}: requests/s per trial: sluice ${list(tp.get(sluice)!.map((r) => r.rps))}; sluice with inlineMaxUs 0 ${list(tp.get(sluiceWorkers)!.map((r) => r.rps))}; naive ${list(tp.get(naive)!.map((r) => r.rps))}; goal >= ${c.goal}x: ${ratio >= c.goal ? 'met' : 'NOT met'} (${ratio.toFixed(2)}x; ${ratioWorkers.toFixed(2)}x with inlineMaxUs 0)`);
   out.notes.push(`${tag}: wrk's own latency at saturation, median p50/p99 ms: sluice ${fmt(wrkMedian(sluice, (r) => r.p50Ms))}/${fmt(wrkMedian(sluice, (r) => r.p99Ms))}; naive ${fmt(wrkMedian(naive, (r) => r.p50Ms))}/${fmt(wrkMedian(naive, (r) => r.p99Ms))}`);
 
   // Case 3: both servers at half of sluice's peak, open loop.
   const rate = Math.max(1, Math.round(rps(sluice) / 2));
-  const lat = new Map<Server, OpenLoopResult[]>([[sluice, []], [sluiceNow, []], [naive, []]]);
+  const lat = new Map<Server, OpenLoopResult[]>([[sluice, []], [sluiceWorkers, []], [naive, []]]);
   const openStep = (server: Server) =>
     step(server, async (port) => {
       const r = await openLoop({ host: HOST, port, path: infer, bodies: bodies.map((b) => b.json), rate, seconds, warmupSeconds: WARMUP_SECONDS, connections: WRK.connections });
       if (r.non2xx > 0 || r.failed > 0) failures.push(`${tag} at ${rate} req/s: ${server.name}: ${r.non2xx} non-2xx, ${r.failed} failed or unanswered of ${r.sent}`);
       lat.get(server)!.push(r);
     });
-  await alternating(ctx, `${c.model} p99 at ${rate} req/s`, trials, [openStep(sluice), openStep(sluiceNow), openStep(naive)]);
+  await alternating(ctx, `${c.model} p99 at ${rate} req/s`, trials, [openStep(sluice), openStep(sluiceWorkers), openStep(naive)]);
   const at = `${tag}, ${rate.toLocaleString('en-US')} req/s (half sluice's peak)`;
   const latMedian = (s: Server, f: (r: OpenLoopResult) => number) => median(lat.get(s)!.map(f));
   const each = (s: Server, f: (r: OpenLoopResult) => number) => list(lat.get(s)!.map(f), 2);
   out.rows.push({ case: at, metric: 'p50 ms (open loop)', ours: latMedian(sluice, (r) => r.p50Ms), peer: latMedian(naive, (r) => r.p50Ms), peerName, higherIsBetter: false });
   out.rows.push({ case: at, metric: 'p99 ms (open loop)', ours: latMedian(sluice, (r) => r.p99Ms), peer: latMedian(naive, (r) => r.p99Ms), peerName, higherIsBetter: false });
-  out.rows.push({ case: `${at}, sluice with maxDelayMs 0`, metric: 'p99 ms (open loop)', ours: latMedian(sluiceNow, (r) => r.p99Ms), peer: latMedian(naive, (r) => r.p99Ms), peerName, higherIsBetter: false });
-  out.notes.push(`${at}: p50 / p99 ms of sluice with maxDelayMs 0: ${fmt(latMedian(sluiceNow, (r) => r.p50Ms))} / ${fmt(latMedian(sluiceNow, (r) => r.p99Ms))}`);
+  out.rows.push({ case: `${at}, sluice with inlineMaxUs 0`, metric: 'p99 ms (open loop)', ours: latMedian(sluiceWorkers, (r) => r.p99Ms), peer: latMedian(naive, (r) => r.p99Ms), peerName, higherIsBetter: false });
+  out.notes.push(`${at}: p50 / p99 ms of sluice with inlineMaxUs 0: ${fmt(latMedian(sluiceWorkers, (r) => r.p50Ms))} / ${fmt(latMedian(sluiceWorkers, (r) => r.p99Ms))}`);
   out.notes.push(`${at}: p99 ms per trial: sluice ${each(sluice, (r) => r.p99Ms)}, naive ${each(naive, (r) => r.p99Ms)}; max ms: sluice ${each(sluice, (r) => r.maxMs)}, naive ${each(naive, (r) => r.maxMs)}; sluice p99 goal <= ${P99_GOAL_MS} ms: ${latMedian(sluice, (r) => r.p99Ms) <= P99_GOAL_MS ? 'met' : 'NOT met'}`);
   out.notes.push(`${at}: the generator's own send lag p99 ms (late against its schedule, counted in the latency): sluice trials ${each(sluice, (r) => r.sendLagP99Ms)}, naive trials ${each(naive, (r) => r.sendLagP99Ms)}`);
 

@@ -26,7 +26,7 @@ export interface ScoringPoolOptions {
    *  (a SluiceError with code SLUICE_OVERLOADED). */
   onFull?: 'wait' | 'error';
   /** Called with each batch's rows as it goes to a worker, or is scored inline (metrics). */
-  onBatch?: (rows: number) => void;
+  onBatch?: (rows: number, inline: boolean) => void;
   /** Batches of an XGBoost model predicted to score within this many µs are scored on the
    *  calling thread, at the end of its current turn of the event loop, with whatever else arrived
    *  in that turn (default 0: every batch goes to a worker). A hop to a worker costs the calling
@@ -261,10 +261,9 @@ export class ScoringPool {
 
   /**
    * Starts batches while workers are free. A queue cheap enough to score inline is left for the
-   * end of this turn (runInline); one of the same model that costs more is due at once. Otherwise
-   * (models that never score inline) a queue is due when it holds maxBatchRows, or its oldest
-   * request has waited maxDelayMs, or `flush`: a worker just finished, and what queued meanwhile
-   * has waited for it already. The due queue with the oldest request goes first, taking
+   * end of this turn (runInline). Otherwise a model's queue is due when it holds maxBatchRows, or
+   * its oldest request has waited maxDelayMs, or `flush`: a worker just finished, and what queued
+   * meanwhile has waited for it already. The due queue with the oldest request goes first, taking
    * as many whole requests as fit. Otherwise a timer waits for the first to fall due.
    */
   private pump(flush: boolean): void {
@@ -282,9 +281,7 @@ export class ScoringPool {
       let dueInMs = Infinity;
       for (const q of this.queues.values()) {
         if (q.requests.length === 0 || this.inline(q)) continue;
-        // Rows too costly to score inline are worth a hop already: they need no company.
-        const worthHop = q.cost !== null && this.inlineMaxUs > 0;
-        const waitMs = flush || this.closed || worthHop || q.rows >= this.maxBatchRows ? 0 : q.requests[0].queuedAtMs + this.maxDelayMs - now;
+        const waitMs = flush || this.closed || q.rows >= this.maxBatchRows ? 0 : q.requests[0].queuedAtMs + this.maxDelayMs - now;
         if (waitMs > 0) dueInMs = Math.min(dueInMs, waitMs);
         else if (next === null || q.requests[0].queuedAtMs < next.requests[0].queuedAtMs) next = q;
       }
@@ -309,7 +306,7 @@ export class ScoringPool {
       const now = performance.now();
       const { batch, nRows } = this.take(q, now, Infinity);
       if (batch.length === 0) continue;
-      this.opts.onBatch?.(nRows);
+      this.opts.onBatch?.(nRows, true);
       const F = q.model.numFeatures;
       const K = q.model.numOutputs;
       const rows = batch.length === 1 ? batch[0].rows : new Float32Array(nRows * F);
@@ -360,7 +357,7 @@ export class ScoringPool {
   private dispatch(q: ModelQueue, now: number): void {
     const { batch, nRows: n } = this.take(q, now, this.maxBatchRows);
     if (batch.length === 0) return;
-    this.opts.onBatch?.(n);
+    this.opts.onBatch?.(n, false);
     this.inFlight++;
     this.run(q, batch, n).finally(() => {
       this.inFlight--;

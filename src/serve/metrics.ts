@@ -9,7 +9,7 @@ export interface ServeMetrics {
   modelReload(model: string, result: 'accepted' | 'refused'): void;
   modelError(model: string, kind: 'error' | 'non-finite', rows: number): void;
   modelFallback(model: string, fallback: string, rows: number): void;
-  batch(rows: number): void;
+  batch(rows: number, inline: boolean): void;
 }
 
 export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics; registry: Registry } {
@@ -18,7 +18,9 @@ export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics
   const requests = new Counter({ name: 'sluice_serve_requests_total', help: 'Infer requests answered, by model and HTTP status', labelNames: ['model', 'status'], registers: [registry] });
   const latency = new BucketHistogram('sluice_serve_request_seconds', 'Infer requests answered 200, from arrival to the answer written, by model', 'model', [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
   registry.registerMetric(latency as unknown as Parameters<Registry['registerMetric']>[0]);
-  const batchRows = new Histogram({ name: 'sluice_serve_batch_rows', help: 'Rows per model call on the worker pool (requests coalesced)', buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [registry] });
+  const batchRows = new Histogram({ name: 'sluice_serve_batch_rows', help: 'Rows per model call (requests coalesced), on the main thread or a worker', labelNames: ['on'], buckets: [1, 4, 16, 64, 256, 1024, 4096], registers: [registry] });
+  const onMain = batchRows.labels({ on: 'main' });
+  const onWorker = batchRows.labels({ on: 'worker' });
   new Gauge({
     name: 'sluice_serve_queue_rows',
     help: 'Rows waiting for a worker (not yet being scored)',
@@ -47,7 +49,7 @@ export function serveMetrics(waitingRows: () => number): { metrics: ServeMetrics
       modelReload: (model, result) => reloads.inc({ model, result }),
       modelError: (model, kind, rows) => errors.inc({ model, kind }, rows),
       modelFallback: (model, fallback, rows) => fallbacks.inc({ model, fallback }, rows),
-      batch: (rows) => batchRows.observe(rows),
+      batch: (rows, inline) => (inline ? onMain : onWorker).observe(rows),
     },
   };
 }

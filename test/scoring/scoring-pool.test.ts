@@ -116,27 +116,26 @@ async function tenInOneTurn(pool: ScoringPool, direct: XGBoostModel, seed: numbe
 
 test('inlineMaxUs: cheap batches score on the calling thread at the end of its turn, with all that arrived in it', async () => {
   const direct = await XGBoostModel.load(MODEL);
-  const batches: number[] = [];
+  const batches: Array<[number, boolean]> = [];
   // Everything fits the budget: the ten requests of this turn make one call, scored here.
-  const pool = new ScoringPool({ model: MODEL, threads: 1, inlineMaxUs: 1e9, onBatch: (n) => batches.push(n) });
+  const pool = new ScoringPool({ model: MODEL, threads: 1, inlineMaxUs: 1e9, onBatch: (n, inline) => batches.push([n, inline]) });
   try {
     await tenInOneTurn(pool, direct, 10);
-    assert.deepEqual(batches, [30]);
+    assert.deepEqual(batches, [[30, true]]);
     assert.equal(pool.waitingRows, 0);
   } finally {
     await pool.close();
   }
 });
 
-test('inlineMaxUs: rows over the budget go to a worker at once, without waiting maxDelayMs for company', async () => {
+test('inlineMaxUs: rows over the budget go to a worker, batched as without it', async () => {
   const direct = await XGBoostModel.load(MODEL);
-  const batches: number[] = [];
-  // A budget no call fits: the first request is worth a hop alone and goes now; the rest queue
-  // behind it (one worker) and go together. Without inline scoring, maxDelayMs would hold all 30.
-  const pool = new ScoringPool({ model: MODEL, threads: 1, maxDelayMs: 10_000, inlineMaxUs: 0.001, onBatch: (n) => batches.push(n) });
+  const batches: Array<[number, boolean]> = [];
+  // A budget no call fits: the requests wait maxDelayMs for company, then go to the worker together.
+  const pool = new ScoringPool({ model: MODEL, threads: 1, maxDelayMs: 50, inlineMaxUs: 0.001, onBatch: (n, inline) => batches.push([n, inline]) });
   try {
     await tenInOneTurn(pool, direct, 11);
-    assert.deepEqual(batches, [3, 27]);
+    assert.deepEqual(batches, [[30, false]]);
   } finally {
     await pool.close();
   }

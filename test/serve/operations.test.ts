@@ -49,7 +49,7 @@ test('a burst over maxQueueRows: some requests get 429, the rest their own rows\
     const metrics = (await get(`${s.url}/metrics`)).body as string;
     assert.match(metrics, new RegExp(`sluice_serve_requests_total\\{model="c",status="200"\\} ${ok.length}\\b`));
     assert.match(metrics, new RegExp(`sluice_serve_requests_total\\{model="c",status="429"\\} ${refused.length}\\b`));
-    assert.match(metrics, /sluice_serve_batch_rows_bucket\{le="64"\} [1-9]/);
+    assert.match(metrics, /sluice_serve_batch_rows_bucket\{le="64",on="worker"\} [1-9]/);
     // The queue drained: a request now is answered.
     const after = await post(`${s.url}/v2/models/c/infer`, matrixBody([rowOf(0)]));
     assert.equal(after.status, 200);
