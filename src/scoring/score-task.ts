@@ -2,6 +2,7 @@
 // candidate model version's check (SPEC §12 hot reload in `sluice serve`); or a model's load.
 import { checkCandidate, type CandidateCheck, type CheckOutcome } from '../models/check';
 import { cachedModel, formatOf } from './load-model';
+import { XGBoostModel } from './xgboost/xgboost-model';
 
 export interface ScoreTask {
   modelPath: string;
@@ -29,6 +30,7 @@ export async function runScoreTask(task: ScoreTask | CheckTask | WarmTask): Prom
   const model = await cachedModel(task.modelPath, task.format ?? formatOf(task.modelPath));
   const rows = new Float32Array(task.rows, 0, task.nRows * model.numFeatures);
   const out = new Float32Array(task.out, 0, task.nRows * model.numOutputs);
-  out.set(model.predictSync ? model.predictSync(rows, task.nRows) : await model.predict(rows, task.nRows));
+  if (model instanceof XGBoostModel) model.predictInto(rows, task.nRows, out); // no copy
+  else out.set(await model.predict(rows, task.nRows));
   return task.nRows;
 }

@@ -380,10 +380,11 @@ export class ScoringPool {
     try {
       const task: ScoreTask = { modelPath: q.path, format: q.format, rows: buffers.rows, nRows, out: buffers.out };
       await this.pool.run(task);
+      // Copied out once (the buffers go to the next batch); each request gets a view of the copy.
+      const scores = out.slice();
       at = 0;
       for (const r of batch) {
-        // Copied out: the buffers go to the next batch.
-        r.resolve(out.slice(at * K, (at + r.nRows) * K));
+        r.resolve(scores.subarray(at * K, (at + r.nRows) * K));
         at += r.nRows;
       }
     } catch (e) {
