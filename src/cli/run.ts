@@ -3,7 +3,6 @@ import { writeFile } from 'node:fs/promises';
 import { runJob } from '../app/run-job';
 import { progressLine } from './progress';
 import { LATENCY_WARMUP_MS, type Summary } from '../runtime/summary';
-import { holdGcBallast } from '../util/gc-ballast';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -49,7 +48,6 @@ export interface RunOptions {
 
 export async function run(file: string, overrides: string[], { quiet = false, summaryFile, resetState }: RunOptions = {}): Promise<number> {
   const progress = quiet ? null : progressLine(process.stderr);
-  holdGcBallast();
   const job = runJob(file, { overrides, resetState, onProgress: progress ? (p) => progress.update(p) : undefined });
   let signals = 0;
   const onSignal = () => {

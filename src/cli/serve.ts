@@ -3,13 +3,11 @@
 import { logger } from '../log';
 import { loadServeConfig, type ServeFlags } from '../serve/config';
 import { startServer } from '../serve/server';
-import { holdGcBallast } from '../util/gc-ballast';
 
 const log = logger('serve');
 
 export async function serve(file: string | undefined, flags: ServeFlags): Promise<number> {
   const config = await loadServeConfig(file, flags);
-  holdGcBallast();
   const server = await startServer(config);
   let stop!: () => void;
   const stopped = new Promise<void>((r) => (stop = r));
