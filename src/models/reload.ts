@@ -15,6 +15,8 @@ const RESTART_CHECK_EVERY_MS = 200;
 const REPLAY_WAIT_MAX_MS = 60_000;
 
 export interface ReloadTarget {
+  /** Readies an accepted version before the switch (serve loads it on every worker). */
+  prepare?(mv: ModelVersions, read: SourceBytes): Promise<void>;
   /** Switches to an accepted version (synchronously: no batch is routed meanwhile). */
   accept(mv: ModelVersions, read: SourceBytes, took: { readMs: number; checkMs: number }): void;
   refused(mv: ModelVersions): void;
@@ -110,6 +112,8 @@ export class Reloader {
       return;
     }
     this.lastRefusal.delete(mv);
+    await this.target.prepare?.(mv, candidate.accepted);
+    if (this.stopped) return;
     this.target.accept(mv, candidate.accepted, { readMs: Math.round(candidate.readMs), checkMs: Math.round(candidate.checkMs) });
   }
 }

@@ -1,5 +1,6 @@
 // One scoring task, as a score worker runs it: rows in a SharedArrayBuffer in, scores out; a
 // candidate model version's check (SPEC §12 hot reload in `sluice serve`); or a model's load.
+import { threadId } from 'node:worker_threads';
 import { checkCandidate, type CandidateCheck, type CheckOutcome } from '../models/check';
 import { cachedModel, formatOf } from './load-model';
 import { XGBoostModel } from './xgboost/xgboost-model';
@@ -26,7 +27,10 @@ export interface WarmTask {
 
 export async function runScoreTask(task: ScoreTask | CheckTask | WarmTask): Promise<number | CheckOutcome> {
   if ('check' in task) return checkCandidate(task.check);
-  if ('warm' in task) return (await cachedModel(task.warm, task.format)).numFeatures;
+  if ('warm' in task) {
+    await cachedModel(task.warm, task.format);
+    return threadId; // so that the pool can tell which workers have it
+  }
   const model = await cachedModel(task.modelPath, task.format ?? formatOf(task.modelPath));
   const rows = new Float32Array(task.rows, 0, task.nRows * model.numFeatures);
   const out = new Float32Array(task.out, 0, task.nRows * model.numOutputs);

@@ -131,7 +131,7 @@ export class ScoringPool {
   }
 
   /** Scores nRows rows (row-major, NaN = missing); resolves to nRows x numOutputs values (a view
-   *  of the batch's SharedArrayBuffer, which nothing writes again). */
+   *  of the batch's scores, which nothing writes again). */
   score(rows: Float32Array, nRows: number, opts: ScoreOptions = {}): Promise<Float32Array> {
     // The common case without an await: the model is loaded and the queue has room.
     const file = opts.model ?? this.opts.model;
@@ -160,12 +160,17 @@ export class ScoringPool {
   }
 
   /** Loads the model on this thread and on every worker, so that no request waits for a load
-   *  (a 10 MB model takes a worker ~0.3 s). Best effort: a worker busy meanwhile may be missed. */
+   *  (a 10 MB model takes a worker ~0.3 s). Tasks go to whichever worker is free, so rounds of
+   *  them run until every worker has answered (a few rounds at most; a worker loads once). */
   async warm(file = this.opts.model, format?: 'xgboost' | 'onnx'): Promise<void> {
     const path = this.pathOf(file);
     await this.load(path);
     const task: WarmTask = { warm: path, format: format ?? formatOf(path) };
-    await Promise.all(Array.from({ length: this.threads }, () => this.pool.run(task)));
+    const warmed = new Set<number>();
+    for (let round = 0; round < 8 && warmed.size < this.threads; round++) {
+      const ids = (await Promise.all(Array.from({ length: this.threads }, () => this.pool.run(task)))) as number[];
+      for (const id of ids) warmed.add(id);
+    }
   }
 
   /** Checks a candidate model version on a worker (SPEC §12 hot reload, off the main thread). */
@@ -267,14 +272,7 @@ export class ScoringPool {
    * as many whole requests as fit. Otherwise a timer waits for the first to fall due.
    */
   private pump(flush: boolean): void {
-    if (this.inlineMaxUs > 0 && !this.inlineScheduled) {
-      for (const q of this.queues.values()) {
-        if (q.requests.length === 0 || !this.inline(q)) continue;
-        this.inlineScheduled = true;
-        setImmediate(() => this.runInline());
-        break;
-      }
-    }
+    this.scheduleInline();
     while (this.inFlight < this.threads && this.queuedRows > 0) {
       const now = performance.now();
       let next: ModelQueue | null = null;
@@ -295,6 +293,18 @@ export class ScoringPool {
         return;
       }
       this.dispatch(next, now);
+      this.scheduleInline(); // what a worker's batch left behind may now be cheap enough
+    }
+  }
+
+  /** Schedules runInline for the end of this turn if a queue is cheap enough to score here. */
+  private scheduleInline(): void {
+    if (this.inlineMaxUs <= 0 || this.inlineScheduled) return;
+    for (const q of this.queues.values()) {
+      if (q.requests.length === 0 || !this.inline(q)) continue;
+      this.inlineScheduled = true;
+      setImmediate(() => this.runInline());
+      return;
     }
   }
 
@@ -304,7 +314,7 @@ export class ScoringPool {
     for (const q of this.queues.values()) {
       if (q.requests.length === 0 || !this.inline(q)) continue;
       const now = performance.now();
-      const { batch, nRows } = this.take(q, now, Infinity);
+      const { batch, nRows } = this.take(q, now, this.maxBatchRows);
       if (batch.length === 0) continue;
       this.opts.onBatch?.(nRows, true);
       const F = q.model.numFeatures;
@@ -409,8 +419,17 @@ function predictedUs(cost: RowCost, n: number): number {
   return cost.firstUs + (n - 1) * cost.rowUs;
 }
 
-/** Times predictSync on 1 and on 64 synthetic rows (fastest of a few tries, after a warm-up). */
-function calibrate(model: Model): RowCost {
+/** Times predictSync on 1 and on 64 synthetic rows (fastest of a few tries, after a warm-up);
+ *  null (never inline) if it throws on them. */
+function calibrate(model: Model): RowCost | null {
+  try {
+    return timeCalls(model);
+  } catch {
+    return null;
+  }
+}
+
+function timeCalls(model: Model): RowCost {
   const n = 64;
   const rows = new Float32Array(n * model.numFeatures);
   let seed = 12345;

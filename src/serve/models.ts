@@ -10,7 +10,6 @@ import type { ModelSpec } from '../config/types';
 import { configError, SluiceError } from '../errors';
 import { logger } from '../log';
 import { Breaker } from '../models/breaker';
-import type { CandidateCheck } from '../models/check';
 import { combine, SampleClock } from '../models/calls';
 import type { RemotePlan } from '../models/plan';
 import { Reloader } from '../models/reload';
@@ -78,14 +77,10 @@ export class ServedModels {
       await m.close();
       throw e;
     }
-    // A version that loads is loaded everywhere before it can be accepted: its first requests
-    // do not wait for it.
-    const check = async (c: CandidateCheck) => {
-      const outcome = await pool.check(c);
-      if (outcome.loaded) await pool.warm(c.path, c.type).catch(() => undefined);
-      return outcome;
-    };
-    m.reloader = new Reloader({ accept: (mv, read, took) => m.accept(mv, read, took), refused: (mv) => metrics.modelReload(mv.name, 'refused') }, check);
+    // An accepted version is loaded everywhere before requests switch to it: they do not wait
+    // for it. (A refused one is never loaded here.)
+    const prepare = (mv: ModelVersions, read: { path: string }) => pool.warm(read.path, mv.spec.type).catch(() => undefined);
+    m.reloader = new Reloader({ prepare, accept: (mv, read, took) => m.accept(mv, read, took), refused: (mv) => metrics.modelReload(mv.name, 'refused') }, (c) => pool.check(c));
     m.reloader.start(m.files.values(), [], () => true);
     return m;
   }
@@ -265,7 +260,9 @@ export class ServedModels {
       const shape = await this.pool.model(read.path).catch((e: Error) => {
         throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
       });
-      await this.pool.warm(read.path, spec.type);
+      await this.pool.warm(read.path, spec.type).catch((e: Error) => {
+        throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
+      });
       mv.setShape(shape, Array.from({ length: shape.numFeatures }, (_, i) => i));
       mv.versions.push({ version: read.version, path: read.path, fromMs: -Infinity });
       this.files.set(name, mv);

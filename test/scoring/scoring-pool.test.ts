@@ -1,6 +1,9 @@
 // ScoringPool: coalesced scoring from many callers, back-pressure both ways, draining close().
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ScoringPool } from '../../src/scoring/scoring-pool';
 import { XGBoostModel } from '../../src/scoring/xgboost/xgboost-model';
 import { fixture } from '../helpers/paths';
@@ -141,15 +144,34 @@ test('inlineMaxUs: rows over the budget go to a worker, batched as without it', 
   }
 });
 
-test('warm() loads the model on the workers; a file that does not load rejects', async () => {
+test('warm() loads the model on every worker: scoring goes on after its file is gone; a file that does not load rejects', async () => {
   const direct = await XGBoostModel.load(MODEL);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-warm-'));
+  const file = path.join(dir, 'model.json');
+  fs.copyFileSync(MODEL, file);
+  // Every call to a worker, each request at once: two at a time take both workers.
   const pool = new ScoringPool({ threads: 2 });
   try {
-    await pool.warm(MODEL);
-    const rows = randomRows(rng(12), 5, direct.numFeatures);
-    assert.deepEqual(await pool.score(rows, 5, { model: MODEL }), direct.predictSync(rows, 5));
+    await pool.warm(file);
+    fs.rmSync(file);
+    const r = rng(12);
+    const requests = Array.from({ length: 8 }, () => randomRows(r, 5, direct.numFeatures));
+    const results = await Promise.all(requests.map((rows) => pool.score(rows, 5, { model: file })));
+    requests.forEach((rows, i) => assert.deepEqual(results[i], direct.predictSync(rows, 5)));
     await assert.rejects(pool.warm(fixture('xgboost', 'nope.json')), /nope\.json/);
   } finally {
     await pool.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('close() scores a batch still waiting for its turn to end (inline), then stops', async () => {
+  const direct = await XGBoostModel.load(MODEL);
+  const pool = new ScoringPool({ model: MODEL, threads: 1, inlineMaxUs: 1e9 });
+  await pool.model();
+  const rows = randomRows(rng(13), 4, direct.numFeatures);
+  const scored = pool.score(rows, 4);
+  await pool.close(); // called before the turn ends
+  assert.deepEqual(await scored, direct.predictSync(rows, 4));
+  await assert.rejects(pool.score(rows, 4), /closed/);
 });

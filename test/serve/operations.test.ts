@@ -133,8 +133,8 @@ test('hot reload while serving: no request fails, and model_version changes in t
 
 test('SIGTERM with requests in flight: every one is answered, then exit 0', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-serve-term-'));
-  // Batches wait 400 ms for rows: the requests are queued when SIGTERM comes.
-  fs.writeFileSync(path.join(dir, 'serve.yaml'), stringify({ models: { c: { source: MODEL_C } }, http: { port: 0 }, batching: { maxDelayMs: 400 }, workers: { threads: 1 } }));
+  // Batches wait 400 ms for rows (none is scored inline): the requests are queued when SIGTERM comes.
+  fs.writeFileSync(path.join(dir, 'serve.yaml'), stringify({ models: { c: { source: MODEL_C } }, http: { port: 0 }, batching: { maxDelayMs: 400, inlineMaxUs: 0 }, workers: { threads: 1 } }));
   const child = spawn(process.execPath, [sluiceBin, 'serve', path.join(dir, 'serve.yaml')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
