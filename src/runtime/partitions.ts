@@ -178,9 +178,9 @@ export class PartitionOwner {
     const parts: StagedPartitions['parts'] = [];
     let bytes = 0;
     for (const [p, writer] of this.suspended ? [] : this.writers) {
-      const written = this.written.get(p) ?? new Set<number>();
-      this.written.set(p, written);
-      const fresh = this.fresh.get(p) ?? [];
+      // Both set for every writer by take().
+      const written = this.written.get(p)!;
+      const fresh = this.fresh.get(p)!;
       this.fresh.set(p, []);
       const named = (ids: Iterable<number>) => [...ids].map((id): [number, string] => [id, this.keys.name(id)]);
       const all = () => {

@@ -317,16 +317,7 @@ export class ScoringPool {
       const { batch, nRows } = this.take(q, now, this.maxBatchRows);
       if (batch.length === 0) continue;
       this.opts.onBatch?.(nRows, true);
-      const F = q.model.numFeatures;
-      const K = q.model.numOutputs;
-      const rows = batch.length === 1 ? batch[0].rows : new Float32Array(nRows * F);
-      if (batch.length > 1) {
-        let at = 0;
-        for (const r of batch) {
-          rows.set(r.rows, at * F);
-          at += r.nRows;
-        }
-      }
+      const rows = batch.length === 1 ? batch[0].rows : gather(batch, new Float32Array(nRows * q.model.numFeatures), q.model.numFeatures);
       let out: Float32Array;
       try {
         out = q.model.predictSync!(rows, nRows);
@@ -334,11 +325,7 @@ export class ScoringPool {
         for (const r of batch) r.reject(e);
         continue;
       }
-      let at = 0;
-      for (const r of batch) {
-        r.resolve(out.subarray(at * K, (at + r.nRows) * K));
-        at += r.nRows;
-      }
+      scatter(batch, out, q.model.numOutputs);
     }
     this.pump(false);
     this.notifyIdle();
@@ -380,23 +367,13 @@ export class ScoringPool {
     const F = q.model.numFeatures;
     const K = q.model.numOutputs;
     const buffers = this.buffers(nRows * F * 4, nRows * K * 4);
-    const rows = new Float32Array(buffers.rows, 0, nRows * F);
-    let at = 0;
-    for (const r of batch) {
-      rows.set(r.rows, at * F);
-      at += r.nRows;
-    }
+    gather(batch, new Float32Array(buffers.rows, 0, nRows * F), F);
     const out = new Float32Array(buffers.out, 0, nRows * K);
     try {
       const task: ScoreTask = { modelPath: q.path, format: q.format, rows: buffers.rows, nRows, out: buffers.out };
       await this.pool.run(task);
-      // Copied out once (the buffers go to the next batch); each request gets a view of the copy.
-      const scores = out.slice();
-      at = 0;
-      for (const r of batch) {
-        r.resolve(scores.subarray(at * K, (at + r.nRows) * K));
-        at += r.nRows;
-      }
+      // Copied out once: the buffers go to the next batch.
+      scatter(batch, out.slice(), K);
     } catch (e) {
       for (const r of batch) r.reject(e);
     }
@@ -411,6 +388,25 @@ export class ScoringPool {
     if (this.spareBuffers.length >= this.threads) this.spareBuffers.shift(); // too small: let one go
     const size = (bytes: number) => Math.max(4096, 2 ** Math.ceil(Math.log2(bytes)));
     return { rows: new SharedArrayBuffer(size(rowBytes)), out: new SharedArrayBuffer(size(outBytes)) };
+  }
+}
+
+/** The batch's requests' rows, one after another, into `rows` (F values a row). */
+function gather(batch: Request[], rows: Float32Array, F: number): Float32Array {
+  let at = 0;
+  for (const r of batch) {
+    rows.set(r.rows, at * F);
+    at += r.nRows;
+  }
+  return rows;
+}
+
+/** Each request gets its rows' scores (K a row): a view of `scores`, which nothing writes again. */
+function scatter(batch: Request[], scores: Float32Array, K: number): void {
+  let at = 0;
+  for (const r of batch) {
+    r.resolve(scores.subarray(at * K, (at + r.nRows) * K));
+    at += r.nRows;
   }
 }
 

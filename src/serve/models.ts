@@ -257,12 +257,13 @@ export class ServedModels {
     } else {
       const mv = new ModelVersions(name, spec, `models.${name}`, this.dir);
       const read = (await mv.readSource())!; // a first read has no validators: never "not modified"
-      const shape = await this.pool.model(read.path).catch((e: Error) => {
-        throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
-      });
-      await this.pool.warm(read.path, spec.type).catch((e: Error) => {
-        throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
-      });
+      // Loaded on this thread and every worker (warm), then its shape; a bad file names the source.
+      const shape = await this.pool
+        .warm(read.path, spec.type)
+        .then(() => this.pool.model(read.path))
+        .catch((e: Error) => {
+          throw new SluiceError('SLUICE_MODEL_INVALID', `${this.config.file}: models.${name}: ${e.message.split(read.path).join(spec.source)}`);
+        });
       mv.setShape(shape, Array.from({ length: shape.numFeatures }, (_, i) => i));
       mv.versions.push({ version: read.version, path: read.path, fromMs: -Infinity });
       this.files.set(name, mv);

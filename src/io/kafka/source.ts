@@ -345,7 +345,6 @@ export class KafkaSource implements Source {
     return this.groupJoinMs !== null;
   }
 
-
   lag(): Array<{ partition: number; records: number }> {
     const out = [];
     for (const p of this.assigned) if (!Number.isNaN(this.highWatermark[p])) out.push({ partition: p, records: Math.max(0, this.highWatermark[p] - this.position[p]) });
