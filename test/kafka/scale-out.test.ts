@@ -256,25 +256,35 @@ test('a changelog with a damaged page: the process taking the partition stops wi
     fs.writeFileSync(jobFile, stringify(jobObject(broker, topics, { type: 'file', path: path.join(dir, 'out.jsonl') }, dir)));
     await produceLines(broker.brokers, topics.in, Object.fromEntries(input().slice(0, 2).map((rounds, p) => [p, rounds[0]])));
     const first = run(jobFile, path.join(dir, 'state-a'), `g-${id}`);
-    await waitFor('a checkpoint of partition 0', () => first.logs().some((l) => l.msg === 'partition assigned') && fs.existsSync(path.join(dir, 'state-a')), 60_000);
-    await sleep(2000);
+    // Partition 0's manifest in force must need a slot page: one written before the process had
+    // read its events has none (a slow run), and then nothing the test damages is read.
+    const log = await new KafkaClient({ brokers: broker.brokers, kafka: {}, clientId: 'test' }).partitionLog(topics.changelog);
+    const lastManifest = async () => {
+      const { low, high } = await log.offsets();
+      let manifest: { pages: { slots: number[] } } | null = null;
+      await log.read(0, low[0], high[0], (_, key, value) => key === 'manifest' && value && (manifest = JSON.parse(value.toString('utf8'))));
+      return manifest as { pages: { slots: number[] } } | null;
+    };
+    const end = Date.now() + 60_000;
+    while (!((await lastManifest())?.pages.slots.length)) {
+      assert.ok(Date.now() < end, 'partition 0 has a checkpoint with slot pages in the changelog within 60 s');
+      await sleep(250);
+    }
     first.child.kill('SIGTERM');
     assert.equal((await first.exited).code, 0, first.stderr());
 
     // Overwrite (latest value per key) a page partition 0's manifest needs.
-    const log = await new KafkaClient({ brokers: broker.brokers, kafka: {}, clientId: 'test' }).partitionLog(topics.changelog);
-    const { low, high } = await log.offsets();
-    let manifest: { pages: { slots: number[] } } | null = null;
-    await log.read(0, low[0], high[0], (_, key, value) => key === 'manifest' && value && (manifest = JSON.parse(value.toString('utf8'))));
-    const page = `r/slots/00000000/${String(manifest!.pages.slots[0]).padStart(8, '0')}`;
+    const manifest = await lastManifest();
+    assert.ok(manifest?.pages.slots.length, 'the last manifest needs slot pages');
+    const page = `r/slots/00000000/${String(manifest.pages.slots[0]).padStart(8, '0')}`;
     await log.append(0, [[page, Buffer.from('not a page')]]);
     await log.close();
 
     // A process with an empty state dir must read partition 0 from the changelog.
     const second = run(jobFile, path.join(dir, 'state-b'), `g2-${id}`);
     const exit = await Promise.race([second.exited, sleep(60_000).then(() => null)]);
-    assert.ok(exit, 'the process stopped');
-    assert.equal(exit!.code, 1, second.stderr());
+    assert.ok(exit, `the process stopped; its log ends:\n${second.stderr().slice(-3000)}`);
+    assert.equal(exit.code, 1, second.stderr());
     assert.match(second.stderr(), new RegExp(`changelog topic "${topics.changelog}" partition 0: the state is damaged: page ${page} fails its checksum`));
   } finally {
     await broker.stop();
