@@ -230,6 +230,15 @@ bool Forest::Build(const ForestInput& in, Forest* out, std::string* error) {
       }
     }
     f.perfectTop_.push_back(top);
+    if (Avx512Available()) {
+      PerfectTop64 top64{};
+      const int32_t slots = (1 << std::min(kTop64Levels, tr.depth)) - 1;
+      for (int32_t k = 0; k < slots; ++k) {
+        top64.feat[k] = f.splits_[pt.splitBegin + k].featFlags;
+        top64.threshold[k] = f.splits_[pt.splitBegin + k].threshold;
+      }
+      f.perfectTop64_.push_back(top64);
+    }
   }
   *out = std::move(f);
   return true;
@@ -258,6 +267,7 @@ void Forest::PredictBlock(const float* rows, size_t nRows, float* acc) const {
     std::memcpy(acc + r * numGroups_, baseMargin_.data(), sizeof(float) * numGroups_);
   }
   const bool avx2 = Avx2Available();
+  const bool avx512 = !perfectTop64_.empty();
   for (const Tree& tree : trees_) {
     if (tree.catBegin >= 0) {
       for (size_t r = 0; r < nRows; ++r) {
@@ -272,11 +282,18 @@ void Forest::PredictBlock(const float* rows, size_t nRows, float* acc) const {
       }
     } else if (tree.perfect >= 0) {
       const PerfectTree& pt = perfect_[tree.perfect];
-      if (avx2) {
-        AccumulatePerfectTreeAvx2(splits_.data(), leaves_.data(), pt, perfectTop_[tree.perfect], rows, nRows,
-                                  numFeatures_, numGroups_, acc);
-      } else {
-        AccumulatePerfectTree(splits_.data(), leaves_.data(), pt, rows, nRows, numFeatures_, numGroups_, acc);
+      const size_t done = avx512 ? AccumulatePerfectTreeAvx512(splits_.data(), leaves_.data(), pt,
+                                                               perfectTop64_[tree.perfect], rows, nRows,
+                                                               numFeatures_, numGroups_, acc)
+                                 : 0;
+      const float* restRows = rows + done * numFeatures_;
+      float* restAcc = acc + done * numGroups_;
+      if (done < nRows && avx2) {
+        AccumulatePerfectTreeAvx2(splits_.data(), leaves_.data(), pt, perfectTop_[tree.perfect], restRows,
+                                  nRows - done, numFeatures_, numGroups_, restAcc);
+      } else if (done < nRows) {
+        AccumulatePerfectTree(splits_.data(), leaves_.data(), pt, restRows, nRows - done, numFeatures_, numGroups_,
+                              restAcc);
       }
     } else if (avx2) {
       AccumulateNumericTreeAvx2(nodes_.data(), tree, rows, nRows, numFeatures_, numGroups_, acc);

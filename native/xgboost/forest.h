@@ -82,6 +82,13 @@ struct PerfectTop {
   int32_t feat[kTopLevels][8];
   float threshold[kTopLevels][8];
 };
+// The first kTop64Levels levels (63 slots) in heap order, features and thresholds apart: the
+// AVX-512 kernel picks them with a two-table permute (32 entries a table) instead of a gather.
+constexpr int32_t kTop64Levels = 6;
+struct PerfectTop64 {
+  int32_t feat[64];
+  float threshold[64];
+};
 // Deeper trees would waste too much memory on padding; they use the Node layout.
 constexpr int32_t kPerfectMaxDepth = 12;
 
@@ -121,6 +128,7 @@ class Forest {
   std::vector<uint32_t> catBits_;
   std::vector<PerfectTree> perfect_;
   std::vector<PerfectTop> perfectTop_;  // parallel to perfect_
+  std::vector<PerfectTop64> perfectTop64_;  // parallel to perfect_, when the AVX-512 kernel runs
   std::vector<Split> splits_;
   std::vector<float> leaves_;
 };
@@ -135,7 +143,15 @@ void AccumulatePerfectTreeAvx2(const Split* splits, const float* leaves, const P
 // Adds each tree's leaf for rows [0, nRows) into acc[row * numGroups + group], in tree order.
 void AccumulateNumericTree(const Node* nodes, const Tree& tree, const float* rows, size_t nRows,
                            int32_t numFeatures, int32_t numGroups, float* acc);
+// Which kernels may run: all by default; SLUICE_XGB_KERNEL=scalar|avx2|avx512 caps them (tests walk
+// every kernel this machine has; results are bit-identical across them).
+bool KernelAllowed(const char* kernel);
 bool Avx2Available();
+bool Avx512Available();
+// Walks the block's rows in whole chunks of 64, then 32; returns how many rows that was.
+size_t AccumulatePerfectTreeAvx512(const Split* splits, const float* leaves, const PerfectTree& tree,
+                                   const PerfectTop64& top, const float* rows, size_t nRows, int32_t numFeatures,
+                                   int32_t numGroups, float* acc);
 void AccumulateNumericTreeAvx2(const Node* nodes, const Tree& tree, const float* rows, size_t nRows,
                                int32_t numFeatures, int32_t numGroups, float* acc);
 

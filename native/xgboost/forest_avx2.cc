@@ -9,7 +9,7 @@
 namespace sluice::xgb {
 
 bool Avx2Available() {
-  static const bool ok = __builtin_cpu_supports("avx2");  // read-only after first use
+  static const bool ok = KernelAllowed("avx2") && __builtin_cpu_supports("avx2");  // read-only after first use
   return ok;
 }
 

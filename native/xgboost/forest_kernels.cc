@@ -3,7 +3,18 @@
 // the inner loop has no branch on the data: rows are independent, so the CPU overlaps their loads.
 #include "xgboost/forest.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace sluice::xgb {
+
+bool KernelAllowed(const char* kernel) {
+  static const char* cap = std::getenv("SLUICE_XGB_KERNEL");  // read once, at the first model
+  if (cap == nullptr || *cap == '\0') return true;
+  if (std::strcmp(cap, "scalar") == 0) return false;
+  if (std::strcmp(cap, "avx2") == 0) return std::strcmp(kernel, "avx2") == 0;
+  return true;  // avx512, or a name this build does not know: no cap
+}
 
 static inline int32_t Step(const Node& n, float x) {
   // Ordered `x < t` is false for NaN; unordered `!(x >= t)` is true for NaN. The node's flag picks

@@ -2,10 +2,13 @@
 // and compared with xgboost's own predictions, within 1e-5 x max(1, |xgboost's|) (SPEC §6).
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadModel } from '../../../src/scoring/load-model';
 import { XGBoostModel } from '../../../src/scoring/xgboost/xgboost-model';
 import { fixture } from '../../helpers/paths';
+import { fixtureMargins } from './kernel-scores';
 
 interface Expected {
   case: string;
@@ -82,3 +85,16 @@ for (const name of names) {
     assert.deepEqual(await model.predict(shared, nRows), model.predictSync(rows, nRows));
   });
 }
+
+// The addon picks the widest kernel the CPU has (AVX-512, AVX2, else portable); each must give
+// the same bits, since each row adds its leaves in tree order. The fixtures hold 60-150 rows, so
+// the AVX-512 kernel's chunks of 64 and 32 rows and the AVX2 kernel's rest are all walked.
+test('every kernel gives the same bits: widest (this process) against avx2 and scalar', async () => {
+  const widest = await fixtureMargins();
+  for (const kernel of ['avx2', 'scalar']) {
+    const child = execFileSync(process.execPath, [path.join(__dirname, 'kernel-scores.js')], { env: { ...process.env, SLUICE_XGB_KERNEL: kernel }, encoding: 'utf8' });
+    const capped = JSON.parse(child) as Record<string, string>;
+    assert.deepEqual(Object.keys(capped), Object.keys(widest));
+    for (const name of Object.keys(widest)) assert.equal(capped[name], widest[name], `${name}: the ${kernel} kernel's margins differ from the widest kernel's`);
+  }
+});
