@@ -1,10 +1,13 @@
 // `sluice run <job.yaml> [--set path=value ...] [--quiet]` (SPEC §3): run a job, print a summary.
 import { writeFile } from 'node:fs/promises';
 import { runJob } from '../app/run-job';
+import { exitCodeFor } from '../errors';
 import { progressLine } from './progress';
 import { LATENCY_WARMUP_MS, type Summary } from '../runtime/summary';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+/** How long a finished job's process may linger on handles a client library still holds. */
+const EXIT_GRACE_MS = 2000;
 
 export function formatSummary(s: Summary): string {
   const lines = [
@@ -64,10 +67,20 @@ export async function run(file: string, overrides: string[], { quiet = false, su
     if (summaryFile) await writeFile(summaryFile, JSON.stringify(summary, null, 2) + '\n');
     // The job is done: its outputs are written and checkpointed. A connection a client library
     // still holds (kafkajs reconnecting mid-rebalance) must not keep the process alive.
-    setTimeout(() => process.exit(process.exitCode ?? 0), 2000).unref();
+    exitSoon(() => process.exitCode ?? 0);
     return 0;
+  } catch (e) {
+    // The same after a failure, once its message is out (seen: a changelog restore that failed
+    // mid-rebalance left the process running for over a minute after it).
+    exitSoon(() => exitCodeFor(e));
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** Exits after EXIT_GRACE_MS if something still holds the event loop; nothing waits for it. */
+function exitSoon(code: () => number | string): void {
+  setTimeout(() => process.exit(code()), EXIT_GRACE_MS).unref();
 }
