@@ -267,7 +267,7 @@ void Forest::PredictBlock(const float* rows, size_t nRows, float* acc) const {
     std::memcpy(acc + r * numGroups_, baseMargin_.data(), sizeof(float) * numGroups_);
   }
   const bool avx2 = Avx2Available();
-  const bool avx512 = !perfectTop64_.empty();
+  const bool avx512 = nRows >= 32 && !perfectTop64_.empty();  // it walks chunks of 64 and 32 rows only
   for (const Tree& tree : trees_) {
     if (tree.catBegin >= 0) {
       for (size_t r = 0; r < nRows; ++r) {
