@@ -84,9 +84,9 @@ function run(jobFile: string, stateDir: string, group: string): Proc {
   return { child, exited, stderr: () => stderr, logs };
 }
 
-async function waitFor(what: string, done: () => boolean, timeoutMs: number): Promise<void> {
+async function waitFor(what: string, done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!done()) {
+  while (!(await done())) {
     if (Date.now() > end) throw new Error(`${what}: not after ${timeoutMs} ms`);
     await sleep(250);
   }
@@ -265,11 +265,7 @@ test('a changelog with a damaged page: the process taking the partition stops wi
       await log.read(0, low[0], high[0], (_, key, value) => key === 'manifest' && value && (manifest = JSON.parse(value.toString('utf8'))));
       return manifest as { pages: { slots: number[] } } | null;
     };
-    const end = Date.now() + 60_000;
-    while (!((await lastManifest())?.pages.slots.length)) {
-      assert.ok(Date.now() < end, 'partition 0 has a checkpoint with slot pages in the changelog within 60 s');
-      await sleep(250);
-    }
+    await waitFor('a checkpoint of partition 0 with slot pages in the changelog', async () => ((await lastManifest())?.pages.slots.length ?? 0) > 0, 60_000);
     first.child.kill('SIGTERM');
     assert.equal((await first.exited).code, 0, first.stderr());
 
