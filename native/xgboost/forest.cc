@@ -286,12 +286,13 @@ void Forest::PredictBlock(const float* rows, size_t nRows, float* acc) const {
                                                                perfectTop64_[tree.perfect], rows, nRows,
                                                                numFeatures_, numGroups_, acc)
                                  : 0;
+      if (done == nRows) continue;
       const float* restRows = rows + done * numFeatures_;
       float* restAcc = acc + done * numGroups_;
-      if (done < nRows && avx2) {
+      if (avx2) {
         AccumulatePerfectTreeAvx2(splits_.data(), leaves_.data(), pt, perfectTop_[tree.perfect], restRows,
                                   nRows - done, numFeatures_, numGroups_, restAcc);
-      } else if (done < nRows) {
+      } else {
         AccumulatePerfectTree(splits_.data(), leaves_.data(), pt, restRows, nRows - done, numFeatures_, numGroups_,
                               restAcc);
       }

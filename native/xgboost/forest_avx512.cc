@@ -3,8 +3,8 @@
 // depth-6 tree gathers only the rows' values and its leaves; deeper levels gather as the AVX2
 // kernel does. It walks whole chunks of 64 rows, then one of 32 if there is one: loading a tree's
 // 512-byte top for fewer rows costs more than it saves (measured: 1 row under a lane mask took 3x
-// the AVX2 kernel's time), so the caller walks the rest with the AVX2 kernel. Each row still adds its leaves in tree order, so
-// results are bit-identical to the scalar kernel.
+// the AVX2 kernel's time), so the caller walks the rest with the AVX2 kernel. Each row still adds
+// its leaves in tree order, so results are bit-identical to the scalar kernel.
 #include "xgboost/forest.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
