@@ -34,6 +34,23 @@ export function ensureBenchModels(ctx: BenchContext): void {
   if (stillMissing.length > 0) throw new Error(`${script} did not write ${stillMissing.join(', ')}`);
 }
 
+/** Compiles one C file of the bench (with `libs`, e.g. -lrdkafka) into the cache, unless the
+ *  binary there is newer than its source. Returns the binary, or why it could not be had. */
+export function compileC(ctx: BenchContext, source: string, libs: string[], needs: string): { exe: string } | { skipped: string } {
+  const exe = path.join(ctx.cacheDir, path.basename(source, '.c'));
+  if (fs.existsSync(exe) && fs.statSync(exe).mtimeMs >= fs.statSync(source).mtimeMs) return { exe };
+  ctx.progress(`compiling ${path.relative(ctx.rootDir, source)}`, 0, 1);
+  fs.mkdirSync(ctx.cacheDir, { recursive: true });
+  const result = spawnSync('cc', ['-O2', '-o', exe, source, ...libs], { encoding: 'utf8' });
+  if (result.error) return { skipped: `cannot run cc: ${result.error.message}` };
+  if (result.status !== 0) return { skipped: `cc failed (is ${needs} installed?): ${firstLines(result.stderr, 3)}` };
+  return { exe };
+}
+
+export function firstLines(text: string, n: number): string {
+  return text.trim().split('\n').slice(0, n).join(' | ');
+}
+
 /** The first nRows rows of a raw little-endian float32 file, BENCH_FEATURES wide. */
 export function readRows(file: string, nRows: number): Float32Array {
   if (os.endianness() !== 'LE') throw new Error('the bench rows file is little-endian; this host is not');

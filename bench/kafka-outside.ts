@@ -2,11 +2,10 @@
 // producer and a consumer of their own (bench/outside.ts) around an unbounded sluice job, at a
 // fixed 30k events/s; sluice's own figure (from its read of the event to the produce ack) beside.
 import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BenchContext, BenchRow } from './harness';
 import { liveRun, loggedNote, type SluiceRun } from './kafka-runs';
-import { OUTSIDE_FETCH_WAIT_MS, outsideLatency, perEventLatency, type OutsideLatency } from './outside';
+import { OUTSIDE_FETCH_WAIT_MS, outsideLatency, outsideTool, perEventLatency, readAcks, readFloat64s, TICK_MS, writeOutsideEvents, type OutsideEvents, type OutsideLatency } from './outside';
 import { LATENCY_WARMUP_MS } from '../src/runtime/summary';
 
 export const OUTSIDE_RATE = 30_000;
@@ -42,36 +41,37 @@ const percentile = (sorted: number[], q: number) => (sorted.length ? sorted[Math
  * ([ts, partition, ack, card] each) and what the consumer saw. `during`: called `atFraction` of the
  * way through the producing (the reload bench changes the model file then).
  */
-async function liveOutside(ctx: BenchContext, brokers: string[], job: string, liveSets: string[], c: Omit<OutsideCase, 'windowMs' | 'goalP99Ms'>, durationMs: number, consumerMode: string[], during?: { atFraction: number; action: () => void }) {
+async function liveOutside(ctx: BenchContext, brokers: string[], job: string, liveSets: string[], c: Omit<OutsideCase, 'windowMs' | 'goalP99Ms'>, durationMs: number, consumerMode: 'windows' | 'per-event', during?: { atFraction: number; action: () => void }) {
   const dir = path.dirname(job);
-  const script = path.join(ctx.rootDir, 'dist', 'bench', 'outside.js');
-  const eventsFile = path.join(dir, `outside-events-${c.keys}.bin`);
-  const seenFile = path.join(dir, `outside-seen-${c.keys}.json`);
-  const consumer = child(script, ['consume', brokers.join(','), c.outTopic, seenFile, ...consumerMode]);
+  const tool = outsideTool(ctx);
+  const file = (name: string) => path.join(dir, `outside-${name}-${c.keys}.bin`);
+  const consumer = child(tool, ['consume', brokers.join(','), c.outTopic, file('seen'), consumerMode, String(OUTSIDE_FETCH_WAIT_MS)]);
   await consumer.line('joined');
+  let events: OutsideEvents | undefined;
   const produce = async () => {
-    const producer = child(script, ['produce', brokers.join(','), c.inTopic, String(c.partitions), String(c.keys), String(OUTSIDE_RATE), String(durationMs), String(JITTER_MS), eventsFile]);
-    // Its events are generated first: the clock starts when it starts sending.
+    // Generated first: the clock starts when the producer starts sending.
+    events = writeOutsideEvents(file('messages'), c.partitions, c.keys, OUTSIDE_RATE, durationMs, JITTER_MS);
+    const producer = child(tool, ['produce', brokers.join(','), c.inTopic, file('messages'), String(events.startMs), String(events.stepMs), String(TICK_MS), file('acks')]);
     let timer: NodeJS.Timeout | undefined;
     if (during) void producer.line('producing').then(() => (timer = setTimeout(during.action, durationMs * during.atFraction)), () => undefined);
     await producer.exited;
     clearTimeout(timer);
-    return { events: Math.round((OUTSIDE_RATE * durationMs) / 1000) };
+    readAcks(events, file('acks'));
+    return { events: events.record.length / 4 };
   };
   const { r, catchUpMs } = await liveRun(ctx, job, [...liveSets, `source.topic=${c.inTopic}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`], produce);
   // The last results are already acknowledged (sluice exited); give the consumer a last fetch.
   await new Promise((resolve) => setTimeout(resolve, 500));
   consumer.proc.kill('SIGTERM');
   await consumer.exited;
-  const events = new Float64Array(new Uint8Array(fs.readFileSync(eventsFile)).buffer);
-  const seen = JSON.parse(fs.readFileSync(seenFile, 'utf8')) as number[];
+  const seen = readFloat64s(file('seen'));
   const caughtUp = Number.isNaN(catchUpMs) ? '!!! NOT ALL READ' : `all read ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`;
-  return { r, caughtUp, events, seen, warmUpMs: Math.min(WARMUP_MS, durationMs / 3) };
+  return { r, caughtUp, events: events!.record, seen, warmUpMs: Math.min(WARMUP_MS, durationMs / 3) };
 }
 
 export async function outsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: OutsideCase, durationMs: number, during?: { atFraction: number; action: () => void }): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun; latency: OutsideLatency }> {
   const liveSets = [...sets, `window.sizeMs=${c.windowMs}`, `watermark.maxOutOfOrdernessMs=${OUT_OF_ORDERNESS_MS}`];
-  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, liveSets, c, durationMs, [], during);
+  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, liveSets, c, durationMs, 'windows', during);
   const m = outsideLatency(events, seen, c.partitions, OUT_OF_ORDERNESS_MS, warmUpMs);
   const sorted = m.latencyMs.slice().sort((a, b) => a - b);
   const label = `${c.keys.toLocaleString('en-US')} windows per firing, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
@@ -97,7 +97,7 @@ export async function outsideRun(ctx: BenchContext, brokers: string[], job: stri
  * ack of the event to the outside consumer's receipt of its result.
  */
 export async function perEventOutsideRun(ctx: BenchContext, brokers: string[], job: string, sets: string[], c: Omit<OutsideCase, 'windowMs' | 'goalP99Ms'>, durationMs: number): Promise<{ rows: BenchRow[]; note: string; run: SluiceRun }> {
-  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, sets, c, durationMs, ['per-event']);
+  const { r, caughtUp, events, seen, warmUpMs } = await liveOutside(ctx, brokers, job, sets, c, durationMs, 'per-event');
   const m = perEventLatency(events, seen, warmUpMs);
   const sorted = m.latencyMs.slice().sort((a, b) => a - b);
   const label = `per-event, ${c.keys.toLocaleString('en-US')} keys, ${OUTSIDE_RATE.toLocaleString('en-US')} events/s`;
@@ -113,9 +113,10 @@ export async function perEventOutsideRun(ctx: BenchContext, brokers: string[], j
   return { rows, note, run: r };
 }
 
-/** A child process of bench/outside.js, with its stdout lines awaitable and its exit checked. */
-function child(script: string, args: string[]) {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** A child process (the outside producer or consumer), with its stdout lines awaitable and its
+ *  exit checked. */
+function child(exe: string, args: string[]) {
+  const proc = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   const waiting: Array<{ line: string; resolve: () => void }> = [];

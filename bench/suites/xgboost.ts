@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BENCH_FEATURES as FEATURES, BENCH_MODELS as MODELS, BENCH_ROWS_FILE as ROWS_FILE, ensureBenchModels as ensureInputs, median, readRows } from '../common';
+import { BENCH_FEATURES as FEATURES, BENCH_MODELS as MODELS, BENCH_ROWS_FILE as ROWS_FILE, compileC, ensureBenchModels as ensureInputs, firstLines, median, readRows } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 
 /** SPEC §6 score tolerance, relative to max(1, |reference|). */
@@ -116,16 +116,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
 // ---- the libxgboost peer -----------------------------------------------------------------------
 
 function buildPeer(ctx: BenchContext): { exe: string } | { skipped: string } {
-  const source = path.join(ctx.rootDir, 'bench', 'peers', 'xgb_predict.c');
-  const exe = path.join(ctx.cacheDir, 'xgb_predict');
-  if (fs.existsSync(exe) && fs.statSync(exe).mtimeMs >= fs.statSync(source).mtimeMs) return { exe };
-  ctx.progress('compiling bench/peers/xgb_predict.c', 0, 1);
-  const result = spawnSync('cc', ['-O2', '-o', exe, source, '-lxgboost'], { encoding: 'utf8' });
-  if (result.error) return { skipped: `cannot run cc: ${result.error.message}` };
-  if (result.status !== 0) {
-    return { skipped: `cc failed (is libxgboost-dev installed?): ${firstLines(result.stderr, 3)}` };
-  }
-  return { exe };
+  return compileC(ctx, path.join(ctx.rootDir, 'bench', 'peers', 'xgb_predict.c'), ['-lxgboost'], 'libxgboost-dev');
 }
 
 function runPeer(
@@ -188,8 +179,4 @@ function parityNote(ours: Float32Array, peer: Float32Array, nRows: number): stri
     `parity over ${ours.length.toLocaleString('en-US')} predictions: max abs diff ${maxAbs.toExponential(2)}, ` +
     `max rel err ${maxRel.toExponential(2)}: ${verdict}`
   );
-}
-
-function firstLines(text: string, n: number): string {
-  return text.trim().split('\n').slice(0, n).join(' / ');
 }
