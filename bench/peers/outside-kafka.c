@@ -113,9 +113,8 @@ static int produce(char **argv) {
   /* A tick's messages go out as one record batch per partition, as one send of kafkajs did. */
   set(conf, "linger.ms", "1");
   set(conf, "batch.num.messages", "100000");
-  /* One request at a time per broker, as kafkajs sends. With more, the mock broker's second
-   * answer (a small write on a socket without TCP_NODELAY) waits for this side's delayed ACK of
-   * the first: acks came up to 40 ms late, after consumers had read the messages (measured). */
+  /* One request at a time per broker, as kafkajs sends (before the mock's sockets had
+   * TCP_NODELAY, pipelined requests had their acks up to 40 ms late: test/kafka/mock-broker.c). */
   set(conf, "max.in.flight.requests.per.connection", "1");
   set(conf, "socket.nagle.disable", "true");
   set(conf, "queue.buffering.max.messages", "1000000");

@@ -15,11 +15,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
 static volatile sig_atomic_t stopping = 0;
 static void on_signal(int sig) { (void)sig; stopping = 1; }
+
+/* A real broker answers on TCP_NODELAY sockets; the mock's are not, so its second answer on a
+ * connection (a small write) waited for the client's delayed ACK of the first: up to 40 ms on
+ * pipelined requests (measured with a librdkafka producer). Its listening sockets are found
+ * among this process's descriptors; the connections they accept inherit the option. */
+static void no_delay_on_listeners(void) {
+  for (int fd = 3; fd < 1024; fd++) {
+    int listening = 0, one = 1;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
 
 /* Strict integer parse: the whole token must be a number within [lo, hi]. */
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -120,6 +136,7 @@ int main(int argc, char **argv) {
     rd_kafka_destroy(rk);
     return 1;
   }
+  no_delay_on_listeners();
   int rc = 0;
   for (int i = 2; i < argc && rc == 0; i++) {
     /* the last ':' splits, so topic names may not contain one (Kafka forbids it anyway) */
