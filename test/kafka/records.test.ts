@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { messageText } from '../../src/decode/raw-batch';
+import { KafkaClient, type GroupConsumer } from '../../src/io/kafka/client';
+import { RECORDS } from '../../src/io/kafka/record-batch';
 import { KafkaSource } from '../../src/io/kafka/source';
 import { startBroker } from './broker';
 import { kcatProduce, testKafka } from './kafka-io';
@@ -56,6 +58,46 @@ test('records read from fetched batches match what was produced', { timeout: 60_
       else assert.ok(Math.abs(g.timestampMs - Date.now()) < 600_000, `kcat's create time of ${k}`);
     }
   } finally {
+    await broker.stop();
+  }
+});
+
+test("only sluice's consumers read batches as columns: an app's own kafkajs consumer in the same process gets kafkajs's records", { timeout: 60_000 }, async (t) => {
+  const id = `${process.pid}-${Date.now()}`;
+  const topic = `mixed-${id}`;
+  const broker = await startBroker({ [topic]: 2 });
+  if (!broker) return t.skip('no Kafka broker: see the line above on how to enable Kafka tests');
+  const kafka = testKafka(broker.brokers);
+  const producer = kafka.producer();
+  const theirs = kafka.consumer({ groupId: `app-${id}`, maxWaitTimeInMs: 50 });
+  let ours: GroupConsumer | undefined;
+  try {
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: `{"i":${i}}`, partition: i % 2 })) });
+    const seen = { columns: 0, records: 0, appColumns: 0, appKeys: new Set<string>() };
+    const client = new KafkaClient({ brokers: broker.brokers, kafka: { maxWaitTimeInMs: 50 }, clientId: `sluice-${id}` });
+    ours = await client.consume(topic, `sluice-${id}`, {
+      onAssign: () => {},
+      onBatch: async ({ messages }) => {
+        for (const m of messages) m[RECORDS] ? (seen.columns += m[RECORDS].count) : seen.records++;
+      },
+    });
+    await theirs.connect();
+    await theirs.subscribe({ topics: [topic], fromBeginning: true });
+    await theirs.run({
+      eachMessage: async ({ message }) => {
+        if ((message as { [RECORDS]?: unknown })[RECORDS]) seen.appColumns++;
+        else seen.appKeys.add(message.key!.toString());
+      },
+    });
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && (seen.columns + seen.records < 100 || seen.appKeys.size + seen.appColumns < 100); ) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual({ columns: seen.columns, records: seen.records }, { columns: 100, records: 0 }, "sluice's consumer reads every batch as columns");
+    assert.equal(seen.appColumns, 0, "the app's consumer never gets a stand-in record");
+    assert.equal(seen.appKeys.size, 100, "the app's consumer gets kafkajs's records, keys included");
+  } finally {
+    await ours?.stop();
+    await theirs.disconnect();
+    await producer.disconnect();
     await broker.stop();
   }
 });

@@ -13,7 +13,7 @@ import { SluiceError } from '../../errors';
 import type { PartitionRecord } from '../../state/partition-log';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
-import { fastRecords, installFastRecords, RECORDS, type RecordColumns } from './record-batch';
+import { fastSocketFactory, installFastRecords, RECORDS, type RecordColumns } from './record-batch';
 
 const log = logger('kafka');
 
@@ -153,6 +153,7 @@ export class KafkaClient {
   /** For start-up calls: the same settings, but a few retries only, so that a wrong address
    *  fails the start instead of hanging it. */
   private readonly startup: Kafka;
+  private readonly consumers: Kafka;
   private readonly settings: Record<string, unknown>;
 
   constructor(readonly config: ClientSettings) {
@@ -175,6 +176,8 @@ export class KafkaClient {
     };
     this.kafka = new Kafka(clientConfig);
     this.startup = new Kafka({ ...clientConfig, retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3 } });
+    // The group consumers' own connections, whose fetches read record batches as columns.
+    this.consumers = new Kafka({ ...clientConfig, socketFactory: fastSocketFactory() as KafkaConfig['socketFactory'] });
   }
 
   private where(): string {
@@ -218,7 +221,7 @@ export class KafkaClient {
    *  engine only once the outputs before them are acknowledged (SPEC §10). */
   async consume(topic: string, groupId: string, handlers: GroupHandlers): Promise<GroupConsumer> {
     if (handlers.beforeRejoin) hookRejoin();
-    const consumer: Consumer = this.kafka.consumer({
+    const consumer: Consumer = this.consumers.consumer({
       groupId,
       sessionTimeout: DEFAULT_SESSION_TIMEOUT_MS,
       heartbeatInterval: 1000,
@@ -249,21 +252,19 @@ export class KafkaClient {
         handlers.onFatal?.(new SluiceError('SLUICE_KAFKA', `the consumer of topic "${topic}" stopped: ${error.message}`, { cause: error }));
       }
     });
-    // Inside fastRecords: the consumer's connections, and so its fetches, read record batches
-    // into columns instead of per-record objects.
-    await fastRecords.run(true, () => connect(consumer, this.where()));
+    await connect(consumer, this.where());
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    const run = () => fastRecords.run(true, () => consumer.run({
+    const run = () => consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale()) return;
         await handlers.onBatch({ partition: batch.partition, messages: batch.messages as FetchedRecord[], highWatermark: Number(batch.highWatermark) }, heartbeat);
       },
-    }));
+    });
     const runAgain = async () => {
       if (stopping) return;
-      await fastRecords.run(true, () => connect(consumer, this.where()));
+      await connect(consumer, this.where());
       if (!stopping) await run();
     };
     await run();
@@ -312,12 +313,12 @@ export class KafkaClient {
       async read(partition, from, to, onRecord) {
         let bytes = 0;
         for (let at = from; at < to; ) {
-          // Plain records (with their keys), even when called from inside a consumer's fetch path.
+          // Plain records (with their keys): this cluster's connections are not the consumers'.
           const { responses } = await fetchRetrying(async () => {
             const [leader] = Object.entries(cluster.findLeaderForPartitions(topic, [partition]));
             if (!leader) throw new SluiceError('SLUICE_KAFKA', `topic "${topic}" partition ${partition} has no leader`);
             const broker = await cluster.findBroker({ nodeId: leader[0] });
-            return fastRecords.run(false, () => broker.fetch({ maxWaitTime: LOG_FETCH_WAIT_MS, minBytes: 1, maxBytes: 16 << 20, isolationLevel: 1, topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: 8 << 20 }] }] }));
+            return broker.fetch({ maxWaitTime: LOG_FETCH_WAIT_MS, minBytes: 1, maxBytes: 16 << 20, isolationLevel: 1, topics: [{ topic, partitions: [{ partition, fetchOffset: String(at), maxBytes: 8 << 20 }] }] });
           }, () => cluster.refreshMetadata());
           const messages = responses[0]?.partitions[0]?.messages ?? [];
           // Nothing at or past `at`: the rest of the range was compacted away (a real broker

@@ -7,9 +7,11 @@
 // kafkajs has no hook for this, so its record-batch decoder module is swapped for ours before its
 // fetch code loads it. Ours hands kafkajs one stand-in record per batch (offset = the batch's last
 // offset, so kafkajs's offset bookkeeping works unchanged) that carries the parsed columns. Only
-// fetches made inside fastRecords.run() get it; any other kafkajs consumer in the process, control
-// and transactional batches, and SLUICE_KAFKAJS_RECORDS=1 get kafkajs's own decoder.
-import { AsyncLocalStorage } from 'node:async_hooks';
+// fetch answers on connections made by fastSocketFactory() get it: their bytes are marked as they
+// arrive. Any other kafkajs client in the process, control and transactional batches, and
+// SLUICE_KAFKAJS_RECORDS=1 get kafkajs's own decoder. (An AsyncLocalStorage scoped this before:
+// it turned on Node's promise hooks for the whole process, and kafkajs makes promises by the
+// thousand a second: 12% of the main thread's allocations in a per-event job.)
 import { logger } from '../../log';
 
 /** The parsed records of one batch, over its (decompressed) records section. */
@@ -26,8 +28,11 @@ export interface RecordColumns {
 /** The stand-in record's property that holds the columns. */
 export const RECORDS = Symbol('sluice.records');
 
-/** Fetches made inside fastRecords.run(true, ...) get stand-in records. */
-export const fastRecords = new AsyncLocalStorage<boolean>();
+/** Marks the socket factories of connections whose fetches get stand-in records. */
+const FAST = Symbol('sluice.fastRecords');
+/** The memory of fetch answers read on such connections. */
+const fastBytes = new WeakSet<ArrayBufferLike>();
+const FETCH_API_KEY = 1;
 
 const log = logger('kafka');
 const TIMESTAMP_TYPE_FLAG = 0x08;
@@ -48,7 +53,31 @@ interface KafkajsDecoder {
 }
 
 type BatchDecoder = (decoder: KafkajsDecoder) => Promise<unknown>;
+type SocketFactory = (args: object) => unknown;
+interface KafkajsResponse {
+  decode(payload: Buffer): Promise<unknown>;
+}
+interface KafkajsConnection {
+  socketFactory?: SocketFactory & { [FAST]?: true };
+  send(args: { request: { apiKey: number }; response: KafkajsResponse }): Promise<unknown>;
+}
 let installed = false;
+
+/** For a kafkajs client (its `socketFactory`) whose consumers' fetches read record batches as
+ *  columns (`[RECORDS]`), not as kafkajs's record objects. */
+export function fastSocketFactory(): SocketFactory {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const base = (require('kafkajs/src/network/socketFactory') as () => SocketFactory)();
+  return Object.assign((args: object) => base(args), { [FAST]: true as const });
+}
+
+/** A fetch answer's bytes, marked as read on a fast connection. A small answer may share Node's
+ *  Buffer pool with other connections' bytes: it is copied into memory of its own first. */
+function markFast(payload: Buffer): Buffer {
+  const own = payload.byteLength <= Buffer.poolSize >>> 1 ? Buffer.from(new Uint8Array(payload).buffer) : payload;
+  fastBytes.add(own.buffer);
+  return own;
+}
 
 /** Swaps kafkajs's record-batch decoder for ours; a no-op after the first call. */
 export function installFastRecords(): void {
@@ -65,8 +94,16 @@ export function installFastRecords(): void {
   const original = require(decoderPath) as BatchDecoder;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { lookupCodecByAttributes } = require('kafkajs/src/protocol/message/compression') as { lookupCodecByAttributes(a: number): { decompress(b: Buffer): Promise<Buffer> } | null };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Connection = require('kafkajs/src/network/connection') as { prototype: KafkajsConnection };
+  const send = Connection.prototype.send;
+  Connection.prototype.send = function (this: KafkajsConnection, args) {
+    if (!this.socketFactory?.[FAST] || args.request.apiKey !== FETCH_API_KEY) return send.call(this, args);
+    const { decode } = args.response;
+    return send.call(this, { ...args, response: { ...args.response, decode: (payload: Buffer) => decode(markFast(payload)) } });
+  };
   require.cache[decoderPath]!.exports = async (fetchDecoder: KafkajsDecoder) => {
-    if (!fastRecords.getStore()) return original(fetchDecoder);
+    if (!fastBytes.has(fetchDecoder.buffer.buffer)) return original(fetchDecoder);
     const buf = fetchDecoder.buffer;
     const at = fetchDecoder.offset;
     // Partial batches (a fetch cut at maxBytes) and control or transactional batches (kafkajs
