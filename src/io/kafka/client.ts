@@ -13,7 +13,7 @@ import { SluiceError } from '../../errors';
 import type { PartitionRecord } from '../../state/partition-log';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
-import { fastSocketFactory, installFastRecords, RECORDS, type RecordColumns } from './record-batch';
+import { installFastRecords, socketFactory, RECORDS, type RecordColumns } from './record-batch';
 
 const log = logger('kafka');
 
@@ -166,6 +166,7 @@ export class KafkaClient {
     this.settings = k;
     const clientConfig: KafkaConfig = {
       clientId: config.clientId,
+      socketFactory: socketFactory({ fast: false }) as KafkaConfig['socketFactory'],
       ...(pick(k, CLIENT_KEYS) as Partial<KafkaConfig>),
       brokers: config.brokers,
       logLevel: logLevel.WARN,
@@ -177,7 +178,7 @@ export class KafkaClient {
     this.kafka = new Kafka(clientConfig);
     this.startup = new Kafka({ ...clientConfig, retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 3 } });
     // The group consumers' own connections, whose fetches read record batches as columns.
-    this.consumers = new Kafka({ ...clientConfig, socketFactory: fastSocketFactory() as KafkaConfig['socketFactory'] });
+    this.consumers = new Kafka({ ...clientConfig, socketFactory: socketFactory({ fast: true }) as KafkaConfig['socketFactory'] });
   }
 
   private where(): string {
