@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { alternating, BENCH_FEATURES as F, BENCH_ROWS_FILE, ensureBenchModels, median, readRows } from '../common';
 import type { BenchContext, Suite, SuiteResult } from '../harness';
 import { freePort } from '../kafka-runs';
-import { openLoop, type OpenLoopResult } from '../serve-load';
+import { openLoop, openLoopTool, type OpenLoopResult } from '../serve-load';
 import type { Model } from '../../src/scoring/model';
 
 export const serveSuite: Suite = {
@@ -85,7 +85,7 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   );
   out.notes.push(
     `load: wrk -t ${WRK.threads} -c ${WRK.connections} --latency, POST of ${BODIES} distinct OIP bodies in turn (one FP32 input [N,${F}] of consecutive rows of ${BENCH_ROWS_FILE}, ~2% NaN sent as null, 9 significant digits); ` +
-      `open loop: this process, ${WRK.connections} keep-alive connections (a request each at a time, as http.Agent; raw sockets, as http.Agent costs 3x the CPU), requests on a fixed schedule, latency from the scheduled send to the end of the answer (coordinated-omission safe); ` +
+      `open loop: bench/peers/open-loop.c (C, epoll: a few µs of a core a request, where a Node generator took ~50), ${WRK.connections} keep-alive connections (a request each at a time, as http.Agent), requests on a fixed schedule, latency from the scheduled send to the end of the answer (coordinated-omission safe); ` +
       `server, load generator and bench share the machine's cores`,
   );
   out.notes.push(`correctness: before each trial every body's scores equal this process's predictSync within ${PARITY.toExponential()} relative (${CASES.length} models x 3 servers x ${trials * 2} trials x ${BODIES} bodies, all passed)`);
@@ -141,7 +141,7 @@ async function runCase(ctx: BenchContext, c: (typeof CASES)[number], servers: { 
   const lat = new Map<Server, OpenLoopResult[]>([[sluice, []], [sluiceWorkers, []], [naive, []]]);
   const openStep = (server: Server) =>
     step(server, async (port) => {
-      const r = await openLoop({ host: HOST, port, path: infer, bodies: bodies.map((b) => b.json), rate, seconds, warmupSeconds: WARMUP_SECONDS, connections: WRK.connections });
+      const r = await openLoop(openLoopTool(ctx), dir, { host: HOST, port, path: infer, bodies: bodies.map((b) => b.json), rate, seconds, warmupSeconds: WARMUP_SECONDS, connections: WRK.connections });
       if (r.non2xx > 0 || r.failed > 0) failures.push(`${tag} at ${rate} req/s: ${server.name}: ${r.non2xx} non-2xx, ${r.failed} failed or unanswered of ${r.sent}`);
       lat.get(server)!.push(r);
     });
