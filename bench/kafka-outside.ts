@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import type { BenchContext, BenchRow } from './harness';
 import { liveRun, loggedNote, type SluiceRun } from './kafka-runs';
-import { OUTSIDE_FETCH_WAIT_MS, outsideLatency, outsideTool, perEventLatency, readAcks, readFloat64s, TICK_MS, writeOutsideEvents, type OutsideEvents, type OutsideLatency } from './outside';
+import { EVENT_WORDS, OUTSIDE_FETCH_WAIT_MS, outsideLatency, outsideTool, perEventLatency, readAcks, readFloat64s, TICK_MS, writeOutsideEvents, type OutsideEvents, type OutsideLatency } from './outside';
 import { LATENCY_WARMUP_MS } from '../src/runtime/summary';
 
 export const OUTSIDE_RATE = 30_000;
@@ -57,7 +57,7 @@ async function liveOutside(ctx: BenchContext, brokers: string[], job: string, li
     await producer.exited;
     clearTimeout(timer);
     readAcks(events, file('acks'));
-    return { events: events.record.length / 4 };
+    return { events: events.record.length / EVENT_WORDS };
   };
   const { r, catchUpMs } = await liveRun(ctx, job, [...liveSets, `source.topic=${c.inTopic}`, `source.kafka.maxWaitTimeInMs=${OUTSIDE_FETCH_WAIT_MS}`], produce);
   // The last results are already acknowledged (sluice exited); give the consumer a last fetch.

@@ -28,7 +28,7 @@ export const OUTSIDE_FETCH_WAIT_MS = 5;
 const CARD_AT = 14;
 const TS_AFTER_CARD = 7;
 /** Float64s per event in OutsideEvents.record. */
-const EVENT_WORDS = 4;
+export const EVENT_WORDS = 4;
 
 /** The C producer and consumer, compiled into the bench cache (needs cc and librdkafka-dev). */
 export function outsideTool(ctx: BenchContext): string {

@@ -45,6 +45,32 @@ static void set(rd_kafka_conf_t *conf, const char *name, const char *value) {
   if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) die(name, err);
 }
 
+/* A client's settings, both kinds: the brokers, and Nagle's algorithm off, as Kafka's clients have it. */
+static rd_kafka_conf_t *client_conf(const char *brokers) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", brokers);
+  set(conf, "socket.nagle.disable", "true");
+  return conf;
+}
+
+static rd_kafka_t *client(rd_kafka_type_t type, rd_kafka_conf_t *conf) {
+  char err[512];
+  rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (!rk) die(type == RD_KAFKA_PRODUCER ? "producer" : "consumer", err);
+  return rk;
+}
+
+/* The topic's partition count, once the brokers answer for it. */
+static int partitions_of(rd_kafka_t *rk, const char *topic) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+  const struct rd_kafka_metadata *md;
+  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].partition_cnt == 0) die(topic, "no metadata");
+  int partitions = md->topics[0].partition_cnt;
+  rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return partitions;
+}
+
 static void write_all(const char *path, const double *v, size_t n) {
   FILE *f = fopen(path, "wb");
   if (!f || fwrite(v, sizeof *v, n, f) != n || fclose(f) != 0) die(path, "cannot write");
@@ -106,9 +132,7 @@ static int produce(char **argv) {
   }
   acks = calloc(n ? n : 1, sizeof *acks);
 
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  set(conf, "bootstrap.servers", brokers);
+  rd_kafka_conf_t *conf = client_conf(brokers);
   set(conf, "acks", "all");
   /* A tick's messages go out as one record batch per partition, as one send of kafkajs did. */
   set(conf, "linger.ms", "1");
@@ -116,15 +140,11 @@ static int produce(char **argv) {
   /* One request at a time per broker, as kafkajs sends (before the mock's sockets had
    * TCP_NODELAY, pipelined requests had their acks up to 40 ms late: test/kafka/mock-broker.c). */
   set(conf, "max.in.flight.requests.per.connection", "1");
-  set(conf, "socket.nagle.disable", "true");
   set(conf, "queue.buffering.max.messages", "1000000");
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!rk) die("producer", err);
+  rd_kafka_t *rk = client(RD_KAFKA_PRODUCER, conf);
+  partitions_of(rk, topic); /* metadata now, not with the first events */
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-  const struct rd_kafka_metadata *md;
-  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) die(topic, "no metadata");
-  rd_kafka_metadata_destroy(md);
 
   while (now_ms() < start_ms) rd_kafka_poll(rk, 1);
   printf("producing\n");
@@ -146,8 +166,9 @@ static int produce(char **argv) {
   }
   if (rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR) die("flush", "messages still unacknowledged after 30 s");
   if (failed) {
-    snprintf(err, sizeof err, "%zu of %zu messages failed", failed, n);
-    die("produce", err);
+    char why[64];
+    snprintf(why, sizeof why, "%zu of %zu messages failed", failed, n);
+    die("produce", why);
   }
   write_all(argv[6], acks, n);
   rd_kafka_topic_destroy(rkt);
@@ -161,25 +182,16 @@ static int consume(char **argv) {
   const char *brokers = argv[0], *topic = argv[1], *out = argv[2];
   int per_event = strcmp(argv[3], "per-event") == 0;
   const char *fetch_wait_ms = argv[4];
-  char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  set(conf, "bootstrap.servers", brokers);
+  rd_kafka_conf_t *conf = client_conf(brokers);
   set(conf, "group.id", "sluice-bench-outside");
   set(conf, "enable.auto.commit", "false");
-  set(conf, "socket.nagle.disable", "true");
   set(conf, "fetch.wait.max.ms", fetch_wait_ms);
   set(conf, "fetch.error.backoff.ms", fetch_wait_ms);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (!rk) die("consumer", err);
+  rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, conf);
   rd_kafka_poll_set_consumer(rk);
 
   /* Every partition from the start, assigned here: no group join to wait for. */
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-  const struct rd_kafka_metadata *md;
-  if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].partition_cnt == 0) die(topic, "no metadata");
-  int partitions = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
+  int partitions = partitions_of(rk, topic);
   rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; p++) rd_kafka_topic_partition_list_add(list, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   if (rd_kafka_assign(rk, list) != RD_KAFKA_RESP_ERR_NO_ERROR) die(topic, "cannot assign its partitions");
