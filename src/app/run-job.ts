@@ -3,17 +3,12 @@
 import * as path from 'node:path';
 import { jobFromObject, loadJob } from '../config/job';
 import { SluiceError } from '../errors';
-import type { JobConfig } from '../config/types';
+import type { JobConfig, KafkaSourceConfig } from '../config/types';
 import type { MetricsServer } from '../io/http/metrics-server';
-import { openSink } from '../io/sinks/sink';
 import { KafkaSource } from '../io/kafka/source';
-import { openChangelog } from '../io/kafka/changelog';
 import { logger } from '../log';
-import { FileSource } from '../io/sources/file';
-import { GeneratorSource } from '../io/sources/generator';
 import { planFeatures } from '../features/plan';
-import { Engine, DEFAULT_KEY_PARTITIONS, type DurableState, type EngineOptions } from '../runtime/engine';
-import { StateStore } from '../state/store';
+import type { DurableState, Engine, EngineOptions } from '../runtime/engine';
 import type { Source } from '../runtime/ports';
 import type { Summary } from '../runtime/summary';
 
@@ -41,9 +36,9 @@ export interface RunJobOptions extends EngineOptions {
 export async function openSource(job: JobConfig, resumeAt?: ReadonlyArray<number | null>): Promise<Source> {
   switch (job.source.type) {
     case 'generator':
-      return new GeneratorSource(job.source, { thread: true });
+      return new (await import('../io/sources/generator')).GeneratorSource(job.source, { thread: true });
     case 'file':
-      return new FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
+      return new (await import('../io/sources/file')).FileSource(job.source, job.file.startsWith('<') ? undefined : path.dirname(job.file));
     case 'kafka':
       return KafkaSource.open(job.source, job.name, resumeAt);
   }
@@ -57,6 +52,7 @@ export async function openSource(job: JobConfig, resumeAt?: ReadonlyArray<number
 async function openState(config: JobConfig, keyPartitions: number, reset: boolean): Promise<DurableState | null> {
   if (config.source.type !== 'kafka') return null;
   const startedAt = performance.now();
+  const { StateStore } = await import('../state/store');
   const store = await StateStore.open(config.state.dir, { job: config.name, layout: stateLayout(config, keyPartitions) }, { reset });
   try {
     // With a changelog, partitions are restored one by one as the group assigns them.
@@ -78,11 +74,26 @@ function stateLayout(config: JobConfig, keyPartitions: number | null): string {
   return JSON.stringify({ topic, key, window: config.window, features: config.features, ...(changelog ? { changelog } : { keyPartitions }), slotWords });
 }
 
+/** The Kafka source, opened and joining its group (from where startFrom says; a checkpoint's
+ *  positions are given once the state is read, before the engine reads). */
+function joinEarly(config: JobConfig): Promise<KafkaSource> {
+  const source = KafkaSource.open(config.source as KafkaSourceConfig, config.name).then(async (s) => {
+    await s.join();
+    return s;
+  });
+  source.catch(() => undefined); // awaited below
+  return source;
+}
+
 export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
   let engine: Engine | null = null;
   let stopRequested = false;
   const done = (async () => {
     const config = typeof job === 'string' ? await loadJob(job, opts.overrides ?? []) : jobFromObject(job);
+    // A Kafka source joins its group first, and the rest of the start (the engine's modules, the
+    // state, the sinks, the workers) happens during the join's wait (KafkaSource.join). With a
+    // changelog, the engine's rebalance listener must be in place before the join.
+    const early = !opts.source && config.source.type === 'kafka' && !config.state.changelog ? joinEarly(config) : null;
     // Opened one by one, so that a failure (a missing topic, say) closes what was opened.
     const opened: Array<{ close(): Promise<void> }> = [];
     const open = async <T extends { close(): Promise<void> }>(what: Promise<T>): Promise<T> => {
@@ -92,6 +103,10 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
     };
     let server: MetricsServer | null = null;
     try {
+      // Loaded here rather than with this module: once the JoinGroup request is out (loading
+      // blocks the event loop for tens of ms, and the join's requests with it).
+      await early?.catch(() => undefined);
+      const [{ Engine, DEFAULT_KEY_PARTITIONS }, { openSink }] = await Promise.all([import('../runtime/engine'), import('../io/sinks/sink')]);
       const state = await openState(config, opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS, opts.resetState ?? false);
       if (state) opened.push(state.store);
       if (state?.restored && opts.source) throw new SluiceError('SLUICE_USAGE', `${config.state.dir}: has a checkpoint, which a source given to runJob cannot resume from`);
@@ -105,13 +120,22 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
         deadLetters: await sink('deadLetters', config.deadLetter),
         shadow: config.scoring.shadow.length > 0 ? await sink('shadow', config.shadow) : undefined,
       };
-      const source = opts.source ?? (await open(openSource(config, state?.restored?.positions)));
-      const changelog = state && config.state.changelog && config.source.type === 'kafka' ? { log: await open(openChangelog(config.source, config.state.changelog, config.name, source.numPartitions)), identity: { job: config.name, layout: stateLayout(config, null) } } : undefined;
+      let source: Source;
+      if (opts.source) source = opts.source;
+      else if (early) {
+        const kafka = await open(early);
+        if (state?.restored) kafka.resumeAt(state.restored.positions);
+        source = kafka;
+      } else source = await open(openSource(config, state?.restored?.positions));
+      const changelog = state && config.state.changelog && config.source.type === 'kafka' ? { log: await open((await import('../io/kafka/changelog')).openChangelog(config.source, config.state.changelog, config.name, source.numPartitions)), identity: { job: config.name, layout: stateLayout(config, null) } } : undefined;
       if (changelog && config.watermark.idleTimeoutMs > 0) log.warn('watermark.idleTimeoutMs is ignored with state.changelog: each source partition has a watermark of its own, and its windows fire on its own event time (SPEC §15)');
       engine = new Engine(config, { source, sinks, metrics: server?.metrics, state: state ?? undefined, changelog }, opts);
       if (stopRequested) engine.stop();
       return await engine.run();
     } finally {
+      // A source still joining when the start failed: closed too (it waits the join out).
+      const joining = await early?.catch(() => null);
+      if (joining && !opened.includes(joining)) opened.push(joining);
       // The engine closes them too when it ran; closing is idempotent.
       for (const o of opened.reverse()) await o.close().catch(() => undefined);
       if (server !== opts.metricsServer) await server?.close();

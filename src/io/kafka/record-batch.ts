@@ -33,6 +33,14 @@ const FAST = Symbol('sluice.fastRecords');
 /** The memory of fetch answers read on such connections. */
 const fastBytes = new WeakSet<ArrayBufferLike>();
 const FETCH_API_KEY = 1;
+const JOIN_GROUP_API_KEY = 11;
+/** Called, once each, when the next JoinGroup request goes out on a marked connection. */
+const joinSentWaiters: Array<() => void> = [];
+
+/** Resolves when sluice's consumer next sends a JoinGroup request (KafkaSource.join). */
+export function nextJoinSent(): Promise<void> {
+  return new Promise((resolve) => joinSentWaiters.push(resolve));
+}
 
 const log = logger('kafka');
 const TIMESTAMP_TYPE_FLAG = 0x08;
@@ -107,7 +115,13 @@ export function installFastRecords(): void {
   const Connection = require('kafkajs/src/network/connection') as { prototype: KafkajsConnection };
   const send = Connection.prototype.send;
   Connection.prototype.send = function (this: KafkajsConnection, args) {
-    if (!this.socketFactory?.[FAST] || args.request.apiKey !== FETCH_API_KEY) return send.call(this, args);
+    if (!this.socketFactory?.[FAST]) return send.call(this, args);
+    if (args.request.apiKey === JOIN_GROUP_API_KEY) {
+      const sent = send.call(this, args);
+      for (const wake of joinSentWaiters.splice(0)) wake();
+      return sent;
+    }
+    if (args.request.apiKey !== FETCH_API_KEY) return send.call(this, args);
     const { decode } = args.response;
     return send.call(this, { ...args, response: { ...args.response, decode: (payload: Buffer) => decode(markFast(payload)) } });
   };

@@ -13,9 +13,10 @@
 // heartbeat() every second meanwhile so that the group does not evict this member.
 import type { KafkaSourceConfig } from '../../config/types';
 import { appendMessage, newRawBatch, type RawBatch, type RebalanceListener, type Source } from '../../decode/raw-batch';
+import { SluiceError } from '../../errors';
 import { logger } from '../../log';
 import { KafkaClient, type FetchedBatch, type FetchedRecord, type GroupConsumer } from './client';
-import { RECORDS } from './record-batch';
+import { nextJoinSent, RECORDS } from './record-batch';
 import { lowerBound } from '../../util/sorted';
 
 const log = logger('kafka-source');
@@ -77,72 +78,90 @@ export class KafkaSource implements Source {
   private joiningSinceMs = 0;
   /** Per partition: its end offset, as last fetched (NaN: not yet). */
   private readonly highWatermark: number[];
-  private readonly finishedAtStart: number[] = [];
+  private finishedAtStart: number[] = [];
   private finishedCount = 0;
   private group: GroupConsumer | null = null;
+  /** The group join, once started (join(), or the first batches()). */
+  private joining: Promise<GroupConsumer> | null = null;
+  /** Whether the engine reads (batches() was called): until then an assignment waits, paused. */
+  private attached = false;
+  private pendingAssign: (() => void) | null = null;
+  /** Whether the positions come from a checkpoint (the start's log line). */
+  private resumed = false;
   private closed = false;
   private wakeReader: (() => void) | null = null;
   private wakeWriters: Array<() => void> = [];
   private spare: RawBatch[] = [];
-  readonly startPositions: readonly number[];
+  /** Per partition: the offset of the next record to take. */
+  private position: number[] = [];
+  /** Per partition, bounded reads: the end offset seen at start; Infinity otherwise. */
+  private readonly end: number[];
+  startPositions: readonly number[] = [];
   readonly endsAtOpen: readonly number[];
+  readonly numPartitions: number;
   /** Offsets last committed, so an unchanged position is not committed again. */
-  private readonly committed: number[];
+  private committed: number[] = [];
 
   private constructor(
     private readonly config: KafkaSourceConfig,
     private readonly client: KafkaClient,
-    readonly numPartitions: number,
-    /** Per partition: the offset of the next record to take. */
-    private readonly position: number[],
-    /** Per partition, bounded reads: the end offset seen at start; Infinity otherwise. */
-    private readonly end: number[],
-    high: number[],
+    private readonly offsets: { low: number[]; high: number[]; committed: number[] },
+    resumeAt: ReadonlyArray<number | null>,
   ) {
+    const { low, high } = offsets;
+    this.numPartitions = low.length;
+    this.end = config.bounded ? high.slice() : high.map(() => Infinity);
     this.endsAtOpen = high.slice();
-    this.committed = position.slice();
-    this.startPositions = position.slice();
-    this.highWatermark = position.map(() => NaN);
-    for (let p = 0; p < numPartitions; p++) {
-      if (position[p] >= end[p]) {
-        this.finishedAtStart.push(p);
-        this.finishedCount++;
-      }
-    }
+    this.highWatermark = low.map(() => NaN);
+    this.place(resumeAt);
   }
 
   /** Looks the topic up (a clear error when it does not exist) and works out where to start: at
    *  `resumeAt` (a checkpoint's positions) where it has one, otherwise by startFrom. */
   static async open(config: KafkaSourceConfig, jobName: string, resumeAt: ReadonlyArray<number | null> = []): Promise<KafkaSource> {
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
-    const { low, high, committed } = await client.topicOffsets(config.topic, config.groupId);
-    const position = low.map((lo, p) => {
+    return new KafkaSource(config, client, await client.topicOffsets(config.topic, config.groupId), resumeAt);
+  }
+
+  /** A checkpoint's positions, known after open() (the state is read while the group joins).
+   *  Before batches() only: that is when assigned partitions are first sought. */
+  resumeAt(resumeAt: ReadonlyArray<number | null>): void {
+    if (this.attached) throw new SluiceError('SLUICE_RUNTIME', 'KafkaSource.resumeAt: the source is already being read');
+    this.place(resumeAt);
+  }
+
+  private place(resumeAt: ReadonlyArray<number | null>): void {
+    const { low, high, committed } = this.offsets;
+    this.position = low.map((lo, p) => {
       const resume = resumeAt[p];
       if (resume !== null && resume !== undefined) {
         if (resume < lo) log.warn('a checkpointed position is no longer in the topic (retention removed it): reading from the earliest', { partition: p, position: resume, earliest: lo });
         return Math.max(resume, lo);
       }
-      if (config.startFrom === 'latest') return high[p];
-      if (config.startFrom === 'committed' && committed[p] >= 0) return Math.min(Math.max(committed[p], lo), high[p]);
+      if (this.config.startFrom === 'latest') return high[p];
+      if (this.config.startFrom === 'committed' && committed[p] >= 0) return Math.min(Math.max(committed[p], lo), high[p]);
       return lo;
     });
-    const end = config.bounded ? high.slice() : high.map(() => Infinity);
-    log.info('starting', { topic: config.topic, groupId: config.groupId, startFrom: resumeAt.length ? 'checkpoint' : config.startFrom, bounded: config.bounded, position, end: config.bounded ? end : undefined });
-    return new KafkaSource(config, client, low.length, position, end, high);
+    this.committed = this.position.slice();
+    this.startPositions = this.position.slice();
+    this.finishedAtStart = [];
+    for (let p = 0; p < this.numPartitions; p++) if (this.position[p] >= this.end[p]) this.finishedAtStart.push(p);
+    this.finishedCount = this.finishedAtStart.length;
+    this.resumed = resumeAt.length > 0;
   }
 
-  async *batches(maxRecords: number): AsyncIterable<RawBatch> {
-    const topic = this.config.topic;
-    this.maxQueuedRecords = 2 * maxRecords;
-    if (this.finishedCount === this.numPartitions) {
-      // A bounded read with nothing to read: no need to join the group at all.
-      const batch = newRawBatch(0, () => topic);
-      batch.finished = this.finishedAtStart.map((partition) => ({ before: 0, partition }));
-      yield batch;
-      return;
-    }
+  /**
+   * Starts joining the group now, ahead of batches(), so that the join's wait (the group's
+   * initial rebalance delay: 3 s on a broker's defaults) overlaps the rest of the job's start.
+   * Partitions assigned before batches() wait, paused, and are sought then, from the positions
+   * as they are by then (resumeAt). Not with a rebalance listener, which is known later.
+   * Resolves once the JoinGroup request is out (or the join is over): the broker's wait runs.
+   */
+  join(): Promise<void> {
+    if (this.joining || this.closed) return Promise.resolve();
     this.joiningSinceMs = performance.now();
-    this.group = await this.client.consume(this.config.topic, this.config.groupId, {
+    const sent = nextJoinSent();
+    this.joining = this.client.consume(this.config.topic, this.config.groupId, {
       onAssign: (partitions, seek, control) => this.onAssign(partitions, seek, control),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
       beforeRejoin: this.listener ? () => this.revokeAll() : undefined,
@@ -152,6 +171,27 @@ export class KafkaSource implements Source {
         this.wakeReader?.();
       },
     });
+    this.joining.catch(() => undefined); // batches() or close() hears of a failure
+    return Promise.race([sent, this.joining.then(() => undefined, () => undefined)]);
+  }
+
+  async *batches(maxRecords: number): AsyncIterable<RawBatch> {
+    const topic = this.config.topic;
+    this.maxQueuedRecords = 2 * maxRecords;
+    this.attached = true;
+    log.info('starting', { topic, groupId: this.config.groupId, startFrom: this.resumed ? 'checkpoint' : this.config.startFrom, bounded: this.config.bounded, position: this.position, end: this.config.bounded ? this.end : undefined });
+    if (this.finishedCount === this.numPartitions) {
+      // A bounded read with nothing to read: no need to join the group (close() ends a join()).
+      const batch = newRawBatch(0, () => topic);
+      batch.finished = this.finishedAtStart.map((partition) => ({ before: 0, partition }));
+      yield batch;
+      return;
+    }
+    const pending = this.pendingAssign;
+    this.pendingAssign = null;
+    pending?.();
+    this.join();
+    this.group = await this.joining!;
     let first = true;
     while (!this.closed) {
       if (this.failure) throw this.failure;
@@ -218,12 +258,22 @@ export class KafkaSource implements Source {
 
   /** The engine hears of rebalances (state per partition, SPEC §15). Before the first batch. */
   listen(listener: RebalanceListener): void {
+    if (this.joining) throw new SluiceError('SLUICE_RUNTIME', 'KafkaSource.listen: the group join has started (join()); a rebalance listener comes first');
     this.listener = listener;
   }
 
   private onAssign(partitions: number[], seek: (partition: number, offset: number) => void, control: { pause(partitions: number[]): void; resume(partitions: number[]): void }): void {
     // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
     // as one that is silent does: after a short rebalance it comes back, and its events are not late.
+    if (!this.attached) {
+      // Joined early (join()): the engine is not reading yet, nor are the positions final.
+      control.pause(partitions);
+      this.pendingAssign = () => {
+        this.onAssign(partitions, seek, control);
+        control.resume(partitions);
+      };
+      return;
+    }
     this.groupJoins++;
     if (this.listener) this.dropQueued(); // records of an earlier assignment: read again from the positions given
     const now = new Set(partitions);
@@ -386,7 +436,9 @@ export class KafkaSource implements Source {
     this.closed = true;
     for (const wake of this.wakeWriters.splice(0)) wake();
     this.wakeReader?.();
-    await this.group?.stop().catch((e) => log.warn('leaving the consumer group failed', { error: e }));
+    // A join under way (join() before a failed start) is waited out: kafkajs cannot stop mid-join.
+    const group = this.group ?? (await this.joining?.catch(() => null)) ?? null;
+    await group?.stop().catch((e) => log.warn('leaving the consumer group failed', { error: e }));
   }
 }
 
