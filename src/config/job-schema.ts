@@ -1,10 +1,10 @@
-// The job file's shape (SPEC §4, §12, §13) as a JSON Schema, written with TypeBox: what keys each
-// section has, their types, enums and defaults. It is the one source of the readers' key lists
-// and enums (src/config/*.ts take them from here, so a key cannot be in one and not the other),
-// and `sluice schema` publishes it for editors (schema/job.schema.json). The readers keep the
-// checks a schema cannot say well (cross-field rules) and the messages (file, path, expected, got,
-// did you mean).
-import { Type, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+// The job file's shape (SPEC §4, §12, §13) as a JSON Schema, written with TypeBox's builders
+// (json-schema.ts has the ones it uses): what keys each section has, their types, enums and
+// defaults. It is the one source of the readers' key lists and enums (src/config/*.ts take them
+// from here, so a key cannot be in one and not the other), and `sluice schema` publishes it for
+// editors (schema/job.schema.json). The readers keep the checks a schema cannot say well
+// (cross-field rules) and the messages (file, path, expected, got, did you mean).
+import { Type, type TObject, type TProperties, type TSchema } from './json-schema';
 import {
   CACHE_DEFAULTS,
   DEFAULT_COMPRESSION,

@@ -4,6 +4,7 @@ import type { Combine, FeatureConfig, ModelSpec, OnError, RemoteModelSpec, Scori
 import { RECORD_FIELDS } from './features';
 import { joinPath, type Reader, type Section } from './schema';
 import { COMBINES, keysOf, MICRO_BATCH_KEYS, MODEL, MODEL_SHORTHAND, SCORING } from './job-schema';
+import type { TSchema } from './json-schema';
 import { CACHE_DEFAULTS, DEFAULT_DOWNLOAD_TIMEOUT_MS, DEFAULT_MODEL_MAX_BYTES, DEFAULT_MODEL_NAME, DEFAULT_MODEL_TIMEOUT_MS, DEFAULT_RELOAD_POLL_MS, MAX_VARIANTS, PER_EVENT_DEFAULTS, REMOTE_DEFAULTS } from './defaults';
 
 
@@ -188,7 +189,7 @@ export function readVariants(r: Reader, s: Section, models: Record<string, Model
   if (s.has('model')) return [{ model: modelName(s.get('model'), s.at('model')), weight: 100 }];
   if (!s.has('variants')) throw r.missing(s.at('model'), modelWhat);
   const variants = r.list(s.get('variants'), s.at('variants'), 'a non-empty list of { model, weight }', (v, p) => {
-    const vs = r.section(v, p, keysOf(SCORING.properties.variants.items));
+    const vs = r.section(v, p, keysOf(SCORING.properties.variants.items as TSchema));
     return { model: modelName(vs.get('model'), vs.at('model')), weight: vs.num('weight', 'a weight >= 0', { min: 0 }) };
   });
   variants.forEach((v, i) => {
