@@ -103,8 +103,8 @@ export function runJob(job: JobConfig | string, opts: RunJobOptions = {}): Job {
     };
     let server: MetricsServer | null = null;
     try {
-      // Loaded here rather than with this module: once the JoinGroup request is out (loading
-      // blocks the event loop for tens of ms, and the join's requests with it).
+      // Loaded here rather than with this module: once the broker holds the JoinGroup request
+      // (loading blocks the event loop for tens of ms, and the join's requests with it).
       await early?.catch(() => undefined);
       const [{ Engine, DEFAULT_KEY_PARTITIONS }, { openSink }] = await Promise.all([import('../runtime/engine'), import('../io/sinks/sink')]);
       const state = await openState(config, opts.keyPartitions ?? DEFAULT_KEY_PARTITIONS, opts.resetState ?? false);

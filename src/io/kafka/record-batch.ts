@@ -34,12 +34,18 @@ const FAST = Symbol('sluice.fastRecords');
 const fastBytes = new WeakSet<ArrayBufferLike>();
 const FETCH_API_KEY = 1;
 const JOIN_GROUP_API_KEY = 11;
-/** Called, once each, when the next JoinGroup request goes out on a marked connection. */
-const joinSentWaiters: Array<() => void> = [];
+/** A JoinGroup unanswered this long is being held by the broker (its rebalance delay). A first
+ *  JoinGroup answered MEMBER_ID_REQUIRED at once is not: the next one is. */
+const JOIN_HELD_MS = 10;
+/** Called, once each, when a JoinGroup request on a marked connection is being held. */
+const joinHeldWaiters: Array<() => void> = [];
+let joinHooked = false;
 
-/** Resolves when sluice's consumer next sends a JoinGroup request (KafkaSource.join). */
-export function nextJoinSent(): Promise<void> {
-  return new Promise((resolve) => joinSentWaiters.push(resolve));
+/** Resolves once the broker holds a JoinGroup of sluice's consumer (KafkaSource.join): what
+ *  remains of the join is the broker's wait. At once if kafkajs's send is not wrapped. */
+export function nextJoinHeld(): Promise<void> {
+  if (!joinHooked) return Promise.resolve();
+  return new Promise((resolve) => joinHeldWaiters.push(resolve));
 }
 
 const log = logger('kafka');
@@ -114,12 +120,16 @@ export function installFastRecords(): void {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Connection = require('kafkajs/src/network/connection') as { prototype: KafkajsConnection };
   const send = Connection.prototype.send;
+  joinHooked = true;
   Connection.prototype.send = function (this: KafkajsConnection, args) {
     if (!this.socketFactory?.[FAST]) return send.call(this, args);
     if (args.request.apiKey === JOIN_GROUP_API_KEY) {
-      const sent = send.call(this, args);
-      for (const wake of joinSentWaiters.splice(0)) wake();
-      return sent;
+      const held = setTimeout(() => {
+        for (const wake of joinHeldWaiters.splice(0)) wake();
+      }, JOIN_HELD_MS);
+      const answered = send.call(this, args);
+      answered.then(() => clearTimeout(held), () => clearTimeout(held));
+      return answered;
     }
     if (args.request.apiKey !== FETCH_API_KEY) return send.call(this, args);
     const { decode } = args.response;

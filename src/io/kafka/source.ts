@@ -16,7 +16,7 @@ import { appendMessage, newRawBatch, type RawBatch, type RebalanceListener, type
 import { SluiceError } from '../../errors';
 import { logger } from '../../log';
 import { KafkaClient, type FetchedBatch, type FetchedRecord, type GroupConsumer } from './client';
-import { nextJoinSent, RECORDS } from './record-batch';
+import { nextJoinHeld, RECORDS } from './record-batch';
 import { lowerBound } from '../../util/sorted';
 
 const log = logger('kafka-source');
@@ -29,6 +29,8 @@ const HEARTBEAT_EVERY_MS = 1000;
 /** A commit is tried this often, each try bounded in time (see commit()). */
 const COMMIT_ATTEMPTS = 3;
 const COMMIT_TIMEOUT_MS = 10_000;
+/** How long close() waits for a join under way (join()) to end, so as to leave the group. */
+const CLOSE_JOIN_WAIT_MS = 30_000;
 /** With no data, the engine still gets an (empty) batch this often, to notice idle partitions. */
 const EMPTY_BATCH_EVERY_MS = 200;
 
@@ -155,12 +157,14 @@ export class KafkaSource implements Source {
    * initial rebalance delay: 3 s on a broker's defaults) overlaps the rest of the job's start.
    * Partitions assigned before batches() wait, paused, and are sought then, from the positions
    * as they are by then (resumeAt). Not with a rebalance listener, which is known later.
-   * Resolves once the JoinGroup request is out (or the join is over): the broker's wait runs.
+   * Resolves once the broker holds the JoinGroup request (or the join is over): from then on
+   * what remains is the broker's wait.
    */
   join(): Promise<void> {
-    if (this.joining || this.closed) return Promise.resolve();
+    // Nothing to read (a bounded read at its end): no join, as in batches().
+    if (this.joining || this.closed || this.finishedCount === this.numPartitions) return Promise.resolve();
     this.joiningSinceMs = performance.now();
-    const sent = nextJoinSent();
+    const held = nextJoinHeld();
     this.joining = this.client.consume(this.config.topic, this.config.groupId, {
       onAssign: (partitions, seek, control) => this.onAssign(partitions, seek, control),
       onBatch: (batch, heartbeat) => this.onBatch(batch, heartbeat),
@@ -172,7 +176,7 @@ export class KafkaSource implements Source {
       },
     });
     this.joining.catch(() => undefined); // batches() or close() hears of a failure
-    return Promise.race([sent, this.joining.then(() => undefined, () => undefined)]);
+    return Promise.race([held, this.joining.then(() => undefined, () => undefined)]);
   }
 
   async *batches(maxRecords: number): AsyncIterable<RawBatch> {
@@ -267,11 +271,9 @@ export class KafkaSource implements Source {
     // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     if (!this.attached) {
       // Joined early (join()): the engine is not reading yet, nor are the positions final.
+      this.groupJoinMs ??= performance.now() - this.joiningSinceMs;
       control.pause(partitions);
-      this.pendingAssign = () => {
-        this.onAssign(partitions, seek, control);
-        control.resume(partitions);
-      };
+      this.pendingAssign = () => this.onAssign(partitions, seek, control);
       return;
     }
     this.groupJoins++;
@@ -292,7 +294,13 @@ export class KafkaSource implements Source {
         seek(p, this.position[p]);
       }
     };
-    if (!this.listener) return start(new Map());
+    if (!this.listener) {
+      start(new Map());
+      // kafkajs keeps a partition paused across rebalances: one paused while the engine was not
+      // reading yet (above) may come back in a later assignment.
+      control.resume(partitions);
+      return;
+    }
     // Not read until their state is restored: then from the offsets it holds.
     control.pause(partitions);
     const generation = this.groupJoins;
@@ -313,6 +321,7 @@ export class KafkaSource implements Source {
   /** The consumer crashed out of the group: as a revoke, without a checkpoint (the partitions
    *  may be another's by now). */
   private lost(): void {
+    this.pendingAssign = null; // that consumer group is gone: kafkajs joins a new one
     if (!this.listener) return;
     this.groupJoins++;
     this.assigned.clear();
@@ -436,8 +445,14 @@ export class KafkaSource implements Source {
     this.closed = true;
     for (const wake of this.wakeWriters.splice(0)) wake();
     this.wakeReader?.();
-    // A join under way (join() before a failed start) is waited out: kafkajs cannot stop mid-join.
-    const group = this.group ?? (await this.joining?.catch(() => null)) ?? null;
+    // A join under way (join() before a failed start) is waited out, for a while: kafkajs cannot
+    // stop mid-join, and it retries a join without end while brokers are away.
+    let group = this.group;
+    if (!group && this.joining) {
+      const joined = await settledWithin(this.joining.catch(() => null), CLOSE_JOIN_WAIT_MS);
+      if (joined === undefined) log.warn(`the consumer group join did not end within ${CLOSE_JOIN_WAIT_MS} ms; stopping without leaving the group (the broker drops this member when its session times out)`);
+      group = joined ?? null;
+    }
     await group?.stop().catch((e) => log.warn('leaving the consumer group failed', { error: e }));
   }
 }
@@ -487,4 +502,15 @@ function packPlain(records: FetchedRecord[], partition: number): ChunkColumns {
     timestampsMs[i] = Number(m.timestamp);
   }
   return { partition, bytes: data, starts, ends, offsets, timestampsMs, at: 0, stop: n };
+}
+
+/** What `p` resolves to, or undefined if it takes longer than `ms`. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
