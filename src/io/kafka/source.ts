@@ -267,8 +267,6 @@ export class KafkaSource implements Source {
   }
 
   private onAssign(partitions: number[], seek: (partition: number, offset: number) => void, control: { pause(partitions: number[]): void; resume(partitions: number[]): void }): void {
-    // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
-    // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     if (!this.attached) {
       // Joined early (join()): the engine is not reading yet, nor are the positions final.
       this.groupJoinMs ??= performance.now() - this.joiningSinceMs;
@@ -276,6 +274,8 @@ export class KafkaSource implements Source {
       this.pendingAssign = () => this.onAssign(partitions, seek, control);
       return;
     }
+    // A partition taken away keeps holding the watermark back until it turns idle (idleTimeoutMs),
+    // as one that is silent does: after a short rebalance it comes back, and its events are not late.
     this.groupJoins++;
     if (this.listener) this.dropQueued(); // records of an earlier assignment: read again from the positions given
     const now = new Set(partitions);
