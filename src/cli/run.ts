@@ -18,7 +18,7 @@ export function formatSummary(s: Summary): string {
     `latency       p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms (${s.mode === 'per-event' ? 'event' : 'firing event'} read to result ${s.latencyUntil === 'acknowledged' ? 'acknowledged by Kafka' : 'written'})`,
     // Only when results came after the warm-up: a run shorter than it has none (all zeros).
     ...(s.latencyAfterWarmupMs.max > 0 ? [`              after the first ${LATENCY_WARMUP_MS / 1000} s: p50 ${s.latencyAfterWarmupMs.p50.toFixed(1)} ms, p99 ${s.latencyAfterWarmupMs.p99.toFixed(1)} ms`] : []),
-    `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, workers ${(s.workerBusyMs / 1000).toFixed(2)} s; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
+    `busy          main thread ${(s.mainThreadBusyMs / 1000).toFixed(2)} s, window tasks ${(s.workerBusyMs / 1000).toFixed(2)} s${s.inlineTasks ? ` (${fmt(s.inlineTasks)} of ${fmt(s.tasks)} tasks on the main thread)` : ''}; peak ${fmt(s.peakOpenWindows)} open windows, ${(s.peakStateBytes / 2 ** 20).toFixed(1)} MiB of state`,
   ];
   const c = s.checkpoints;
   if (c) {

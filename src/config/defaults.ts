@@ -13,6 +13,10 @@ export const DEFAULTS = {
   checkpointIntervalMs: 5000,
   metricsPort: 9464,
   metricsHost: '127.0.0.1',
+  /** A per-event task this small runs on the main thread: a live job's tasks of a few hundred
+   *  events take 1-2 ms, and the hop to a worker and back costs its results more than that on a
+   *  busy machine; a backlog's tasks of thousands go to the workers (docs/per-event.md). */
+  inlineMaxUs: 5000,
 };
 
 /** 256 MiB: far above any XGBoost or ONNX model a scoring job uses, low enough to stop a wrong

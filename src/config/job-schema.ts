@@ -215,7 +215,10 @@ export const STATE = section({
   checkpointIntervalMs: positive('', DEFAULTS.checkpointIntervalMs),
   changelog: T.String({ description: 'Kafka sources: a compacted topic with a partition per source partition; state follows its partition through it, so several processes can share the job (SPEC §15)' }),
 });
-export const WORKERS = section({ threads: T.Union([T.Integer({ minimum: 1 }), T.Literal('auto')], { default: 'auto' }) });
+export const WORKERS = section({
+  threads: T.Union([T.Integer({ minimum: 1 }), T.Literal('auto')], { default: 'auto' }),
+  inlineMaxUs: nonNegative('Per-event mode: a task predicted to take at most this many µs runs on the main thread (0: never)', DEFAULTS.inlineMaxUs),
+});
 export const METRICS = section({ port: T.Integer({ minimum: 0, maximum: 65535, default: DEFAULTS.metricsPort, description: '0: off' }), host: T.String({ default: DEFAULTS.metricsHost }) });
 
 export const MODES = ['windows', 'per-event'] as const;

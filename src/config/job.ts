@@ -138,7 +138,7 @@ function validateJob(raw: unknown, r: Reader, opts: ValidateOptions): JobConfig 
     deadLetter,
     shadow,
     state,
-    workers: { threads: readThreads(r, top) },
+    workers: { threads: readThreads(r, top), inlineMaxUs: top.section('workers', keysOf(WORKERS)).int('inlineMaxUs', 'nonNegative', DEFAULTS.inlineMaxUs) },
     metrics: readMetrics(top),
   };
   return opts.baseDir === undefined ? job : resolvePaths(job, resolve);

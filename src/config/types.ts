@@ -190,6 +190,6 @@ export interface JobConfig {
    *  and follow their partition between processes (SPEC §15). */
   state: { dir: string; checkpointIntervalMs: number; changelog?: string };
   /** `threads: auto` in the file is resolved here: max(1, availableParallelism() - 1). */
-  workers: { threads: number };
+  workers: { threads: number; inlineMaxUs: number };
   metrics: { port: number; host: string };
 }

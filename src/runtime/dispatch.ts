@@ -45,6 +45,8 @@ export class Dispatcher {
   private readonly nextTimerMs: Float64Array;
   private readonly openWindows: Float64Array;
   private readonly stateBytes: Float64Array;
+  /** Inline tasks may change unpinned states in place (WindowPool.inPlace). */
+  private readonly inPlace: boolean;
 
   constructor(
     private readonly pool: WindowPool,
@@ -58,6 +60,7 @@ export class Dispatcher {
     private readonly failTask?: FailTask,
   ) {
     const P = states.length;
+    this.inPlace = pool.inPlace;
     this.groups = Array.from({ length: Math.min(P, pool.threads) }, () => []);
     for (let p = 0; p < P; p++) this.groups[p % this.groups.length].push(p);
     this.chains = this.groups.map(() => Promise.resolve());
@@ -81,9 +84,10 @@ export class Dispatcher {
    * Starts the batch's tasks; resolves with its partitions' outputs. With `pinTo`, each
    * partition's state after the batch goes into pinTo[p] (a checkpoint's), kept from reuse until
    * unpin. `versions`: the models' versions, once one was reloaded. `delayMs` slows the tasks
-   * down (tests).
+   * down (tests). `live`: the source is keeping up, so small tasks may run inline (WindowPool.run).
    */
-  dispatch(batch: EventBatch, number: number, keys: KeyNamesBuffers, versions: PlanVersions | undefined, pinTo?: PartitionState[], delayMs?: number): Promise<FiredOutput[]> {
+  dispatch(batch: EventBatch, number: number, keys: KeyNamesBuffers, versions: PlanVersions | undefined, opts: { pinTo?: PartitionState[]; delayMs?: number; live?: boolean } = {}): Promise<FiredOutput[]> {
+    const { pinTo, delayMs, live = false } = opts;
     const watermarkAfterMs = batch.header[BatchHeader.WatermarkAfterMs];
     const tasks: Array<Promise<FiredOutput[]>> = [];
     for (let g = 0; g < this.groups.length; g++) {
@@ -91,14 +95,17 @@ export class Dispatcher {
       // the check whether a partition without events has windows to fire is made in the chain.
       const run = this.chains[g].then(async (): Promise<FiredOutput[]> => {
         const parts: PartitionWork[] = [];
+        let taskEvents = 0;
         for (const p of this.groups[g]) {
           const events = batch.partitionStart[p + 1] - batch.partitionStart[p];
+          taskEvents += events;
           const afterMs = batch.partitionClocks ? batch.partitionClock[3 * p + 1] : watermarkAfterMs;
           if (events === 0 && !(this.nextTimerMs[p] <= afterMs)) continue;
           const fail = this.failTask && this.failTask.batch === number && this.failTask.partition === p ? this.failTask.how : undefined;
-          parts.push({ partition: p, state: this.states[p], spare: this.spares[p], failMidTask: fail, delayMs });
+          const inPlace = this.inPlace && !this.pinned.has(this.states[p]) ? true : undefined;
+          parts.push({ partition: p, state: this.states[p], spare: this.spares[p], inPlace, failMidTask: fail, delayMs });
         }
-        const out = parts.length > 0 ? this.commit(parts, await this.runTask({ batch: batch.buffer, keys, versions, parts })) : null;
+        const out = parts.length > 0 ? this.commit(parts, await this.runTask({ batch: batch.buffer, keys, versions, parts }, taskEvents, live)) : null;
         if (pinTo) for (const p of this.groups[g]) this.pin((pinTo[p] = this.states[p]));
         return out ? [out] : [];
       });
@@ -142,8 +149,8 @@ export class Dispatcher {
       // Nothing reads the old state any more (unless a checkpoint has yet to stage it): the next
       // task copies into it. Copying into fresh memory instead would leave a partition's worth of
       // SharedArrayBuffers per task for the garbage collector, which frees them far too late
-      // (measured: RSS grew without bound).
-      this.spares[p] = this.pinned.has(this.states[p]) ? undefined : this.states[p];
+      // (measured: RSS grew without bound). A task that changed the state in place keeps the spare.
+      if (s.state !== this.states[p]) this.spares[p] = this.pinned.has(this.states[p]) ? undefined : this.states[p];
       this.states[p] = s.state;
       this.openWindows[p] = s.openWindows;
       this.stateBytes[p] = s.stateBytes;
@@ -154,6 +161,8 @@ export class Dispatcher {
       this.metrics.expiredAssignments(s.counters.expiredAssignments);
     }
     this.summary.workerBusyMs += r.busyMs;
+    this.summary.tasks++;
+    if (r.inline) this.summary.inlineTasks++;
     this.metrics.scored(r.scoredRows, r.scoreMs / 1000);
     this.noteSamples(r.samples);
     for (const e of r.scoring?.errors ?? []) this.metrics.modelErrors(e.model, e.kind, e.rows);
@@ -166,18 +175,18 @@ export class Dispatcher {
   /** A pooled task; past model.timeoutMs its rows are model errors for scoring.onError's
    *  fallback, if any; without one (or if that times out too) the policy decides: fail the job,
    *  or run it again without the model and dead-letter its windows. */
-  private async runTask(task: PooledWindowTask): Promise<WindowTaskResult> {
+  private async runTask(task: PooledWindowTask, events: number, live: boolean): Promise<WindowTaskResult> {
     // Retries go without spares: the timed-out worker may still be writing into them.
     const again = (change: Partial<PooledWindowTask>) => ({ ...task, ...change, parts: task.parts.map((p) => ({ ...p, spare: undefined, delayMs: undefined })) });
     try {
-      return await this.pool.run(task);
+      return await this.pool.run(task, events, live);
     } catch (e) {
       if (!(e instanceof TaskTimeout)) throw e;
       this.metrics.error('model-timeout');
       if (this.timeout.fallback && !task.failedWhy) {
         log.warn(`model ${this.timeout.models}: ${e.message} (${this.timeout.at}.timeoutMs); its windows go to the fallback (scoring.onError)`);
         const failedWhy = `the model call did not finish within ${this.timeout.at}.timeoutMs (${this.timeout.timeoutMs} ms)`;
-        return this.runTask(again({ failedWhy }));
+        return this.runTask(again({ failedWhy }), events, live);
       }
       const at = this.timeout.at;
       const what = `model ${this.timeout.models}: ${e.message} (${at}.timeoutMs): its model call hung or is too slow`;

@@ -41,6 +41,9 @@ export interface EngineOptions {
   nowMs?: () => number;
   /** Tests only: fail the task of this (batch number, partition) once, part-way. */
   failTask?: FailTask;
+  /** Tests only: per-event tasks run inline always, or by turns with the workers, whatever they
+   *  cost and whatever the source has waiting. */
+  inline?: 'always' | 'by-turns';
   /** Tests only: make the tasks of the first batch read after `afterEvents` events take `ms`
    *  longer (a slow handler). */
   slowBatch?: { afterEvents: number; ms: number };
@@ -172,7 +175,7 @@ export class Engine {
     const spec = workerJobSpec(job, scoring, `${job.name}:${process.pid}:${startedAt}`);
     const { source, sinks } = this.io;
     const threads = job.workers.threads > 0 ? job.workers.threads : Math.max(1, os.availableParallelism() - 1);
-    const pool = new WindowPool(threads, spec, job.scoring.timeoutMs);
+    const pool = new WindowPool(threads, spec, job.scoring.timeoutMs, job.workers.inlineMaxUs, this.opts.inline);
     pool.onRetry = () => metrics.error('task-retry');
     // The decoder also interns keys: key ids, names and key partitions come from it.
     const decoder = new NativeJsonDecoder(
@@ -270,7 +273,7 @@ export class Engine {
     };
 
     /** Routes the batch, then starts its tasks. */
-    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, checkpointAfter: boolean) => {
+    const submit = (raw: RawBatch, decoded: DecodedEvents, finalStep: boolean, checkpointAfter: boolean, live: boolean) => {
       const startedAtMs = raw.receivedAtMs ?? performance.now();
       const { batch, eventSeq } = router.route(raw, decoded, finalStep, spareBatches.pop());
       const number = batchNumber++;
@@ -284,7 +287,7 @@ export class Engine {
       const delayMs = slow && !slowDone && decoded.count > 0 && eventsRead - decoded.count >= slow.afterEvents ? ((slowDone = true), slow.ms) : undefined;
       // The batch's keys are all in the table as it is now (later batches only add to it).
       // The versions as of now: a version accepted later takes over after every event routed so far.
-      const outputs = dispatcher.dispatch(batch, number, decoder.keyNames.buffers, models.versions, checkpoint?.states, delayMs);
+      const outputs = dispatcher.dispatch(batch, number, decoder.keyNames.buffers, models.versions, { pinTo: checkpoint?.states, delayMs, live });
       inFlight.push({ raw, decoded, batch, startedAtMs, eventSeq, outputs, modelsRecorded: models.durable, checkpoint });
     };
 
@@ -323,6 +326,8 @@ export class Engine {
         await rebalancer?.between();
         checkReady();
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
+        // A live source keeping up: its batch's tasks may run on this thread (WindowPool.run).
+        const live = (source.queuedRecords ?? Infinity) < SMALL_BATCH_RECORDS;
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
         eventsRead += raw.count;
@@ -330,7 +335,7 @@ export class Engine {
         // One checkpoint at a time: while one is being written, the next waits for a later batch.
         const checkpointNow = checkpointer !== null && !checkpointer.busy && this.nowMs() - lastCheckpointAtMs >= checkpointEveryMs;
         if (checkpointNow) lastCheckpointAtMs = this.nowMs();
-        submit(raw, decoded, false, checkpointNow);
+        submit(raw, decoded, false, checkpointNow, live);
         await inFlight.below((source.queuedRecords ?? Infinity) < SMALL_BATCH_RECORDS ? 1 : MAX_BATCHES_IN_FLIGHT);
         // Let finished tasks hand their partitions on before the next batch is read and decoded.
         await new Promise((resolve) => setImmediate(resolve));
@@ -344,7 +349,7 @@ export class Engine {
       if (ending || checkpointer) {
         const empty: RawBatch = { count: 0, values: [], partition: new Int32Array(0), offset: new Float64Array(0), recordTimestampMs: new Float64Array(0), topicOf: () => '', finished: [] };
         await checkpointer?.idle();
-        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, checkpointer !== null);
+        submit(empty, new DecodedEvents(0, plan.fieldPaths.length), ending, checkpointer !== null, false);
       }
       await inFlight.below(1);
       await checkpointer?.idle();

@@ -1,10 +1,12 @@
 // The Piscina pool of window workers. A task that fails (a worker that throws, exits or is
 // killed) is run again: it worked on a copy of the partition's state, so nothing of it remains.
+// Small per-event tasks run on the calling thread instead (inline): see WindowPool.inlineMaxUs.
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
 import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
+import { prepareStates, runWindowTask, type Preparation } from './window-task';
 
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
 export const TASK_ATTEMPTS = 3;
@@ -17,9 +19,24 @@ export class TaskTimeout extends Error {
   }
 }
 
+/** Tasks with fewer events than this do not update the cost per event: fixed costs dominate them. */
+const MIN_EVENTS_TO_TIME = 32;
+
+/** The promise's outcome, or past ms the error made by `late` (the promise runs on, unheard). */
+function within<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late()), ms)));
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 export class WindowPool {
   private readonly pool: Piscina;
   retries = 0;
+  /** µs of a task per event, averaged over recent tasks (NaN: none timed yet). */
+  private usPerEvent = NaN;
+  /** forced 'by-turns': inline when true. */
+  private turn = false;
   /** Tasks handed to Piscina and not yet finished. */
   private running = 0;
   private readonly filename: string;
@@ -32,6 +49,16 @@ export class WindowPool {
     job: WorkerJobSpec,
     /** Per task, after which its worker is stopped (model.timeoutMs). */
     private readonly timeoutMs = Infinity,
+    /**
+     * Per-event tasks predicted (from the last tasks' cost per event) to take at most this many
+     * µs run on this thread, not a worker's: the hop to a worker and back costs a live job more
+     * latency than a small task's work, on a machine whose cores are busy (docs/per-event.md).
+     * 0: none.
+     */
+    private readonly inlineMaxUs = 0,
+    /** Tests only: tasks that may run inline do so always, or every other time, whatever they
+     *  cost and whatever the source has waiting. */
+    private readonly forced?: 'always' | 'by-turns',
   ) {
     // Compiled layout: dist/src/runtime/pool.js -> dist/workers/window-worker.js
     const filename = path.join(__dirname, '..', '..', 'workers', 'window-worker.js');
@@ -51,10 +78,51 @@ export class WindowPool {
     return { queued: this.pool.queueSize, busy: Math.min(this.threads, this.running - this.pool.queueSize) };
   }
 
-  async run(task: PooledWindowTask, attempt = 1): Promise<WindowTaskResult> {
+  /** Whether tasks may run on this thread. */
+  get inlines(): boolean {
+    return this.inlineMaxUs > 0 && this.workerData.job.mode === 'per-event';
+  }
+
+  /**
+   * Whether inline tasks may change the committed states themselves (PartitionWork.inPlace):
+   * only when nothing they call awaits (XGBoost models, no ONNX or remote ones), so that no
+   * timeout can give one up half-way and run it again over the states it changed.
+   */
+  get inPlace(): boolean {
+    return this.inlines && this.workerData.job.scoring.models.every((m) => m.kind === 'ensemble' || (m.kind === 'file' && m.type === 'xgboost'));
+  }
+
+  /** A warm-up task on this thread, if tasks may run here (src/runtime/warm-up.ts). */
+  async warmHere(task: PooledWindowTask): Promise<void> {
+    if (this.inlines) await this.inline(task);
+  }
+
+  /**
+   * Runs the task (of `events` events) inline or on a worker; retries it on a worker if it fails.
+   * Inline only if `live` (the source is keeping up; with a backlog, this thread reads the next
+   * batch while a worker runs this one) and the task is predicted to take at most inlineMaxUs.
+   */
+  async run(task: PooledWindowTask, events = 0, live = false): Promise<WindowTaskResult> {
+    // NaN (nothing timed yet) compares false: the first tasks go to workers.
+    const cheap = this.forced ? this.forced === 'always' || (this.turn = !this.turn) : live && events * this.usPerEvent <= this.inlineMaxUs;
+    const inline = cheap && this.inlines && !task.warmUp && !task.parts.some((p) => p.failMidTask || p.delayMs);
+    const r = await this.attempt(task, inline);
+    if (!task.warmUp && events >= MIN_EVENTS_TO_TIME) {
+      const us = (1000 * r.busyMs) / events;
+      this.usPerEvent = Number.isNaN(this.usPerEvent) ? us : 0.8 * this.usPerEvent + 0.2 * us;
+    }
+    return r;
+  }
+
+  private async attempt(task: PooledWindowTask, inline: boolean, attempt = 1): Promise<WindowTaskResult> {
+    const inPlace = task.parts.some((p) => p.inPlace);
     try {
-      return await this.once(task);
+      if (inline) return await this.inline(task);
+      return await this.once(inPlace ? { ...task, parts: task.parts.map((p) => ({ ...p, inPlace: undefined })) } : task);
     } catch (e) {
+      if (e instanceof TaskTimeout) throw e;
+      // Its states may be half-changed: the job stops (a checkpoint restores them), no retry.
+      if (inline && inPlace) throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${task.parts.map((p) => p.partition).join(', ')} failed on the main thread, part-way through changing their state: ${(e as Error).message}`, { cause: e });
       if ((e as Error).name === 'AbortError') throw new TaskTimeout(task.parts.map((p) => p.partition), this.timeoutMs);
       // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
       // their class on the way back, so the code is what tells.)
@@ -67,8 +135,20 @@ export class WindowPool {
       this.retries++;
       this.onRetry?.();
       // Without the spare: the failed try may still be writing into it (a copy made ahead).
-      return this.run({ ...task, parts: task.parts.map((p) => ({ ...p, spare: undefined, failMidTask: undefined })) }, attempt + 1);
+      return this.attempt({ ...task, parts: task.parts.map((p) => ({ ...p, spare: undefined, failMidTask: undefined })) }, false, attempt + 1);
     }
+  }
+
+  /** The task on this thread, as a worker runs it (workers/window-worker.ts). */
+  private async inline(task: PooledWindowTask): Promise<WindowTaskResult> {
+    const preparations: Preparation[] = [];
+    const run = runWindowTask({ ...task, job: this.workerData.job }, preparations);
+    // Past timeoutMs, a task that awaits (an ONNX or remote call) is given up, as a worker's is;
+    // what it still writes goes to its own copies. A synchronous one (inPlace) cannot be stopped:
+    // only tasks measured to be small come here.
+    const result = Number.isFinite(this.timeoutMs) && !this.inPlace ? await within(run, this.timeoutMs, () => new TaskTimeout(task.parts.map((p) => p.partition), this.timeoutMs)) : await run;
+    setImmediate(() => prepareStates(preparations));
+    return { ...result, inline: true };
   }
 
   private async once(task: PooledWindowTask): Promise<WindowTaskResult> {

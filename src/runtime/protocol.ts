@@ -28,6 +28,9 @@ export interface PartitionWork {
   state: PartitionState;
   /** Buffers the copy may go into (the partition's state before the last task), if any. */
   spare?: PartitionState;
+  /** Run inline (src/runtime/pool.ts), the task may change the committed state itself, not a
+   *  copy: no checkpoint has it to stage. Never sent to a worker. */
+  inPlace?: boolean;
   /** Tests only: make the worker fail this task part-way, to prove a retry loses nothing. */
   failMidTask?: 'throw' | 'exit';
   /** Tests only: make the task take this much longer (a slow handler, or a slow model). */
@@ -94,4 +97,6 @@ export interface WindowTaskResult {
   samples?: ScoredSample[];
   /** Model errors and fallbacks (metrics). */
   scoring?: ScoringCounts;
+  /** Run on the main thread, not a worker (set by the pool). */
+  inline?: boolean;
 }

@@ -38,7 +38,12 @@ export interface Summary {
   mode: 'windows' | 'per-event';
   /** Where the time went: the main thread's busy time (event-loop utilization) and the workers'. */
   mainThreadBusyMs: number;
+  /** The window tasks' own time, wherever they ran. */
   workerBusyMs: number;
+  /** Window tasks, and those of them run on the main thread (workers.inlineMaxUs, per-event
+   *  mode): their time is in mainThreadBusyMs too. */
+  tasks: number;
+  inlineTasks: number;
   /** Largest number of open windows and bytes of window state seen after a batch. */
   peakOpenWindows: number;
   peakStateBytes: number;
@@ -112,6 +117,8 @@ export class SummaryBuilder {
   }
 
   workerBusyMs = 0;
+  tasks = 0;
+  inlineTasks = 0;
   /** performance.now() when the first record was read. */
   firstRecordAtMs: number | null = null;
   peakOpenWindows = 0;
@@ -144,6 +151,8 @@ export class SummaryBuilder {
       mode,
       mainThreadBusyMs,
       workerBusyMs: this.workerBusyMs,
+      tasks: this.tasks,
+      inlineTasks: this.inlineTasks,
       peakOpenWindows: this.peakOpenWindows,
       peakStateBytes: this.peakStateBytes,
       maxRssBytes: process.resourceUsage().maxRSS * 1024,

@@ -1,6 +1,7 @@
-// Before the first record: one made-up task per worker thread, so that loading the model and
-// compiling the window, digest, scoring and record-writing code happen before there is a result to wait for
-// (measured: the first firings of a live Kafka job took 100-150 ms in their tasks, later ones 15).
+// Before the first record: one made-up task per worker thread, and one on the main thread if
+// small tasks run there, so that loading the model and compiling the window, digest, scoring and
+// record-writing code happen before there is a result to wait for (measured: the first firings
+// of a live Kafka job took 100-150 ms in their tasks, later ones 15).
 import { SharedKeyNames } from '../decode/key-names';
 import { Arena } from '../state/arena';
 import { BatchHeader, EventBatch } from '../state/batch';
@@ -27,5 +28,6 @@ export async function warmUp(pool: WindowPool, slotWords: number, numFields: num
   batch.header[BatchHeader.WatermarkAfterMs] = Infinity;
   let keys = SharedKeyNames.create(KEYS);
   for (let k = 0; k < KEYS; k++) keys = keys.append(`warm-up-${k}`);
-  await Promise.all(Array.from({ length: pool.threads }, () => pool.run({ batch: batch.buffer, keys: keys.buffers, parts: [{ partition: 0, state: Arena.create(slotWords) }], warmUp: true })));
+  const task = () => ({ batch: batch.buffer, keys: keys.buffers, parts: [{ partition: 0, state: Arena.create(slotWords) }], warmUp: true });
+  await Promise.all([...Array.from({ length: pool.threads }, () => pool.run(task())), pool.warmHere(task())]);
 }

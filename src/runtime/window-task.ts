@@ -9,7 +9,7 @@ import { Arena, type PartitionState } from '../state/arena';
 import { EventBatch } from '../state/batch';
 import { OutputBuilder, TaskOutput } from '../state/output';
 import { WindowOperator } from '../windows/operator';
-import type { PartitionResult, WindowTask, WindowTaskResult, WorkerJobSpec } from './protocol';
+import type { PartitionResult, PartitionWork, WindowTask, WindowTaskResult, WorkerJobSpec } from './protocol';
 import { ResultRecordWriter } from './result-records';
 
 /** What a worker keeps per job between tasks. */
@@ -76,6 +76,21 @@ export function prepareStates(list: Preparation[]): void {
   }
 }
 
+/** The copy of a partition's state that its task works on, and buffers free for the next copy. */
+function copyOf(key: string, part: PartitionWork, slotWords: number): { arena: Arena; free: PartitionState | undefined } {
+  const ready = takePrepared(key);
+  // The spare is the state before the last, which the worker that returned it may not have
+  // copied ahead yet (its setImmediate waits while that thread handles messages: this very
+  // task, even); writing into it then would change it under that copy.
+  const spare = part.spare && !Arena.copyPending(part.spare) ? part.spare : undefined;
+  const stamp = Arena.stampOf(part.state);
+  // A copy made ahead of this very state: no copy now, and the spare is free for the next one.
+  const ahead = ready !== undefined && stamp !== 0 && Arena.stampOf(ready) === stamp;
+  const arena = ahead ? Arena.over(ready, slotWords) : Arena.copyForTask(part.state, slotWords, spare);
+  const free = ahead ? spare : ready;
+  return { arena, free: free?.meta === arena.partitionState.meta ? undefined : free }; // never the task's own buffers
+}
+
 /**
  * Runs a pooled task: each partition's events applied to its state (a copy), all into one
  * output; then the output scored and written as records, once. `preparations`: where a worker
@@ -97,17 +112,10 @@ export async function runWindowTask(task: WindowTask, preparations?: Preparation
   const parts: PartitionResult[] = [];
   for (const part of task.parts) {
     const key = `${job.jobId}/${part.partition}`;
-    const ready = takePrepared(key);
-    // The spare is the state before the last, which the worker that returned it may not have
-    // copied ahead yet (its setImmediate waits while that thread handles messages: this very
-    // task, even); writing into it then would change it under that copy.
-    const spare = part.spare && !Arena.copyPending(part.spare) ? part.spare : undefined;
-    const stamp = Arena.stampOf(part.state);
-    // A copy made ahead of this very state: no copy now, and the spare is free for the next one.
-    const ahead = ready !== undefined && stamp !== 0 && Arena.stampOf(ready) === stamp;
-    const arena = ahead ? Arena.over(ready, plan.slotWords) : Arena.copyForTask(part.state, plan.slotWords, spare);
-    let free = ahead ? spare : ready;
-    if (free?.meta === arena.partitionState.meta) free = undefined; // never the task's own buffers
+    // In place (an inline task): no copy, and none to make ahead. Not while the worker that
+    // returned the state may still be copying it ahead.
+    const inPlace = part.inPlace === true && !Arena.copyPending(part.state);
+    const { arena, free } = inPlace ? { arena: Arena.over(part.state, plan.slotWords), free: undefined } : copyOf(key, part, plan.slotWords);
     const op = new WindowOperator(job.window, plan, arena, createDigestStore(arena, plan), out, job.mode);
     op.apply(batch, part.partition);
     if (part.failMidTask === 'throw') throw new Error(`test failure injected in partition ${part.partition}`);
@@ -119,7 +127,7 @@ export async function runWindowTask(task: WindowTask, preparations?: Preparation
     }
     arena.restamp();
     const state = arena.partitionState;
-    preparations?.push({ key, state, slotWords: plan.slotWords, into: free });
+    if (!inPlace) preparations?.push({ key, state, slotWords: plan.slotWords, into: free });
     parts.push({ state, nextTimerMs: op.nextTimerMs(), counters: op.counters, openWindows: arena.liveSlots, stateBytes: Arena.bytesOf(state) });
   }
   // Before the result goes: its states are read once more, by their copies ahead (prepareStates).

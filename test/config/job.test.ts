@@ -345,7 +345,7 @@ test('defaults: a minimal job gets every default of SPEC §4', () => {
     deadLetter: { type: 'file', path: '.sluice/m/dead.jsonl' },
     shadow: { type: 'file', path: '.sluice/m/shadow.jsonl' },
     state: { dir: '.sluice/m', checkpointIntervalMs: 5000 },
-    workers: { threads: threadsAuto },
+    workers: { threads: threadsAuto, inlineMaxUs: 5000 },
     metrics: { port: 9464, host: '127.0.0.1' },
   };
   assert.deepEqual(parseJob(text, 'job.yaml'), want);
