@@ -194,12 +194,16 @@ export const SCORING = section({
 
 // ---- outputs, state, workers, metrics ----------------------------------------------------------------
 export const SINK_TYPES = ['kafka', 'file', 'stdout'] as const;
+/** Codecs a Kafka output writes with: zstd is read, not written (src/io/kafka/codecs.ts). */
+export const SINK_COMPRESSIONS = ['none', 'gzip', 'snappy', 'lz4'] as const;
+
 export const SINK = {
   kafka: section(
     {
       type: T.Literal('kafka'),
       topic: T.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' }),
       keyFormat: oneOf(['key', 'window'] as const, 'The record key: the window key, or <key>@<windowStart>', 'key'),
+      compression: oneOf(SINK_COMPRESSIONS, "Record batches compressed so (Kafka's compression.type)", 'none'),
       kafka: T.Record(T.String(), T.Unknown(), { description: 'kafkajs client and producer settings' }),
       brokers: T.Array(T.String(), { minItems: 1, description: "Default: the Kafka source's" }),
     },

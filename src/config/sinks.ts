@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { SinkConfig, SourceConfig } from './types';
 import type { Reader, Section } from './schema';
 import { BROKERS_WHAT, readBrokers, readTopic } from './source';
-import { keysOf, SINK, SINK_TYPES } from './job-schema';
+import { keysOf, SINK, SINK_COMPRESSIONS, SINK_TYPES } from './job-schema';
 
 const TYPES = SINK_TYPES;
 const KAFKA = keysOf(SINK.kafka).filter((k) => k !== 'type');
@@ -39,6 +39,7 @@ export function readSink(r: Reader, parent: Section, key: OutputKey, source: Sou
     type,
     topic: readTopic(s),
     keyFormat: s.oneOf('keyFormat', ['key', 'window'] as const, 'key'),
+    compression: s.oneOf('compression', SINK_COMPRESSIONS, 'none'),
     kafka: { ...inherited, ...s.passThrough('kafka') },
     brokers,
   };

@@ -155,9 +155,11 @@ export type OnError = { fallback: string } | { fallback: { value: number[] } };
 
 export type SinkConfig =
   /** `brokers` is always set by the loader (given, or the Kafka source's); optional only for hand-built configs. */
-  | { type: 'kafka'; topic: string; keyFormat: 'key' | 'window'; kafka: Record<string, unknown>; brokers?: string[] }
+  | { type: 'kafka'; topic: string; keyFormat: 'key' | 'window'; compression: SinkCompression; kafka: Record<string, unknown>; brokers?: string[] }
   | { type: 'file'; path: string }
   | { type: 'stdout' };
+
+export type SinkCompression = 'none' | 'gzip' | 'snappy' | 'lz4';
 
 /**
  * Built by src/config/job.ts (parseJob, loadJob, jobFromObject). After loadJob, every path

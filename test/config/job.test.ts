@@ -99,7 +99,7 @@ test('kafka: blocks pass through unchecked; outputs on the source brokers inheri
     'job.yaml',
   );
   assert.deepEqual(job.source.type === 'kafka' && job.source.kafka, { anything: { goes: [1] }, ssl: true });
-  assert.deepEqual(job.sink, { type: 'kafka', topic: 'out', keyFormat: 'key', kafka: { anything: { goes: [1] }, acks: -1, ssl: false }, brokers: ['b:9092'] });
+  assert.deepEqual(job.sink, { type: 'kafka', topic: 'out', keyFormat: 'key', compression: 'none', kafka: { anything: { goes: [1] }, acks: -1, ssl: false }, brokers: ['b:9092'] });
   fails((j) => (j.source = { type: 'kafka', brokers: ['b:1'], topic: 't', groupId: 'g', key: 'k', timestamp: 'ts', kafka: 'ssl' }), 'job.yaml: source.kafka: expected a mapping, got "ssl"');
 });
 
@@ -137,6 +137,8 @@ test('wrong type: enum value', () => {
   fails((j) => (j.model.type = 'lightgbm'), 'job.yaml: model.type: expected one of xgboost, onnx, got "lightgbm"');
   fails((j) => (j.source.format = 'avro'), 'job.yaml: source.format: expected one of json, got "avro"');
   fails((j) => (j.sink = { type: 'kafka', topic: 'x', brokers: ['h:1'], keyFormat: 'both' }), 'job.yaml: sink.keyFormat: expected one of key, window, got "both"');
+  fails((j) => (j.sink = { type: 'kafka', topic: 'x', brokers: ['h:1'], compression: 'zstd' }), 'job.yaml: sink.compression: expected one of none, gzip, snappy, lz4, got "zstd"');
+  fails((j) => (j.sink.compression = 'lz4'), 'job.yaml: sink.compression: only for kafka outputs, but sink.type is file');
 });
 
 test('missing required fields', () => {
@@ -380,8 +382,8 @@ test('loadJob resolves relative paths against the job file directory', async () 
 
   const kafka = await loadJob(fixture('jobs', 'kafka.yaml'), ['source.bounded=false']);
   assert.equal(kafka.source.type === 'kafka' && kafka.source.bounded, false);
-  assert.deepEqual(kafka.sink, { type: 'kafka', topic: 'scores', keyFormat: 'window', kafka: { clientId: 'sluice-test', ssl: false, acks: -1 }, brokers: ['127.0.0.1:9092'] });
-  assert.deepEqual(kafka.late, { type: 'kafka', topic: 'late', keyFormat: 'key', kafka: {}, brokers: ['10.0.0.1:9093', '[::1]:9094'] });
+  assert.deepEqual(kafka.sink, { type: 'kafka', topic: 'scores', keyFormat: 'window', compression: 'none', kafka: { clientId: 'sluice-test', ssl: false, acks: -1 }, brokers: ['127.0.0.1:9092'] });
+  assert.deepEqual(kafka.late, { type: 'kafka', topic: 'late', keyFormat: 'key', compression: 'none', kafka: {}, brokers: ['10.0.0.1:9093', '[::1]:9094'] });
   assert.deepEqual(kafka.deadLetter, { type: 'stdout' });
   assert.equal(kafka.watermark.idleTimeoutMs, 0);
 });

@@ -1,11 +1,12 @@
 // sluice's produce path (src/io/kafka/produce-request.ts) writes the bytes kafkajs would: records
 // of every kind and size, with timestamp and offset deltas of both signs, and whole produce
-// requests over several topics and partitions; and it leaves what it does not handle (headers,
-// compression, transactions, idempotence) to kafkajs.
+// requests over several topics and partitions, uncompressed and compressed by kafkajs's codecs;
+// and it leaves what it does not handle (headers, transactions, idempotence) to kafkajs.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 // First: it swaps kafkajs modules that kafkajs captures when it loads.
-import { encodedMessage, encodedSendsWork, encodeProduceRequest, encodeRecord, installProduceEncoder, kafkajsEncoders } from '../../src/io/kafka/produce-request';
+import { encodeCompressedRequest, encodedMessage, encodedSendsWork, encodeProduceRequest, encodeRecord, installProduceEncoder, kafkajsEncoders } from '../../src/io/kafka/produce-request';
+import { registerCodecs } from '../../src/io/kafka/codecs';
 import { Partitioners } from 'kafkajs';
 import { messagesOf } from '../../src/io/kafka/client';
 import { native } from '../../src/native';
@@ -133,7 +134,7 @@ test('what the fast path does not handle goes to kafkajs', async () => {
   const withMessage = (m: object) => ({ ...base, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [m] }] }] });
   const cases: Record<string, object> = {
     headers: withMessage({ key: 'k', value: 'v', headers: { h: 'x' } }),
-    'gzip compression': { ...base, compression: 1 },
+    'zstd compression (read, not written)': { ...base, compression: 4 },
     transaction: { ...base, transactionalId: 'tx' },
     idempotence: { ...base, producerId: { toString: () => '42' } },
     'a non-integer timestamp': withMessage({ key: 'k', value: 'v', timestamp: '17e11.5' }),
@@ -142,6 +143,49 @@ test('what the fast path does not handle goes to kafkajs', async () => {
     assert.equal(swapped(args).encode.toString(), original(args as never).encode.toString(), `${what}: kafkajs's own encode`);
   }
   assert.notEqual(swapped(base).encode.toString(), original(base as never).encode.toString(), 'a plain request is ours');
+});
+
+test('compressed produce requests (gzip, snappy, lz4), of messages and of encoded records, are the bytes kafkajs sends', async () => {
+  installProduceEncoder();
+  registerCodecs();
+  const original = kafkajsEncoders().request!;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const group = require('kafkajs/src/producer/groupMessagesPerPartition') as (a: object) => Record<number, unknown[]>;
+  const realNow = Date.now;
+  Date.now = () => 1_700_000_123_456;
+  try {
+    for (const compression of [1, 2, 3]) {
+      for (let round = 0; round < 6; round++) {
+        const topicData = [{ topic: `c-${round}`, partitions: Array.from({ length: 1 + Math.floor(rand() * 5) }, (_, p) => ({ partition: p, messages: messages(1 + Math.floor(rand() * 300), 0.5) })) }];
+        const args = { acks: -1, timeout: 30_000, compression, topicData };
+        const theirs = (await original(args).encode()) as unknown as { buffer: Buffer };
+        const ours = await encodeCompressedRequest(args);
+        assert.ok(Buffer.from(ours.buf).equals(theirs.buffer), `codec ${compression}, round ${round}: same request bytes`);
+        assert.ok(ours.buf.length < encodeProduceRequest({ ...args, compression: 0 }).buf.length, 'smaller than uncompressed');
+      }
+      // The sinks' records, spread over partitions as stand-ins.
+      const b = new EncodedRecordsBuilder();
+      const plain: Array<{ key: Buffer; value: Buffer; timestamp: string }> = [];
+      for (let i = 0; i < 500; i++) {
+        const key = Buffer.from(`card-${i % 37}`);
+        const value = Buffer.from(`{"key":"card-${i % 37}","score":${(i * 0.37).toFixed(3)}}`);
+        b.bytesFrom(value, 0, value.length).endRecord(key, 0, key.length, native.murmur2(key, 0, key.length), 1_700_000_000_000 + i);
+        plain.push({ key, value, timestamp: String(1_700_000_000_000 + i) });
+      }
+      const records = b.take();
+      const partitionMetadata = [0, 1, 2].map((p) => ({ partitionId: p, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+      const ours = group({ topic: 't', partitionMetadata, messages: [encodedMessage([{ records, from: 0, to: records.count }])] });
+      const partitioner = Partitioners.DefaultPartitioner();
+      const theirs: Record<number, unknown[]> = {};
+      for (const message of plain) (theirs[partitioner({ topic: 't', partitionMetadata, message })] ??= []).push(message);
+      const args = (per: Record<number, unknown[]>) => ({ acks: -1, timeout: 30_000, compression, topicData: [{ topic: 't', partitions: Object.keys(per).map((p) => ({ partition: Number(p), messages: per[Number(p)] as never[] })) }] });
+      const expected = (await original(args(theirs)).encode()) as unknown as { buffer: Buffer };
+      assert.ok(Buffer.from((await encodeCompressedRequest(args(ours))).buf).equals(expected.buffer), `codec ${compression}: encoded records, same request bytes`);
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  assert.throws(() => encodeProduceRequest({ acks: -1, timeout: 1000, compression: 3, topicData: [] }), /encodeCompressedRequest/);
 });
 
 test('crc32c matches the standard check value and kafkajs', () => {

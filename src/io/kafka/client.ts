@@ -11,6 +11,7 @@ import { encodedMessage, encodedSendsWork, installProduceEncoder, type RecordSeg
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Consumer, type KafkaConfig, type LogEntry, type Message, type Producer } from 'kafkajs';
 import { SluiceError } from '../../errors';
 import type { PartitionRecord } from '../../state/partition-log';
+import type { SinkCompression } from '../../config/types';
 import { logger } from '../../log';
 import { registerCodecs } from './codecs';
 import { installFastRecords, socketFactory, RECORDS, type RecordColumns } from './record-batch';
@@ -147,6 +148,9 @@ const logCreator = () => (entry: LogEntry) => {
   const { message, ...fields } = entry.log;
   log[LEVEL_NAMES[entry.level] ?? 'info'](entry.namespace ? `${entry.namespace}: ${message}` : message, fields);
 };
+
+/** sink.compression as kafkajs names it (codecs.ts registers snappy and lz4). */
+const CODECS: Record<SinkCompression, CompressionTypes> = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4 };
 
 export class KafkaClient {
   private readonly kafka: Kafka;
@@ -348,7 +352,8 @@ export class KafkaClient {
     };
   }
 
-  async producer(): Promise<RecordProducer> {
+  /** A producer of the job's outputs; `compression`: each send's record batches (sink.compression). */
+  async producer(compression: SinkCompression = 'none'): Promise<RecordProducer> {
     // Named explicitly (kafkajs warns otherwise); keyed records go where Java clients put them.
     // Not idempotent by default: kafkajs calls it experimental, and it cannot start against the mock
     // broker (no controller). So a send retried after a lost answer may write records twice
@@ -363,7 +368,7 @@ export class KafkaClient {
       async send(topic, segments) {
         if (segments.every((s) => s.to === s.from)) return;
         const messages: Message[] = encoded ? [encodedMessage(segments) as Message] : segments.flatMap(messagesOf);
-        await producer.send({ topic, messages, acks: -1, compression: CompressionTypes.None });
+        await producer.send({ topic, messages, acks: -1, compression: CODECS[compression] });
       },
       warm: async (topic) => void (await producer.send({ topic, messages: [] })),
       close: () => producer.disconnect(),

@@ -11,10 +11,13 @@
 // kafkajs has no hook for any of this, so three of its modules are swapped (as the record-batch
 // decoder is, in record-batch.ts): the per-partition grouping, preloaded when this module loads
 // (kafkajs's producer captures it when kafkajs loads: client.ts imports this first); the record
-// encoder; and the produce request (v3, which v4-v7 build on). Requests with compression, headers,
-// a transaction or idempotence, or timestamps that are not plain integers go to kafkajs's code.
+// encoder; and the produce request (v3, which v4-v7 build on). Compressed requests compress each
+// partition's records with kafkajs's own codec (gzip, and what codecs.ts registers). Requests with
+// headers, a transaction or idempotence, or timestamps that are not plain integers go to kafkajs's
+// code.
 // SLUICE_KAFKAJS_RECORDS=1 keeps kafkajs's own throughout.
 import Module from 'node:module';
+import type * as Kafkajs from 'kafkajs';
 import { native } from '../../native';
 import type { EncodedRecords } from '../../records/encoded';
 
@@ -158,9 +161,9 @@ export function installProduceEncoder(): void {
   originalRequest = require(requestPath) as (args: ProduceRequestArgs) => ProduceRequest;
   require.cache[requestPath]!.exports = (args: ProduceRequestArgs) => {
     const request = originalRequest!(args);
-    if (fastPathFits(args)) return { ...request, encode: async () => encodeProduceRequest(args) };
+    if (fastPathFits(args)) return { ...request, encode: async () => ((args.compression ?? 0) === 0 ? encodeProduceRequest(args) : encodeCompressedRequest(args)) };
     if (args.topicData.some((t) => t.partitions.some((p) => (p.messages[0] as PartitionRows | undefined)?.[ROWS]))) {
-      throw new Error('encoded records need an uncompressed produce request without transactions or idempotence');
+      throw new Error('encoded records need a produce request without transactions or idempotence, and a codec kafkajs knows');
     }
     return request;
   };
@@ -175,7 +178,9 @@ const isBytes = (x: unknown): x is Buffer | string | null | undefined => x === n
 const isTimestamp = (t: unknown) => t === null || t === undefined || ((typeof t === 'string' || typeof t === 'number') && Number.isSafeInteger(Number(t)) && Number(t) > 0);
 
 function fastPathFits(args: ProduceRequestArgs): boolean {
-  if ((args.compression ?? 0) !== 0 || args.transactionalId != null) return false;
+  const compression = args.compression ?? 0;
+  // gzip, snappy, lz4 (zstd is read, not written: codecs.ts).
+  if ((compression !== 0 && (compression > 3 || codecOf(compression) === undefined)) || args.transactionalId != null) return false;
   if (args.producerId !== undefined && args.producerId.toString() !== '-1') return false;
   for (const t of args.topicData) {
     for (const p of t.partitions) {
@@ -234,11 +239,73 @@ class MessageSource implements RecordSource {
 /** A partition's encoded rows (one stand-in message), if that is what it holds. */
 const encodedRowsOf = (messages: ProduceMessage[]): EncodedRows | undefined => (messages.length === 1 ? (messages[0] as PartitionRows)[ROWS] : undefined);
 
-/** A partition of a request: kafkajs messages, or encoded rows whose records the addon writes. */
-type PartitionPlan = { messages: MessageSource; now: number } | { rows: EncodedRows; source: Int32Array; row: Int32Array; bytes: number; now: number };
+/** A partition of a request: kafkajs messages, or encoded rows whose records the addon writes;
+ *  with compression, its records compressed (`packed`), written in the first pass. */
+type PartitionPlan = ({ messages: MessageSource; now: number } | { rows: EncodedRows; source: Int32Array; row: Int32Array; bytes: number; now: number }) & { packed?: Buffer };
 
-/** Same bytes as kafkajs's produce request v3 (uncompressed, no transaction). */
+/** kafkajs's codec of a compression type (1 gzip, 2 snappy, 3 lz4), as it would compress a batch's records. */
+function codecOf(compression: number): (() => { compress(e: { buffer: Buffer }): Promise<Buffer> }) | undefined {
+  // Required here, not imported: kafkajs must load after this module (preloadGrouping).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { CompressionCodecs } = require('kafkajs') as typeof Kafkajs;
+  return (CompressionCodecs as unknown as Record<number, (() => { compress(e: { buffer: Buffer }): Promise<Buffer> }) | undefined>)[compression];
+}
+
+/** Same bytes as kafkajs's produce request v3 (no transaction): compressed records too, by the
+ *  same codec. */
 export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
+  const compression = args.compression ?? 0;
+  if (compression !== 0) throw new Error('a compressed produce request is encoded by encodeCompressedRequest');
+  return writeRequest(args, planRequest(args));
+}
+
+/** encodeProduceRequest's, with each partition's records compressed (all at once: lz4 and snappy
+ *  compress on libuv's threads). */
+export async function encodeCompressedRequest(args: ProduceRequestArgs): Promise<KafkajsEncoder> {
+  const plan = planRequest(args);
+  const codec = codecOf(args.compression!)!();
+  let fi = 0;
+  const records = plan.plans.map((p) => {
+    const { buf, next } = recordsOf(p, plan.fields, fi);
+    fi = next;
+    return buf;
+  });
+  const packed = await Promise.all(records.map((buffer) => codec.compress({ buffer })));
+  for (let i = 0; i < plan.plans.length; i++) {
+    plan.size += packed[i].length - records[i].length;
+    plan.plans[i].packed = packed[i];
+  }
+  return writeRequest(args, plan);
+}
+
+/** A partition's records, uncompressed, in a buffer of their own; `fi`: its first message's
+ *  fields, `next`: the next partition's. */
+function recordsOf(plan: PartitionPlan, fields: number[], fi: number): { buf: Buffer; next: number } {
+  if ('rows' in plan) {
+    const buf = Buffer.allocUnsafe(plan.bytes);
+    native.encodeKafkaRecords(plan.rows.sources, plan.source, plan.row, plan.row.length, plan.now, buf);
+    return { buf, next: fi };
+  }
+  let bytes = 0;
+  for (let i = 0, f = fi; i < plan.messages.count; i++, f += 3) {
+    const body = recordBody(fields[f + 2], i, fields[f], fields[f + 1]);
+    bytes += zigzagSize(body) + body;
+  }
+  const buf = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let i = 0; i < plan.messages.count; i++, fi += 3) at = writeRecordFrom(buf, at, fields[fi + 2], i, plan.messages, fields[fi], fields[fi + 1]);
+  return { buf, next: fi };
+}
+
+interface RequestPlan {
+  fields: number[];
+  stamps: number[];
+  plans: PartitionPlan[];
+  size: number;
+}
+
+/** The first pass: each partition's records sized (and the addon's rows counted), uncompressed. */
+function planRequest(args: ProduceRequestArgs): RequestPlan {
   const fields: number[] = []; // per message: key bytes, value bytes (-1: null), timestamp delta
   const stamps: number[] = []; // per partition: first and max timestamp
   const plans: PartitionPlan[] = [];
@@ -281,6 +348,11 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       }
     }
   }
+  return { fields, stamps, plans, size };
+}
+
+/** The second pass: the request, into one buffer of the planned size. */
+function writeRequest(args: ProduceRequestArgs, { fields, stamps, plans, size }: RequestPlan): KafkajsEncoder {
   const buf = Buffer.allocUnsafe(size);
   let at = buf.writeInt16BE(-1, 0); // transactional_id: null
   at = buf.writeInt16BE(args.acks, at);
@@ -304,7 +376,7 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       at = buf.writeInt32BE(0, at); // partition leader epoch
       at = buf.writeInt8(MAGIC, at);
       at += 4; // crc, below
-      at = buf.writeInt16BE(0, at); // attributes: no compression, create time, no transaction
+      at = buf.writeInt16BE(args.compression ?? 0, at); // attributes: the codec, create time, no transaction
       at = buf.writeInt32BE(count - 1, at);
       at = writeInt64(buf, at, stamps[si++]); // first timestamp
       at = writeInt64(buf, at, stamps[si++]); // max timestamp
@@ -312,7 +384,10 @@ export function encodeProduceRequest(args: ProduceRequestArgs): KafkajsEncoder {
       at = buf.writeInt16BE(args.producerEpoch ?? 0, at);
       at = buf.writeInt32BE(p.firstSequence ?? 0, at);
       at = buf.writeInt32BE(count, at);
-      if ('rows' in plan) {
+      if (plan.packed) {
+        at += plan.packed.copy(buf, at);
+        if (!('rows' in plan)) fi += 3 * count;
+      } else if ('rows' in plan) {
         native.encodeKafkaRecords(plan.rows.sources, plan.source, plan.row, count, plan.now, buf.subarray(at, at + plan.bytes));
         at += plan.bytes;
       } else {

@@ -65,7 +65,7 @@ export class KafkaSink implements RecordSink {
     if (!config.brokers) throw new SluiceError('SLUICE_CONFIG_INVALID', `kafka output ${config.topic}: no brokers given`);
     const client = new KafkaClient({ brokers: config.brokers, kafka: config.kafka, clientId: `sluice-${jobName}` });
     const { high } = await client.topicOffsets(config.topic); // a missing topic fails the start, not the first send
-    const producer = await client.producer();
+    const producer = await client.producer(config.compression);
     await producer.warm(config.topic);
     return new KafkaSink(config, producer, high.length, onAck);
   }
