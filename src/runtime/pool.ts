@@ -105,7 +105,8 @@ export class WindowPool {
   async run(task: PooledWindowTask, events = 0, live = false): Promise<WindowTaskResult> {
     // NaN (nothing timed yet) compares false: the first tasks go to workers.
     const cheap = this.forced ? this.forced === 'always' || (this.turn = !this.turn) : live && events * this.usPerEvent <= this.inlineMaxUs;
-    const inline = cheap && this.inlines && !task.warmUp && !task.parts.some((p) => p.failMidTask || p.delayMs);
+    // Tests' slow or failing tasks go to workers, unless forced here (a throw only).
+    const inline = cheap && this.inlines && !task.warmUp && !task.parts.some((p) => p.delayMs || (p.failMidTask && !(this.forced && p.failMidTask === 'throw')));
     const r = await this.attempt(task, inline);
     if (!task.warmUp && events >= MIN_EVENTS_TO_TIME) {
       const us = (1000 * r.busyMs) / events;
@@ -121,13 +122,13 @@ export class WindowPool {
       return await this.once(inPlace ? { ...task, parts: task.parts.map((p) => ({ ...p, inPlace: undefined })) } : task);
     } catch (e) {
       if (e instanceof TaskTimeout) throw e;
-      // Its states may be half-changed: the job stops (a checkpoint restores them), no retry.
-      if (inline && inPlace) throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${task.parts.map((p) => p.partition).join(', ')} failed on the main thread, part-way through changing their state: ${(e as Error).message}`, { cause: e });
       if ((e as Error).name === 'AbortError') throw new TaskTimeout(task.parts.map((p) => p.partition), this.timeoutMs);
       // A bad model or config fails the same way every time: no retry. (Errors from a worker lose
       // their class on the way back, so the code is what tells.)
       const code = (e as { code?: string }).code;
       if (code?.startsWith('SLUICE_') && code !== 'SLUICE_RUNTIME') throw e;
+      // Its states may be half-changed: the job stops (a checkpoint restores them), no retry.
+      if (inline && inPlace) throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${task.parts.map((p) => p.partition).join(', ')} failed on the main thread, part-way through changing their state: ${(e as Error).message}`, { cause: e });
       if (attempt >= TASK_ATTEMPTS) {
         const partitions = task.parts.map((p) => p.partition).join(', ');
         throw new SluiceError('SLUICE_RUNTIME', `window task for partition(s) ${partitions} failed ${attempt} times: ${(e as Error).message}`, { cause: e });

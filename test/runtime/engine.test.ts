@@ -120,6 +120,24 @@ for (const how of ['throw', 'exit'] as const) {
   });
 }
 
+test('a per-event task that throws part-way on the main thread, changing states in place, stops the job instead of running again', async () => {
+  const dir = tmpDir();
+  const lines: string[] = [];
+  for (let i = 0; i < 300; i++) lines.push(JSON.stringify({ key: `k${i % 7}`, ts: i * 100, amount: i % 13 }));
+  fs.writeFileSync(path.join(dir, 'p0.jsonl'), lines.join('\n'));
+  fs.writeFileSync(path.join(dir, 'p1.jsonl'), '');
+  const perEvent = job(dir, { mode: 'per-event' });
+  await assert.rejects(runJob(perEvent, { keyPartitions: 1, batchSize: 10, inline: 'always', failTask: { batch: 3, partition: 0, how: 'throw' } }).done, (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'SLUICE_RUNTIME');
+    assert.match(e.message, /partition\(s\) 0 failed on the main thread, part-way through changing their state: test failure injected in partition 0/);
+    return true;
+  });
+  // On a worker (a copy of the state) the same failure is retried, and the job ends.
+  const summary = await runJob(perEvent, { keyPartitions: 1, batchSize: 10, failTask: { batch: 3, partition: 0, how: 'throw' } }).done;
+  assert.equal(summary.taskRetries, 1);
+  assert.equal(summary.windowsFired, 300);
+});
+
 test('an ONNX model scores windows in the workers', async () => {
   const dir = tmpDir();
   const lines: string[] = [];
