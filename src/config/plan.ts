@@ -128,7 +128,8 @@ export function describePlan(job: JobConfig, models: LoadedModels): string {
   row('late', describeSink(job.late));
   row('deadLetter', describeSink(job.deadLetter));
   row('state', `${job.state.dir}, checkpoint every ${job.state.checkpointIntervalMs} ms`);
-  row('workers', `${job.workers.threads} thread${job.workers.threads === 1 ? '' : 's'}`);
+  const inline = job.mode === 'per-event' && job.workers.inlineMaxUs > 0 ? `; tasks of a live source predicted at most ${job.workers.inlineMaxUs} µs run on the main thread` : '';
+  row('workers', `${job.workers.threads} thread${job.workers.threads === 1 ? '' : 's'}${inline}`);
   row('metrics', job.metrics.port === 0 ? 'off' : `http://${job.metrics.host}:${job.metrics.port}/metrics`);
   return lines.join('\n') + '\n';
 }
