@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 'use strict';
 require('../dist/src/cli/main.js')
   .main(process.argv.slice(2))
