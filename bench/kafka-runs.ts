@@ -6,7 +6,6 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { BenchContext } from './harness';
 import type { Summary } from '../src/runtime/summary';
-import { NODE_FLAGS } from '../src/cli/node-flags';
 
 /** A live job that reads nothing more for this long, after the producer stopped, has stalled. */
 const STALL_MS = 5_000;
@@ -98,7 +97,7 @@ export function killRunning(): void {
  *  (its info log says so); done, with its summary, once it exits 0. onLine: each log line. */
 export function runSluice(ctx: BenchContext, job: string, sets: string[], onLine?: (line: string) => void) {
   const summaryFile = path.join(path.dirname(job), `summary-${++runs}.json`);
-  const args = [...NODE_FLAGS, path.join(ctx.rootDir, 'bin', 'sluice.js'), 'run', job, '--quiet', '--summary', summaryFile, ...sets.flatMap((s) => ['--set', s])];
+  const args = [path.join(ctx.rootDir, 'bin', 'sluice.js'), 'run', job, '--quiet', '--summary', summaryFile, ...sets.flatMap((s) => ['--set', s])];
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
   running.add(child);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env node
 'use strict';
 require('../dist/src/cli/main.js')
   .main(process.argv.slice(2))

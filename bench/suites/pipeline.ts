@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { ensureBenchModels, PIPELINE_MODEL } from '../common';
 import type { BenchContext, BenchRow, Suite, SuiteResult } from '../harness';
 import type { Summary } from '../../src/runtime/summary';
-import { NODE_FLAGS } from '../../src/cli/node-flags';
 
 export const pipelineSuite: Suite = {
   name: 'pipeline',
@@ -43,7 +42,7 @@ metrics: { port: 0 }
 export function runSluice(ctx: BenchContext, job: string, sets: string[]): Summary {
   const summaryFile = path.join(path.dirname(job), 'summary.json');
   fs.rmSync(summaryFile, { force: true });
-  const args = [...NODE_FLAGS, path.join(ctx.rootDir, 'bin', 'sluice.js'), 'run', job, '--quiet', '--summary', summaryFile, ...sets.flatMap((s) => ['--set', s])];
+  const args = [path.join(ctx.rootDir, 'bin', 'sluice.js'), 'run', job, '--quiet', '--summary', summaryFile, ...sets.flatMap((s) => ['--set', s])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`sluice run exited with ${r.status}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as Summary;

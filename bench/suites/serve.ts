@@ -16,7 +16,6 @@ import type { BenchContext, Suite, SuiteResult } from '../harness';
 import { freePort } from '../kafka-runs';
 import { openLoop, openLoopTool, type OpenLoopResult } from '../serve-load';
 import type { Model } from '../../src/scoring/model';
-import { NODE_FLAGS } from '../../src/cli/node-flags';
 
 export const serveSuite: Suite = {
   name: 'serve',
@@ -66,12 +65,12 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
   checkTools(bin);
   const dir = path.join(ctx.cacheDir, 'serve');
   fs.mkdirSync(dir, { recursive: true });
-  const sluice: Server = { name: 'sluice serve', argv: (m, p) => [...NODE_FLAGS, bin, 'serve', '--model', m, '--host', HOST, '--port', String(p)] };
+  const sluice: Server = { name: 'sluice serve', argv: (m, p) => [bin, 'serve', '--model', m, '--host', HOST, '--port', String(p)] };
   // The same with every batch on a worker (batching.inlineMaxUs: 0, docs/serve.md): what scoring
   // cheap batches on the main thread gains or costs.
   const workersOnly = path.join(dir, 'workers-only.yaml');
   fs.writeFileSync(workersOnly, 'batching: { inlineMaxUs: 0 }\n');
-  const sluiceWorkers: Server = { name: 'sluice serve, inlineMaxUs 0', argv: (m, p) => [...NODE_FLAGS, bin, 'serve', workersOnly, '--model', m, '--host', HOST, '--port', String(p)] };
+  const sluiceWorkers: Server = { name: 'sluice serve, inlineMaxUs 0', argv: (m, p) => [bin, 'serve', workersOnly, '--model', m, '--host', HOST, '--port', String(p)] };
   const naive: Server = { name: 'naive', argv: (m, p) => [path.join(ctx.rootDir, 'dist', 'bench', 'peers', 'naive-serve.js'), '--model', m, '--host', HOST, '--port', String(p)] };
   const out: SuiteResult = { suite: 'serve', rows: [], notes: [] };
   const failures: string[] = [];
