@@ -322,12 +322,14 @@ export class Engine {
         if (now !== ready) metrics.ready((ready = now));
       };
       checkReady();
+      /** A live source with little waiting (SMALL_BATCH_RECORDS); a bounded one has plenty. */
+      const keepingUp = () => (source.queuedRecords ?? Infinity) < SMALL_BATCH_RECORDS;
       for await (const raw of source.batches(this.batchSize)) {
         await rebalancer?.between();
         checkReady();
         if (raw.count > 0) summary.firstRecordAtMs ??= raw.receivedAtMs ?? performance.now();
         // A live source keeping up: its batch's tasks may run on this thread (WindowPool.run).
-        const live = (source.queuedRecords ?? Infinity) < SMALL_BATCH_RECORDS;
+        const live = keepingUp();
         const decoded = spareDecoded.pop() ?? new DecodedEvents(raw.count, plan.fieldPaths.length);
         decoder.decode(raw, decoded);
         eventsRead += raw.count;
@@ -336,7 +338,7 @@ export class Engine {
         const checkpointNow = checkpointer !== null && !checkpointer.busy && this.nowMs() - lastCheckpointAtMs >= checkpointEveryMs;
         if (checkpointNow) lastCheckpointAtMs = this.nowMs();
         submit(raw, decoded, false, checkpointNow, live);
-        await inFlight.below((source.queuedRecords ?? Infinity) < SMALL_BATCH_RECORDS ? 1 : MAX_BATCHES_IN_FLIGHT);
+        await inFlight.below(keepingUp() ? 1 : MAX_BATCHES_IN_FLIGHT);
         // Let finished tasks hand their partitions on before the next batch is read and decoded.
         await new Promise((resolve) => setImmediate(resolve));
         if (this.stopped) break;

@@ -6,6 +6,7 @@ import { Piscina } from 'piscina';
 import { SluiceError } from '../errors';
 import type { CandidateCheck, CheckOutcome } from '../models/check';
 import type { PooledWindowTask, WindowTaskResult, WindowWorkerData, WorkerJobSpec } from './protocol';
+import { within } from '../util/within';
 import { prepareStates, runWindowTask, type Preparation } from './window-task';
 
 /** Tries per task before the job fails: a bug that fails every time should stop the job, not loop. */
@@ -21,14 +22,6 @@ export class TaskTimeout extends Error {
 
 /** Tasks with fewer events than this do not update the cost per event: fixed costs dominate them. */
 const MIN_EVENTS_TO_TIME = 32;
-
-/** The promise's outcome, or past ms the error made by `late` (the promise runs on, unheard). */
-function within<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(late()), ms)));
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 export class WindowPool {
   private readonly pool: Piscina;

@@ -241,7 +241,7 @@ const encodedRowsOf = (messages: ProduceMessage[]): EncodedRows | undefined => (
 
 /** A partition of a request: kafkajs messages, or encoded rows whose records the addon writes;
  *  with compression, its records compressed (`packed`), written in the first pass. */
-type PartitionPlan = ({ messages: MessageSource; now: number } | { rows: EncodedRows; source: Int32Array; row: Int32Array; bytes: number; now: number }) & { packed?: Buffer };
+type PartitionPlan = ({ messages: MessageSource } | { rows: EncodedRows; source: Int32Array; row: Int32Array }) & { bytes: number; now: number; packed?: Buffer };
 
 /** kafkajs's codec of a compression type (1 gzip, 2 snappy, 3 lz4), as it would compress a batch's records. */
 function codecOf(compression: number): (() => { compress(e: { buffer: Buffer }): Promise<Buffer> }) | undefined {
@@ -281,17 +281,11 @@ export async function encodeCompressedRequest(args: ProduceRequestArgs): Promise
 /** A partition's records, uncompressed, in a buffer of their own; `fi`: its first message's
  *  fields, `next`: the next partition's. */
 function recordsOf(plan: PartitionPlan, fields: number[], fi: number): { buf: Buffer; next: number } {
+  const buf = Buffer.allocUnsafe(plan.bytes);
   if ('rows' in plan) {
-    const buf = Buffer.allocUnsafe(plan.bytes);
     native.encodeKafkaRecords(plan.rows.sources, plan.source, plan.row, plan.row.length, plan.now, buf);
     return { buf, next: fi };
   }
-  let bytes = 0;
-  for (let i = 0, f = fi; i < plan.messages.count; i++, f += 3) {
-    const body = recordBody(fields[f + 2], i, fields[f], fields[f + 1]);
-    bytes += zigzagSize(body) + body;
-  }
-  const buf = Buffer.allocUnsafe(bytes);
   let at = 0;
   for (let i = 0; i < plan.messages.count; i++, fi += 3) at = writeRecordFrom(buf, at, fields[fi + 2], i, plan.messages, fields[fi], fields[fi + 1]);
   return { buf, next: fi };
@@ -327,7 +321,8 @@ function planRequest(args: ProduceRequestArgs): RequestPlan {
         continue;
       }
       const src = new MessageSource(p.messages);
-      plans.push({ messages: src, now });
+      const plan = { messages: src, bytes: 0, now };
+      plans.push(plan);
       let first = Infinity;
       let max = -Infinity;
       for (let i = 0; i < src.count; i++) {
@@ -344,8 +339,9 @@ function planRequest(args: ProduceRequestArgs): RequestPlan {
         const timestampDelta = (Number.isNaN(ts) ? now : ts) - first;
         fields.push(keyBytes, valueBytes, timestampDelta);
         const body = recordBody(timestampDelta, i, keyBytes, valueBytes);
-        size += zigzagSize(body) + body;
+        plan.bytes += zigzagSize(body) + body;
       }
+      size += plan.bytes;
     }
   }
   return { fields, stamps, plans, size };

@@ -18,6 +18,7 @@ import { logger } from '../../log';
 import { KafkaClient, type FetchedBatch, type FetchedRecord, type GroupConsumer } from './client';
 import { nextJoinHeld, RECORDS } from './record-batch';
 import { lowerBound } from '../../util/sorted';
+import { within } from '../../util/within';
 
 const log = logger('kafka-source');
 
@@ -419,11 +420,9 @@ export class KafkaSource implements Source {
     const due = positions.filter((o) => (this.ready.has(o.partition) || this.revoking.has(o.partition)) && o.offset > this.committed[o.partition]);
     if (due.length === 0 || !this.group) return true;
     for (let attempt = 1; attempt <= COMMIT_ATTEMPTS; attempt++) {
-      let timer: NodeJS.Timeout | undefined;
       try {
         // kafkajs retries without end while brokers are away: bounded here, so a stop still ends.
-        const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${COMMIT_TIMEOUT_MS} ms`)), COMMIT_TIMEOUT_MS)));
-        await Promise.race([this.group.commit(due), timeout]);
+        await within(this.group.commit(due), COMMIT_TIMEOUT_MS, () => new Error(`no answer in ${COMMIT_TIMEOUT_MS} ms`));
         for (const o of due) this.committed[o.partition] = o.offset;
         return true;
       } catch (e) {
@@ -434,8 +433,6 @@ export class KafkaSource implements Source {
         log[rebalancing ? 'info' : 'warn'](`offset commit failed (attempt ${attempt} of ${COMMIT_ATTEMPTS})`, { error: e, offsets: due });
         if (rebalancing) return false;
         if (attempt < COMMIT_ATTEMPTS) await new Promise((r) => setTimeout(r, 500));
-      } finally {
-        clearTimeout(timer);
       }
     }
     return false;
@@ -449,7 +446,8 @@ export class KafkaSource implements Source {
     // stop mid-join, and it retries a join without end while brokers are away.
     let group = this.group;
     if (!group && this.joining) {
-      const joined = await settledWithin(this.joining.catch(() => null), CLOSE_JOIN_WAIT_MS);
+      // The join's own failure is null here: a rejection is the wait running out.
+      const joined = await within(this.joining.catch(() => null), CLOSE_JOIN_WAIT_MS, () => new Error('join still under way')).catch(() => undefined);
       if (joined === undefined) log.warn(`the consumer group join did not end within ${CLOSE_JOIN_WAIT_MS} ms; stopping without leaving the group (the broker drops this member when its session times out)`);
       group = joined ?? null;
     }
@@ -502,15 +500,4 @@ function packPlain(records: FetchedRecord[], partition: number): ChunkColumns {
     timestampsMs[i] = Number(m.timestamp);
   }
   return { partition, bytes: data, starts, ends, offsets, timestampsMs, at: 0, stop: n };
-}
-
-/** What `p` resolves to, or undefined if it takes longer than `ms`. */
-async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
