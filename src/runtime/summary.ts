@@ -30,6 +30,10 @@ export interface Summary {
   latencyAfterWarmupMs: { p50: number; p99: number; max: number };
   /** Where latencyMs ends: the results written to their sink, or acknowledged by Kafka. */
   latencyUntil: 'written' | 'acknowledged';
+  /** After the warm-up, to the results' write into their sink (for Kafka: handed to the
+   *  producer). With latencyUntil 'acknowledged', what it lacks of latencyAfterWarmupMs is the
+   *  send and the broker's ack. */
+  latencyToWriteAfterWarmupMs: { p50: number; p99: number; max: number };
   topWindows: TopWindow[];
   outputs: { results: string; late: string; deadLetters: string; shadow?: string };
   taskRetries: number;
@@ -144,6 +148,7 @@ export class SummaryBuilder {
       latencyMs: (ackLatency ?? this.latency).all.percentiles(),
       latencyAfterWarmupMs: (ackLatency ?? this.latency).afterWarmup.percentiles(),
       latencyUntil: ackLatency ? 'acknowledged' : 'written',
+      latencyToWriteAfterWarmupMs: this.latency.afterWarmup.percentiles(),
       topWindows: this.top.slice(),
       outputs,
       taskRetries,
