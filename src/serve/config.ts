@@ -3,7 +3,6 @@
 // shadow settings. `--model PATH` adds a file model under its base name; --host and --port win
 // over http:.
 import { readFile } from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { configError, usageError } from '../errors';
 import { isUrl, readModels, readOnError, readShadow, readVariants } from '../config/models';
@@ -125,10 +124,11 @@ export function readServeConfig(raw: unknown, file: string, opts: { baseDir: str
       maxQueueRows: batching.int('maxQueueRows', 'positive', d.maxQueueRows),
       inlineMaxUs: batching.int('inlineMaxUs', 'nonNegative', d.inlineMaxUs),
     },
-    // auto: a worker per core. The main thread mostly waits on sockets, and scoring is what
-    // bounds a server of heavy models (measured: 2 workers on 2 cores served 10-18% more 100-row
-    // requests of a 500-tree model, and no fewer 1-row ones).
-    workers: { threads: readThreads(r, top, os.availableParallelism()) },
+    // auto: a worker per core but one, as a job's: the main thread reads and parses the bodies
+    // and answers (~46% of a core at half load). With a worker on every core the workers and the
+    // main thread wait for each other's cores (docs/serve.md: 2 workers on 2 cores, p99 at half
+    // load 12-21 ms; 1 worker, 8-12 ms), and peak throughput did not need the second.
+    workers: { threads: readThreads(r, top) },
     shadowPath: readShadowOutput(r, top, route, opts.baseDir),
   };
   if (config.batching.maxQueueRows < config.batching.maxRows) throw r.expected('batching.maxQueueRows', `at least batching.maxRows (${config.batching.maxRows})`, config.batching.maxQueueRows);

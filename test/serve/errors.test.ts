@@ -2,6 +2,7 @@
 // works; and the serve.yaml mistakes that stop it at start.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -193,6 +194,10 @@ test('serve.yaml mistakes name the file, the key and what was expected', () => {
   assert.throws(read({ models: { c }, scoring: { name: 'c', model: 'c' } }), /scoring.name: "c" is also a model's name/);
   assert.throws(read({ models: { c }, scoring: { variants: [{ model: 'd', weight: 1 }] } }), /scoring.variants\[0\].model: expected the name of a model \(c\)/);
   assert.throws(read({ models: { c }, shadow: { type: 'file', path: 'x' } }), /shadow: the shadow output takes the records of shadow models/);
+  // workers.threads: auto leaves a core to the main thread, as a job's does (docs/serve.md).
+  assert.equal(read({ models: { c } })().workers.threads, Math.max(1, os.availableParallelism() - 1));
+  assert.equal(read({ models: { c }, workers: { threads: 'auto' } })().workers.threads, Math.max(1, os.availableParallelism() - 1));
+  assert.equal(read({ models: { c }, workers: { threads: 3 } })().workers.threads, 3);
 });
 
 test('a shadow output that cannot be written stops the server at start, with the path', async () => {
