@@ -30,9 +30,9 @@ export interface Summary {
   latencyAfterWarmupMs: { p50: number; p99: number; max: number };
   /** Where latencyMs ends: the results written to their sink, or acknowledged by Kafka. */
   latencyUntil: 'written' | 'acknowledged';
-  /** After the warm-up, to the results' write into their sink (for Kafka: handed to the
+  /** After the warm-up, to the results' write into their sink (for Kafka: queued for the
    *  producer). With latencyUntil 'acknowledged', what it lacks of latencyAfterWarmupMs is the
-   *  send and the broker's ack. */
+   *  wait for a send in flight, the results' own send and the broker's ack. */
   latencyToWriteAfterWarmupMs: { p50: number; p99: number; max: number };
   topWindows: TopWindow[];
   outputs: { results: string; late: string; deadLetters: string; shadow?: string };

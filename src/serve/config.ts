@@ -126,8 +126,8 @@ export function readServeConfig(raw: unknown, file: string, opts: { baseDir: str
     },
     // auto: a worker per core but one, as a job's: the main thread reads and parses the bodies
     // and answers (~46% of a core at half load). With a worker on every core the workers and the
-    // main thread wait for each other's cores (docs/serve.md: 2 workers on 2 cores, p99 at half
-    // load 12-21 ms; 1 worker, 8-12 ms), and peak throughput did not need the second.
+    // main thread waited for each other's cores: on 2 cores one worker halved the 100-row p99 at
+    // half load and served as many requests at peak (docs/serve.md, Measured).
     workers: { threads: readThreads(r, top) },
     shadowPath: readShadowOutput(r, top, route, opts.baseDir),
   };

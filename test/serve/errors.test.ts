@@ -195,8 +195,9 @@ test('serve.yaml mistakes name the file, the key and what was expected', () => {
   assert.throws(read({ models: { c }, scoring: { variants: [{ model: 'd', weight: 1 }] } }), /scoring.variants\[0\].model: expected the name of a model \(c\)/);
   assert.throws(read({ models: { c }, shadow: { type: 'file', path: 'x' } }), /shadow: the shadow output takes the records of shadow models/);
   // workers.threads: auto leaves a core to the main thread, as a job's does (docs/serve.md).
-  assert.equal(read({ models: { c } })().workers.threads, Math.max(1, os.availableParallelism() - 1));
-  assert.equal(read({ models: { c }, workers: { threads: 'auto' } })().workers.threads, Math.max(1, os.availableParallelism() - 1));
+  const auto = Math.max(1, os.availableParallelism() - 1);
+  assert.equal(read({ models: { c } })().workers.threads, auto);
+  assert.equal(read({ models: { c }, workers: { threads: 'auto' } })().workers.threads, auto);
   assert.equal(read({ models: { c }, workers: { threads: 3 } })().workers.threads, 3);
 });
 
